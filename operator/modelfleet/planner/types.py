@@ -1,0 +1,98 @@
+"""The planner's input and output: plain frozen data, shared by the CLI, the renderer and the reconciler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Engine(StrEnum):
+    VLLM = "vllm"
+    SGLANG = "sglang"
+    TGI = "tgi"
+
+
+class Quantization(StrEnum):
+    BF16 = "bf16"
+    FP8 = "fp8"
+    INT8 = "int8"
+    FP4 = "fp4"
+    INT4 = "int4"
+    AWQ = "awq"
+    GPTQ = "gptq"
+
+
+@dataclass(frozen=True)
+class GpuPool:
+    """GPUs the planner may choose from.
+
+    ``free_per_node`` maps GPU type name to the free GPU count of each node of that type (from the
+    cluster inventory). ``None`` means no inventory is known (the CLI without a cluster): every catalog
+    GPU type is a candidate with its typical GPUs per node.
+    """
+
+    free_per_node: dict[str, tuple[int, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    model_id: str
+    engine: Engine = Engine.VLLM
+    gpu: str | None = None  # catalog GPU name; None or "auto" = choose
+    quantization: Quantization | None = None  # None = the checkpoint's own dtype
+    kv_cache_dtype: str = "auto"  # "auto" (= activation dtype) or "fp8"
+    max_model_len: int | None = None  # None = min(model context, engine default cap)
+    concurrency: int = 1  # sequences of max_model_len held in KV cache at once
+    gpu_memory_utilization: float = 0.90
+    gpus_per_replica: int | None = None  # user pins: always win, or the plan says why not
+    tensor_parallel: int | None = None
+    pipeline_parallel: int | None = None
+    expert_parallel: bool | None = None  # None = planner decides (on for large MoE)
+    pool: GpuPool = field(default_factory=GpuPool)
+
+
+@dataclass(frozen=True)
+class MemoryPerGpu:
+    """Bytes on each GPU of a replica."""
+
+    weights: int
+    kv_cache: int
+    overhead: int
+    usable: int  # memory x gpu_memory_utilization
+
+    @property
+    def free(self) -> int:
+        return self.usable - self.weights - self.kv_cache - self.overhead
+
+
+@dataclass(frozen=True)
+class Candidate:
+    gpu_type: str
+    gpus_per_replica: int
+    nodes_per_replica: int
+    tensor_parallel: int
+    pipeline_parallel: int
+    data_parallel: int = 1
+    expert_parallel: bool = False
+
+
+@dataclass(frozen=True)
+class Rejected:
+    candidate: Candidate
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The chosen layout, or ``feasible=False`` with the reasons nothing fits."""
+
+    feasible: bool
+    model_id: str
+    engine: Engine
+    quantization: str  # the served weight dtype, e.g. "bf16", "fp8"
+    max_model_len: int | None
+    chosen: Candidate | None
+    memory: MemoryPerGpu | None
+    kv_bytes_per_token: int | None
+    reasons: tuple[str, ...]  # how the choice was made, or why nothing fits; plain sentences
+    rejected: tuple[Rejected, ...] = ()
