@@ -1,0 +1,141 @@
+"""The ModelDeployment status: everything a restarted operator needs to resume, and what users read.
+
+Timestamps are RFC 3339 strings (``2026-05-01T12:00:00Z``), as Kubernetes stores them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from modelfleet.api.base import LIST_MAX_ITEMS, LONG_STRING_MAX_LENGTH, ApiModel
+from modelfleet.api.conditions import ConditionStatus, Phase
+
+_TIME = "RFC 3339 time."
+
+
+class Verdict(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+
+class Condition(ApiModel):
+    type: str = Field(
+        description="Ready, Progressing, Degraded, Schedulable or LicenseAccepted.", max_length=64
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        "", description="CamelCase reason, a named constant (see docs/api.md).", max_length=128
+    )
+    message: str = Field(
+        "", description="Human-readable explanation, with what to do.", max_length=LONG_STRING_MAX_LENGTH
+    )
+    last_transition_time: str | None = Field(None, description="When status last changed. " + _TIME)
+    observed_generation: int | None = Field(
+        None, description="metadata.generation this condition was computed from."
+    )
+
+
+class PlanMemory(ApiModel):
+    """Bytes on each GPU of a replica."""
+
+    weights_bytes: int = Field(description="Weights per GPU.")
+    kv_cache_bytes: int = Field(description="KV cache per GPU for maxModelLen x concurrency tokens.")
+    overhead_bytes: int = Field(
+        description="Runtime overhead per GPU (CUDA context, NCCL, activations, graphs)."
+    )
+    usable_bytes: int = Field(description="GPU memory x gpuMemoryUtilization.")
+
+
+class PlanStatus(ApiModel):
+    """The chosen GPU layout (same content as `modelfleet plan`)."""
+
+    feasible: bool = Field(True, description="False when nothing fits; reasons say why.")
+    gpu_type: str | None = Field(None, description="Catalog GPU name.")
+    gpus_per_replica: int | None = Field(None, description="GPUs per replica.")
+    nodes_per_replica: int | None = Field(None, description="Nodes per replica (>1 means a LeaderWorkerSet).")
+    tensor_parallel: int | None = Field(None, description="Tensor-parallel size.")
+    pipeline_parallel: int | None = Field(None, description="Pipeline-parallel size.")
+    data_parallel: int | None = Field(None, description="Data-parallel size inside a replica.")
+    expert_parallel: bool | None = Field(None, description="Expert parallelism on.")
+    quantization: str | None = Field(None, description="Served weight dtype.")
+    max_model_len: int | None = Field(None, description="Sequence length the KV cache is sized for.")
+    kv_bytes_per_token: int | None = Field(None, description="KV-cache bytes per token (whole model).")
+    memory: PlanMemory | None = Field(None, description="Memory breakdown per GPU.")
+    summary: str | None = Field(
+        None, description="One line, e.g. '8 x H200 (1 node), TP=8, fp8'.", max_length=512
+    )
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="How the plan was chosen, or why nothing fits.",
+        max_length=LIST_MAX_ITEMS,
+    )
+
+
+class Revisions(ApiModel):
+    stable: str | None = Field(None, description="Revision hash serving most traffic.")
+    canary: str | None = Field(None, description="Revision hash being rolled out.")
+
+
+class AnalysisResult(ApiModel):
+    name: str = Field(description="Analysis template name.")
+    verdict: Verdict = Field(description="success, failure, inconclusive or error.")
+    value: float | None = Field(None, description="Measured value.")
+    threshold: str | None = Field(None, description="The threshold compared against, e.g. '<= 2.0'.")
+    message: str = Field(
+        "", description="Details (the query error, no data ...).", max_length=LONG_STRING_MAX_LENGTH
+    )
+    at: str | None = Field(None, description="When measured. " + _TIME)
+
+
+class RolloutStatus(ApiModel):
+    step: int | None = Field(None, description="Index of the current canary step.")
+    weight: int | None = Field(None, description="Percent of traffic the canary should get.")
+    observed_weight: int | None = Field(None, description="Percent of traffic the canary actually gets.")
+    step_started_at: str | None = Field(None, description="When the current step started. " + _TIME)
+    paused_at: str | None = Field(None, description="When the rollout paused. " + _TIME)
+    canary_revision: str | None = Field(None, description="Revision hash of the canary.")
+    analysis: list[AnalysisResult] = Field(
+        default_factory=list, description="Latest results of the current analysis.", max_length=LIST_MAX_ITEMS
+    )
+    success_count: int = Field(0, description="Passed measurements in the current analysis.")
+    failure_count: int = Field(0, description="Failed measurements in the current analysis.")
+    error_count: int = Field(0, description="Consecutive metric-provider errors.")
+    message: str | None = Field(
+        None, description="What the rollout is doing or waiting for.", max_length=LONG_STRING_MAX_LENGTH
+    )
+    abort_reason: str | None = Field(
+        None, description="Why the canary was aborted.", max_length=LONG_STRING_MAX_LENGTH
+    )
+    granularity: str | None = Field(
+        None, description="Traffic split precision (e.g. 'replica ratio: steps of 25%').", max_length=256
+    )
+
+
+class ModelDeploymentStatus(ApiModel):
+    observed_generation: int | None = Field(None, description="metadata.generation last reconciled.")
+    phase: Phase | None = Field(
+        None, description="Pending, Progressing, Healthy, Paused, Degraded or Failed."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted.",
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    plan: PlanStatus | None = Field(None, description="The GPU plan.")
+    revisions: Revisions | None = Field(None, description="Stable and canary revision hashes.")
+    rollout: RolloutStatus | None = Field(None, description="Progress of the current rollout.")
+    replicas: int | None = Field(None, description="Replicas of all revisions (scale subresource).")
+    ready_replicas: int | None = Field(None, description="Ready replicas of all revisions.")
+    ready: str | None = Field(None, description="ready/desired, e.g. '2/2' (printer column).")
+    selector: str | None = Field(None, description="Label selector of the pods (scale subresource).")
+    message: str | None = Field(
+        None, description="One-line summary of the state.", max_length=LONG_STRING_MAX_LENGTH
+    )
+
+    def condition(self, condition_type: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == condition_type), None)
