@@ -80,6 +80,13 @@ class ModelFacts:
     qk_rope_head_dim: int | None = None  # MLA
     sliding_window: int | None = None  # tokens kept by windowed layers
     full_attention_layers: int | None = None  # for hybrids: layers that keep every token
+    # Sliding hybrids: KV heads and head dim of the full-attention layers. Set even when equal to
+    # num_kv_heads/head_dim, because Gemma 4 differs (global layers 4 x 512, windowed 16 x 256).
+    full_attention_kv_heads: int | None = None
+    full_attention_head_dim: int | None = None
+    # DeepSeek Sparse Attention (V3.2, GLM-5): the lightning indexer caches one key of this size per
+    # layer and token on top of the MLA latent (fp8 plus a scale in vLLM). None = no indexer.
+    indexer_head_dim: int | None = None
     moe: MoeFacts | None = None
     native_dtype: str | None = None  # "bf16", "fp8", "fp4", "int4" ...: how the checkpoint is stored
     weight_bytes: int | None = None  # safetensors metadata.total_size (or on-disk size), native dtype
