@@ -154,7 +154,7 @@ class GatewayApiRouting(ApiModel):
 class TrafficRouting(ApiModel):
     model_config = cel(
         (
-            "self.provider != 'gatewayAPI' || has(self.gatewayAPI)",
+            "!has(self.provider) || self.provider != 'gatewayAPI' || has(self.gatewayAPI)",
             "provider gatewayAPI needs gatewayAPI.parentRefs",
         )
     )
