@@ -1,0 +1,70 @@
+"""Inputs and outputs of the rollout state machine (pure; time is injected).
+
+The reconciler gathers a :class:`RolloutInput` each pass, calls ``rollout.step(input)`` and acts on
+the :class:`RolloutDecision`: it scales each revision's workload to ``replicas[revision]``, sets the
+traffic ``weights``, deletes the revisions in ``delete``, writes ``status`` into
+``status.rollout``/``status.revisions`` and posts ``events``. Everything needed to resume lives in
+the persisted status, so a restarted operator continues at the same step with the remaining pause.
+
+Analysis is a two-phase exchange: when the current step wants a measurement, the decision carries
+``measure`` (template names); the reconciler runs the queries and calls ``step`` again with
+``measurements`` filled in, in the same pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from modelfleet.api import AnalysisResult, ConditionStatus, Phase, RolloutAction, RolloutSpec, RolloutStatus
+
+
+@dataclass(frozen=True)
+class RevisionState:
+    """What the cluster shows for one revision's workload."""
+
+    revision: str
+    replicas: int  # spec.replicas of its Deployment / LeaderWorkerSet
+    ready_replicas: int  # replicas whose pods are all Ready
+    exists: bool = True
+
+
+@dataclass(frozen=True)
+class RolloutInput:
+    now: datetime
+    target_revision: str  # the revision the current spec describes
+    stable_revision: str | None  # status.revisions.stable (None before the first revision is ready)
+    desired_replicas: int  # spec.replicas
+    spec: RolloutSpec
+    status: RolloutStatus | None  # persisted status.rollout
+    revisions: dict[str, RevisionState]  # every revision workload that exists, by hash
+    action: RolloutAction = RolloutAction.NONE  # spec.rollout.action or the modelfleet.io/action annotation
+    observed_weight: int | None = None  # canary weight read back from the traffic provider
+    canary_capacity_ok: bool = True  # the inventory can hold the canary's extra GPUs (surge)
+    capacity_message: str = ""
+    measurements: tuple[AnalysisResult, ...] | None = None  # results for `measure`, second phase only
+    traffic_granularity_percent: int | None = None  # replicas provider: 100 / total replicas
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # "Normal" | "Warning"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RolloutDecision:
+    replicas: dict[str, int]  # revision -> workload replicas wanted
+    weights: dict[str, int]  # revision -> percent of traffic (sums to 100 over serving revisions)
+    delete: tuple[str, ...]  # revisions whose workloads go (only after weight 0 is observed)
+    stable_revision: str | None
+    canary_revision: str | None
+    status: RolloutStatus | None  # new status.rollout (None when no rollout is under way)
+    phase: Phase
+    progressing: tuple[ConditionStatus, str, str]  # Progressing condition: status, reason, message
+    events: tuple[Event, ...] = ()
+    measure: tuple[str, ...] = ()  # analysis templates to evaluate now (then call step again)
+    requeue_after_seconds: float | None = None  # when the machine next needs a look (pause end, interval)
+    aborted_reason: str | None = None  # set on the pass that aborts, for metrics
+    extra: dict[str, str] = field(default_factory=dict)
