@@ -135,7 +135,17 @@ class ModelOverrides(ApiModel):
     qk_rope_head_dim: int | None = _count("MLA decoupled RoPE dimension (qk_rope_head_dim).")
     sliding_window: int | None = _count("Tokens kept by sliding-window layers.")
     full_attention_layers: int | None = _count("For hybrids: layers that keep every token.", 0)
+    full_attention_kv_heads: int | None = _count(
+        "For sliding hybrids: KV heads of the full-attention layers."
+    )
+    full_attention_head_dim: int | None = _count(
+        "For sliding hybrids: head dimension of the full-attention layers."
+    )
+    indexer_head_dim: int | None = _count(
+        "DeepSeek sparse attention: indexer key size cached per layer and token."
+    )
     routed_experts: int | None = _count("MoE routed experts per layer.")
+    shared_experts: int | None = _count("MoE shared (always active) experts per layer.", 0)
     experts_per_token: int | None = _count("MoE experts activated per token.")
     expert_intermediate_size: int | None = _count("MoE expert intermediate size.")
     native_dtype: Quantization | None = Field(

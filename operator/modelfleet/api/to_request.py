@@ -19,7 +19,7 @@ OVERRIDES_SOURCE = "spec.model.overrides"
 
 # overrides attribute -> ModelFacts attribute, where the names differ.
 _RENAMED = {"num_key_value_heads": "num_kv_heads", "kv_bytes_per_token": "kv_bytes_per_token_override"}
-_MOE_FIELDS = ("routed_experts", "experts_per_token", "expert_intermediate_size")
+_MOE_FIELDS = ("routed_experts", "shared_experts", "experts_per_token", "expert_intermediate_size")
 
 
 class UnknownModelError(LookupError):
@@ -113,7 +113,8 @@ def apply_overrides(facts: ModelFacts, overrides: ModelOverrides) -> ModelFacts:
         changes[target] = value
     if any(name in given for name in _MOE_FIELDS):
         changes["moe"] = _merged_moe(facts.moe, given)
-    provided = set(given) | set(changes) | {_camel(name) for name in given}
+    # The catalog lists unknowns by ModelFacts name, MoE ones as "moe.routed_experts".
+    provided = set(changes) | {f"moe.{name}" for name in given if name in _MOE_FIELDS}
     changes["unknown"] = tuple(u for u in facts.unknown if u not in provided)
     if OVERRIDES_SOURCE not in facts.source:
         changes["source"] = (*facts.source, OVERRIDES_SOURCE)
@@ -123,8 +124,3 @@ def apply_overrides(facts: ModelFacts, overrides: ModelOverrides) -> ModelFacts:
 def _merged_moe(moe: MoeFacts | None, given: dict[str, Any]) -> MoeFacts:
     current = moe or MoeFacts(None, None, None, None)
     return dataclasses.replace(current, **{k: given[k] for k in _MOE_FIELDS if k in given})
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

@@ -1,0 +1,78 @@
+"""``modelfleet``: plan, render, crd, catalog (and run, the operator itself).
+
+Exit codes are a contract scripts rely on:
+
+- 0: done (for ``plan``: a feasible plan)
+- 2: bad input (flags, files, spec fields); the message names the field
+- 3: understood but impossible (no GPU layout fits, the model is unknown and no overrides given)
+
+Errors are one line on stderr per problem, never a traceback.
+
+Adding a subcommand: write ``modelfleet/cli_<name>.py`` with ``add_parser(subparsers)`` that registers
+an argparse parser whose ``func(args) -> int`` does the work, and list it in ``_COMMAND_MODULES``.
+``run`` (the operator) plugs in the same way through ``modelfleet.cli_run``, loaded only when present
+so that the pure commands never import kopf or kubernetes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from modelfleet import __version__
+from modelfleet.cli_common import EXIT_BAD_INPUT, CliError
+
+_COMMAND_MODULES = (
+    "modelfleet.cli_plan",
+    "modelfleet.cli_render",
+    "modelfleet.cli_crd",
+    "modelfleet.cli_catalog",
+)
+# The hook for `modelfleet run`: a module with add_parser(subparsers), like the ones above.
+RUN_COMMAND_MODULE = "modelfleet.cli_run"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelfleet",
+        description="Size, render and roll out self-hosted LLM inference fleets.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelfleet {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
+    _add_run_parser(subparsers)
+    return parser
+
+
+def _add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        module = importlib.import_module(RUN_COMMAND_MODULE)
+    except ModuleNotFoundError as error:
+        if error.name != RUN_COMMAND_MODULE:
+            raise
+        return
+    module.add_parser(subparsers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as error:
+        for line in error.lines:
+            print(f"modelfleet {args.command}: {line}", file=sys.stderr)
+        return error.exit_code
+    except BrokenPipeError:  # `modelfleet plan ... | head` must not print a traceback
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - the contract is one line, never a traceback
+        print(f"modelfleet {args.command}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""``modelfleet plan``: the GPU plan for a spec, with no cluster at all.
+
+``-f FILE`` reads a ModelDeployment; flags override the file's values. Giving any of
+``--gpus-per-replica``, ``--tensor-parallel``, ``--pipeline-parallel`` replaces the file's whole layout
+pin (a file's ``gpusPerReplica: 8`` next to ``--tensor-parallel 4`` would otherwise contradict itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from typing import Any
+
+from modelfleet.api.errors import SpecError
+from modelfleet.api.spec import ModelDeploymentSpec, parse_spec
+from modelfleet.api.spec_model import Quantization
+from modelfleet.api.to_request import UnknownModelError, plan_request_from_spec
+from modelfleet.cli_common import (
+    EXIT_BAD_INPUT,
+    EXIT_INFEASIBLE,
+    EXIT_OK,
+    OUTPUT_FORMATS,
+    CliError,
+    print_document,
+    read_manifest,
+    spec_error,
+)
+
+ENGINES = ("vllm", "sglang", "tgi")
+LAYOUT_FLAGS = {
+    "gpus_per_replica": "gpusPerReplica",
+    "tensor_parallel": "tensorParallel",
+    "pipeline_parallel": "pipelineParallel",
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="size GPUs and the parallel layout for a model",
+        description="Print the GPU plan for a ModelDeployment (-f) or a model id (--model). "
+        "Exit 0 when feasible, 3 when nothing fits, 2 on bad input.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("-f", "--filename", metavar="FILE", help="ModelDeployment YAML ('-' for stdin)")
+    source.add_argument("--model", metavar="ID", help="Hugging Face repo id or catalog key")
+    parser.add_argument("--engine", choices=ENGINES)
+    parser.add_argument(
+        "--gpu", metavar="TYPE", help="auto or a catalog GPU name (see `modelfleet catalog gpus`)"
+    )
+    parser.add_argument("--quantization", choices=[q.value for q in Quantization])
+    parser.add_argument("--max-model-len", type=int, metavar="N")
+    parser.add_argument("--concurrency", type=int, metavar="N")
+    parser.add_argument("--gpus-per-replica", type=int, metavar="N")
+    parser.add_argument("--tensor-parallel", type=int, metavar="N")
+    parser.add_argument("--pipeline-parallel", type=int, metavar="N")
+    parser.add_argument("-o", "--output", choices=OUTPUT_FORMATS, default="table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    return print_plan(spec, args.output)
+
+
+def spec_from_args(args: argparse.Namespace) -> ModelDeploymentSpec:
+    """The spec to plan: the file's (or a minimal one for --model), with the flags applied."""
+    raw: dict[str, Any] = {"model": {"id": args.model}}
+    if args.filename:
+        manifest = read_manifest(args.filename)
+        raw = copy.deepcopy(manifest.get("spec") or {})
+        if not isinstance(raw, dict):
+            raise CliError(f"{args.filename}: spec must be a mapping")
+    apply_flags(raw, args)
+    try:
+        return parse_spec(raw)
+    except SpecError as error:
+        raise spec_error(error) from None
+
+
+def apply_flags(raw: dict[str, Any], args: argparse.Namespace) -> None:
+    """Write each given flag into the raw spec, so the same validation covers flags and files."""
+
+    def put(section: str, key: str, value: Any) -> None:
+        if value is not None:
+            target = raw.setdefault(section, {})
+            if not isinstance(target, dict):
+                raise CliError(f"spec.{section}: must be a mapping")
+            target[key] = value
+
+    put("model", "quantization", args.quantization)
+    put("engine", "name", args.engine)
+    put("accelerator", "type", args.gpu)
+    put("serving", "maxModelLen", args.max_model_len)
+    put("serving", "concurrency", args.concurrency)
+    if any(getattr(args, flag) is not None for flag in LAYOUT_FLAGS):
+        accelerator = raw.setdefault("accelerator", {})
+        for flag, key in LAYOUT_FLAGS.items():
+            if isinstance(accelerator, dict):
+                accelerator.pop(key, None)
+            put("accelerator", key, getattr(args, flag))
+
+
+def print_plan(spec: ModelDeploymentSpec, output: str) -> int:
+    from modelfleet.planner.report import plan_to_dict, plan_to_table
+
+    result = make_plan(spec)
+    if output == "table":
+        print(plan_to_table(result))
+    else:
+        print_document(plan_to_dict(result), output)
+    return EXIT_OK if result.feasible else EXIT_INFEASIBLE
+
+
+def make_plan(spec: ModelDeploymentSpec) -> Any:
+    """The planner's Plan for a spec, with catalog lookups turned into CLI errors."""
+    from modelfleet.catalog import CatalogError, get_gpu, gpu_catalog
+    from modelfleet.planner import plan
+
+    if spec.accelerator.type != "auto":
+        try:
+            get_gpu(spec.accelerator.type)
+        except (CatalogError, KeyError, LookupError) as error:
+            raise CliError(f"spec.accelerator.type: {_message(error)}", EXIT_BAD_INPUT) from None
+    try:
+        request, facts = plan_request_from_spec(spec)
+    except UnknownModelError as error:
+        raise CliError(f"spec.model.id: {error}", EXIT_INFEASIBLE) from None
+    return plan(request, facts, gpu_catalog())
+
+
+def _message(error: Exception) -> str:
+    # KeyError wraps its message in quotes; the others print as written.
+    return str(error.args[0]) if error.args else type(error).__name__
