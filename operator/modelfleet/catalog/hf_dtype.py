@@ -1,0 +1,79 @@
+"""How a checkpoint stores its weights, from config.json.
+
+``quantization_config`` describes the stored format and wins over ``torch_dtype``, which for quantised
+checkpoints names only the dtype of the unquantised parts (DeepSeek V3: ``bfloat16`` + fp8 weights).
+The result uses the planner's dtype names: bf16, fp16, fp32, fp8, int8, fp4, mxfp4, int4, awq, gptq.
+An unrecognised quantisation is ``None`` (unknown), not a guess.
+
+>>> native_dtype({"quantization_config": {"quant_method": "fp8"}, "torch_dtype": "bfloat16"}, {}, "c")
+'fp8'
+>>> native_dtype({"torch_dtype": "bfloat16"}, {}, "c"), native_dtype({}, {"dtype": "float16"}, "c")
+('bf16', 'fp16')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from modelfleet.catalog import values as v
+
+TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
+SIMPLE_METHODS = {"fp8": "fp8", "fbgemm_fp8": "fp8", "mxfp4": "mxfp4", "awq": "awq", "gptq": "gptq"}
+COMPRESSED_TENSORS_WEIGHTS = {
+    (8, "float"): "fp8",
+    (4, "float"): "fp4",
+    (8, "int"): "int8",
+    (4, "int"): "int4",
+}
+MODELOPT_ALGOS = {"fp8": "fp8", "nvfp4": "fp4", "w4a8_awq": "int4", "int4_awq": "int4"}
+
+
+def native_dtype(config: Mapping[str, Any], text: Mapping[str, Any], where: str) -> str | None:
+    quantization = v.mapping(config, "quantization_config", where=where)
+    if quantization is None:
+        quantization = v.mapping(text, "quantization_config", where=where)
+    if quantization is not None:
+        return _quantized(quantization, where)
+    for source in (config, text):
+        for key in ("torch_dtype", "dtype"):
+            name = v.text(source, key, where=where)
+            if name is not None:
+                return TORCH_DTYPES.get(name.lower())
+    return None
+
+
+def _quantized(quantization: Mapping[str, Any], where: str) -> str | None:
+    method = (
+        v.text(quantization, "quant_method", where=where, field="quantization_config.quant_method") or ""
+    ).lower()
+    if method in SIMPLE_METHODS:
+        return SIMPLE_METHODS[method]
+    if method == "modelopt":
+        algo = v.text(quantization, "quant_algo", where=where, field="quantization_config.quant_algo") or ""
+        return MODELOPT_ALGOS.get(algo.lower())
+    if method == "bitsandbytes":
+        return (
+            "int4"
+            if quantization.get("load_in_4bit") is True
+            else "int8"
+            if quantization.get("load_in_8bit") is True
+            else None
+        )
+    if method == "compressed-tensors":
+        return _compressed_tensors(quantization, where)
+    return None
+
+
+def _compressed_tensors(quantization: Mapping[str, Any], where: str) -> str | None:
+    # The weight format of the first config group, e.g. {"weights": {"num_bits": 8, "type": "float"}}.
+    groups = v.mapping(quantization, "config_groups", where=where, field="quantization_config.config_groups")
+    if not groups:
+        return None
+    group = next(iter(groups.values()))
+    weights = group.get("weights") if isinstance(group, Mapping) else None
+    if not isinstance(weights, Mapping):
+        return None
+    bits = v.count(weights, "num_bits", where=where, field="quantization_config weights.num_bits", maximum=64)
+    kind = weights.get("type")
+    return COMPRESSED_TENSORS_WEIGHTS.get((bits, kind)) if isinstance(kind, str) and bits else None
