@@ -1,0 +1,157 @@
+"""Candidate layouts for one GPU type, and the engine / model rules each must satisfy.
+
+Layouts for a GPU count ``n`` on nodes of ``per_node`` GPUs (unless the user pinned TP / PP):
+
+- ``n <= per_node``: one node, TP = n, PP = 1.
+- ``n > per_node`` (whole nodes only): vLLM TP = per_node, PP = n / per_node; SGLang TP = n across
+  ``n / per_node`` nodes (``--nnodes``), PP = 1; TGI refuses (single node only).
+
+Each check returns ``(category, reason)`` for the first rule broken, or None. Categories let the
+planner keep one rejection per GPU type and rule instead of one per count.
+"""
+
+from __future__ import annotations
+
+from modelfleet.catalog.types import GpuType
+from modelfleet.planner.context import EP_MIN_EXPERTS, Sizing
+from modelfleet.planner.engines import MultiNode
+from modelfleet.planner.types import Candidate
+
+GPU_COUNTS = (1, 2, 4, 8, 16, 32, 64)
+
+Problem = tuple[str, str]  # (category, reason)
+
+
+def gpu_counts(sizing: Sizing) -> tuple[int, ...]:
+    """GPU counts to try, ascending: the pinned count, or powers of two (plus TP x PP when both pinned)."""
+    request = sizing.request
+    if request.gpus_per_replica is not None:
+        return (request.gpus_per_replica,)
+    tp, pp = request.tensor_parallel, request.pipeline_parallel
+    if tp is not None and pp is not None:
+        return (tp * pp,)
+    # One pinned degree: the other one takes the usual powers of two (TP=3 tries 3, 6, 12, ...).
+    pinned = tp if tp is not None else pp
+    if pinned is not None:
+        return tuple(pinned * k for k in GPU_COUNTS if pinned * k <= max(GPU_COUNTS[-1], pinned))
+    return GPU_COUNTS
+
+
+def layout(gpu: GpuType, count: int, sizing: Sizing) -> Candidate | None:
+    """The layout of ``count`` GPUs honouring the pins, or None when the pins cannot use ``count``."""
+    request = sizing.request
+    per_node = max(1, gpu.gpus_per_node)
+    tp, pp = request.tensor_parallel, request.pipeline_parallel
+    if tp is not None and pp is not None:
+        pass
+    elif tp is not None:
+        if tp <= 0 or count % tp:
+            return None
+        pp = count // tp
+    elif pp is not None:
+        if pp <= 0 or count % pp:
+            return None
+        tp = count // pp
+    elif count <= per_node or sizing.engine.multi_node is not MultiNode.PIPELINE:
+        tp, pp = count, 1
+    else:
+        tp, pp = per_node, count // per_node
+    nodes = -(-count // per_node)
+    return Candidate(gpu.name, count, nodes, tp, pp, 1, _expert_parallel(tp, sizing))
+
+
+def _expert_parallel(tp: int, sizing: Sizing) -> bool:
+    if not sizing.is_moe or tp <= 1:
+        return False
+    pinned = sizing.request.expert_parallel
+    if pinned is not None:
+        return pinned
+    experts = sizing.routed_experts
+    return sizing.engine.expert_parallel_flag is not None and experts >= EP_MIN_EXPERTS and experts % tp == 0
+
+
+def check_candidate(candidate: Candidate, gpu: GpuType, sizing: Sizing) -> Problem | None:
+    """The first engine or model rule ``candidate`` breaks, or None."""
+    return _check_layout(candidate, gpu, sizing) or _check_model(candidate, sizing)
+
+
+def _check_layout(c: Candidate, gpu: GpuType, sizing: Sizing) -> Problem | None:
+    engine = sizing.engine
+    name = engine.engine.value
+    per_node = max(1, gpu.gpus_per_node)
+    tp, pp = c.tensor_parallel, c.pipeline_parallel
+    if tp <= 0 or pp <= 0 or tp * pp != c.gpus_per_replica:
+        return "pins", (
+            f"tensor_parallel {tp} x pipeline_parallel {pp} must equal gpus_per_replica {c.gpus_per_replica}"
+        )
+    if c.nodes_per_replica > 1 and c.gpus_per_replica % per_node:
+        return "layout", (
+            f"{c.gpus_per_replica} GPUs do not fill whole nodes of {per_node} {gpu.name}: "
+            "a multi-node replica uses every GPU of each node"
+        )
+    if c.nodes_per_replica > 1 and engine.multi_node is MultiNode.NONE:
+        return "multi-node", (
+            f"{name} runs a replica on a single node; {c.gpus_per_replica} x {gpu.name} needs "
+            f"{c.nodes_per_replica} nodes: use engine vllm or sglang, or a GPU with more memory"
+        )
+    if pp > 1 and not engine.pipeline_parallel:
+        return "pipeline", f"{name} has no pipeline parallel (PP={pp}): use engine vllm or sglang"
+    if tp > per_node and engine.multi_node is not MultiNode.TENSOR:
+        return "tp-per-node", (
+            f"{name} keeps tensor parallel inside one node: TP={tp} > {per_node} GPUs per {gpu.name} "
+            "node; spread nodes with pipeline_parallel instead"
+        )
+    if c.expert_parallel and engine.expert_parallel_flag is None:
+        return "expert-parallel", f"{name} has no expert parallel: unset expertParallel or use vllm / sglang"
+    return None
+
+
+def _check_model(c: Candidate, sizing: Sizing) -> Problem | None:
+    model = sizing.model
+    tp, pp = c.tensor_parallel, c.pipeline_parallel
+    heads = model.num_attention_heads or 0
+    if heads % tp:
+        return "heads", f"{heads} attention heads are not divisible by TP={tp}"
+    for kv_heads in sizing.kv_head_counts:
+        if kv_heads % tp and tp % kv_heads:
+            return "kv-heads", (
+                f"{kv_heads} KV heads and TP={tp}: TP must divide the KV heads or be a multiple of them"
+            )
+    if model.num_layers is not None and pp > model.num_layers:
+        return "pp-layers", f"PP={pp} exceeds the {model.num_layers} layers"
+    return _check_mlp(c, sizing)
+
+
+def _check_mlp(c: Candidate, sizing: Sizing) -> Problem | None:
+    model, tp = sizing.model, c.tensor_parallel
+    if c.expert_parallel:
+        experts = sizing.routed_experts
+        if experts % tp:
+            return "expert-parallel", (
+                f"{experts} routed experts are not divisible by the expert-parallel size {tp}"
+            )
+    sliced = _sliced_mlp(c, sizing)
+    if sliced is None:
+        return None
+    label, width = sliced
+    if width % tp:
+        return "mlp", f"{label} {width} is not divisible by TP={tp}"
+    block = sizing.fp8_block
+    if block and (width // tp) % block:
+        return "fp8-block", (
+            f"block-quantized fp8 weights: {label} {width} / TP={tp} = {width // tp} per rank is not a "
+            f"multiple of the {block}-wide scale blocks"
+            + ("; enable expert parallel or use a smaller TP" if model.is_moe else "; use a smaller TP")
+        )
+    return None
+
+
+def _sliced_mlp(c: Candidate, sizing: Sizing) -> tuple[str, int] | None:
+    """The MLP width TP slices: experts' width for MoE without EP, the dense width otherwise."""
+    model = sizing.model
+    if model.is_moe:
+        if c.expert_parallel:
+            return None  # whole experts per rank: nothing is sliced
+        width = model.moe.expert_intermediate_size if model.moe else None
+        return ("moe_intermediate_size", width) if width else None
+    return ("intermediate_size", model.intermediate_size) if model.intermediate_size else None

@@ -1,0 +1,40 @@
+"""Everything about one plan request that does not depend on the GPU type or the layout.
+
+Built once per ``plan`` call so the per-candidate checks are a handful of integer operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelfleet.catalog.types import ModelFacts
+from modelfleet.planner.engines import EngineProfile
+from modelfleet.planner.kv import KvShape
+from modelfleet.planner.types import PlanRequest
+
+# Block-quantized fp8 checkpoints (DeepSeek V3/V4, Qwen3 FP8, ...) scale weights in 128 x 128 blocks:
+# each rank's slice of an MLP must be a whole number of blocks.
+FP8_BLOCK = 128
+
+# Expert parallel pays off for fine-grained MoE (many small experts: DeepSeek 256, Qwen3 128);
+# coarse MoE such as Mixtral (8 experts) is served faster with TP inside each expert.
+EP_MIN_EXPERTS = 32
+
+
+@dataclass(frozen=True)
+class Sizing:
+    request: PlanRequest
+    model: ModelFacts
+    engine: EngineProfile
+    served_dtype: str
+    native_dtype: str | None
+    weight_bytes: int  # whole replica, served dtype, slack included
+    kv: KvShape
+    tokens_per_sequence: int
+    sequences: int
+    activation_width: tuple[int, int] | None
+    fp8_block: int | None  # block size when the served weights are block-quantized fp8
+    # Copies of model facts read in the per-candidate loop (plain fields are cheaper than properties).
+    is_moe: bool = False
+    routed_experts: int = 0
+    kv_head_counts: tuple[int, ...] = ()

@@ -1,0 +1,58 @@
+"""Per-GPU memory of a candidate layout, and the sentence that explains it."""
+
+from __future__ import annotations
+
+from modelfleet.catalog.types import GIB, GpuType
+from modelfleet.planner.context import Sizing
+from modelfleet.planner.engines import overhead_bytes
+from modelfleet.planner.kv import kv_bytes_per_gpu
+from modelfleet.planner.types import Candidate, MemoryPerGpu
+
+
+def gib(value: float) -> str:
+    return f"{value / GIB:.1f} GiB"
+
+
+def memory_per_gpu(candidate: Candidate, gpu: GpuType, sizing: Sizing) -> MemoryPerGpu:
+    """Bytes on the fullest GPU of the replica.
+
+    Weights divide evenly over TP x PP ranks (embeddings on the first and last stage are inside the
+    2% slack); KV follows ``kv_bytes_per_gpu``; overhead follows ``engines.overhead_bytes``.
+    """
+    tp, pp = candidate.tensor_parallel, candidate.pipeline_parallel
+    world = tp * pp
+    weights = -(-sizing.weight_bytes // world)
+    kv = kv_bytes_per_gpu(
+        sizing.kv,
+        tp,
+        pp,
+        sizing.tokens_per_sequence,
+        sizing.sequences,
+        sizing.engine.sliding_window_saves_memory,
+    )
+    overhead = overhead_bytes(sizing.engine, sizing.activation_width, tp, world)
+    usable = int(gpu.memory_bytes * sizing.request.gpu_memory_utilization)
+    return MemoryPerGpu(weights=weights, kv_cache=kv, overhead=overhead, usable=usable)
+
+
+def shortfall_reason(memory: MemoryPerGpu, gpu: GpuType, utilization: float) -> str:
+    needed = memory.weights + memory.kv_cache + memory.overhead
+    return (
+        f"needs {gib(needed)} per GPU (weights {gib(memory.weights)} + KV {gib(memory.kv_cache)} + "
+        f"overhead {gib(memory.overhead)}) but usable is {gib(memory.usable)} of "
+        f"{gib(gpu.memory_bytes)} at {utilization:.2f}: short by {gib(-memory.free)}"
+    )
+
+
+def breakdown_sentence(candidate: Candidate, memory: MemoryPerGpu, gpu: GpuType, sizing: Sizing) -> str:
+    """'weights 270.0 GiB in fp8 -> 33.8 GiB per GPU at TP=8; KV 9.8 GiB for ...; usable ...'."""
+    layout = f"TP={candidate.tensor_parallel}"
+    if candidate.pipeline_parallel > 1:
+        layout += f" x PP={candidate.pipeline_parallel}"
+    return (
+        f"weights {gib(sizing.weight_bytes)} in {sizing.served_dtype} -> {gib(memory.weights)} per GPU "
+        f"at {layout}; KV {gib(memory.kv_cache)} per GPU for {sizing.tokens_per_sequence} tokens x "
+        f"{sizing.sequences} sequences; overhead {gib(memory.overhead)}; usable {gib(memory.usable)} "
+        f"of {gpu.memory_bytes / GIB:.0f} GiB at {sizing.request.gpu_memory_utilization:.2f}; "
+        f"free {gib(memory.free)}"
+    )

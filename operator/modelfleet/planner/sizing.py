@@ -1,0 +1,198 @@
+"""``plan``: from model facts, serving goals and a GPU pool to the cheapest layout that fits.
+
+Worked examples (vLLM, 32768 tokens x 1 sequence, utilization 0.90; asserted in tests):
+
+- Llama-3.1-70B bf16 on H100-80GB: 70.6e9 x 2 B x 1.02 = 134.1 GiB of weights. TP=2: 67.1 + KV 5.0
+  + overhead 3.8 = 75.8 GiB > 72 GiB usable. TP=4: 33.5 + 2.5 + 3.6 = 39.6 GiB: 4 x H100, one node.
+- DeepSeek-V3 fp8: 641.3 GiB x 1.02 = 654.1 GiB. On H200 (126.9 GiB usable) 8 GPUs hold 81.8 GiB
+  each + 2.1 GiB of replicated MLA cache: one node. On H100 (72 GiB usable) 8 GPUs cannot; 16 GPUs
+  as TP=8 x PP=2 over 2 nodes hold 40.9 + 1.1 + 3.9 GiB each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from modelfleet.catalog.types import GpuType, ModelFacts
+from modelfleet.planner.context import FP8_BLOCK, Sizing
+from modelfleet.planner.dtypes import normalize_dtype
+from modelfleet.planner.engines import activation_width, profile
+from modelfleet.planner.kv import kv_shape
+from modelfleet.planner.memory import breakdown_sentence
+from modelfleet.planner.ranking import Found, RejectionLog, rank_key
+from modelfleet.planner.requests import (
+    describe_pins,
+    missing_facts_reason,
+    resolve_max_model_len,
+    served_dtype,
+    validate_request,
+)
+from modelfleet.planner.search import search
+from modelfleet.planner.types import Plan, PlanRequest, Rejected
+from modelfleet.planner.weights import estimate_weight_bytes
+
+
+def plan(request: PlanRequest, model: ModelFacts, gpus: Mapping[str, GpuType]) -> Plan:
+    """The cheapest feasible layout for ``model`` under ``request``, or why none exists.
+
+    Pure: no I/O, no clock; the same inputs give the same ``Plan``.
+
+    >>> from modelfleet.catalog.types import AttentionKind, GpuType, ModelFacts, Vendor
+    >>> h100 = GpuType("H100-80GB", Vendor.NVIDIA, 80 * 2**30, 8, "9.0", "hopper", True, False,
+    ...                "nvidia.com/gpu", ("NVIDIA-H100-80GB-HBM3",), 2.0)
+    >>> llama70 = ModelFacts("meta-llama/Llama-3.1-70B-Instruct", "LlamaForCausalLM", 70_600_000_000,
+    ...     70_600_000_000, 80, 8192, 64, 8, 128, 28672, AttentionKind.GQA, native_dtype="bf16",
+    ...     max_context=131072)
+    >>> result = plan(PlanRequest(llama70.id), llama70, {"H100-80GB": h100})
+    >>> result.chosen.gpus_per_replica, result.chosen.tensor_parallel, result.max_model_len
+    (4, 4, 32768)
+    """
+    problem = validate_request(request)
+    if problem:
+        return _infeasible(request, model, "unknown", request.max_model_len, (problem,))
+    served, dtype_notes = served_dtype(request, model)
+    max_len, len_notes, len_problem = resolve_max_model_len(request, model)
+    if len_problem:
+        return _infeasible(request, model, served, max_len, (len_problem,))
+    sizing_or_reason = _sizing(request, model, served, max_len)
+    if isinstance(sizing_or_reason, str):
+        return _infeasible(request, model, served, max_len, (sizing_or_reason,))
+    sizing, fact_notes = sizing_or_reason
+    types, type_notes, type_problem = _gpu_types(request, gpus)
+    if type_problem:
+        return _infeasible(request, model, served, max_len, (type_problem,), sizing.kv.bytes_per_token)
+    found, log = search(types, sizing)
+    notes = dtype_notes + len_notes + fact_notes + type_notes
+    if not found:
+        return _nothing_fits(request, sizing, log, notes)
+    best = min(found, key=lambda f: rank_key(f.candidate, f.gpu))
+    return _feasible(sizing, best, log, notes)
+
+
+def _sizing(
+    request: PlanRequest, model: ModelFacts, served: str, max_len: int
+) -> tuple[Sizing, tuple[str, ...]] | str:
+    native = normalize_dtype(model.native_dtype)
+    weights = estimate_weight_bytes(model, served, native)
+    kv = kv_shape(model, request.kv_cache_dtype)
+    missing = list(weights.missing) + list(kv.missing)
+    if model.num_attention_heads is None:
+        missing.append("num_attention_heads")
+    if missing or kv.shape is None:
+        return missing_facts_reason(model, tuple(dict.fromkeys(missing)), kv.notes)
+    fp8_block = FP8_BLOCK if served == "fp8" and native == "fp8" else None
+    sizing = Sizing(
+        request=request,
+        model=model,
+        engine=profile(request.engine),
+        served_dtype=served,
+        native_dtype=native,
+        weight_bytes=weights.total_bytes,
+        kv=kv.shape,
+        tokens_per_sequence=max_len,
+        sequences=request.concurrency,
+        activation_width=activation_width(model),
+        fp8_block=fp8_block,
+        is_moe=model.is_moe,
+        routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
+        kv_head_counts=kv.shape.kv_head_counts,
+    )
+    notes = weights.notes + kv.notes
+    if sizing.activation_width is None:
+        notes += ("hidden_size unknown: activation memory taken as a 2 GiB allowance",)
+    return sizing, notes
+
+
+def _gpu_types(
+    request: PlanRequest, gpus: Mapping[str, GpuType]
+) -> tuple[list[GpuType], tuple[str, ...], str | None]:
+    wanted = request.gpu if request.gpu and request.gpu.lower() != "auto" else None
+    if wanted is not None and wanted not in gpus:
+        return [], (), f"unknown GPU type {wanted!r}; known types: {', '.join(sorted(gpus))}"
+    names = [wanted] if wanted else sorted(gpus)
+    inventory = request.pool.free_per_node
+    if inventory is None:
+        return [gpus[name] for name in names], (), None
+    notes = tuple(
+        f"inventory GPU type {name!r} is not in the catalog: ignored" for name in sorted(inventory) if name not in gpus
+    )
+    present = [gpus[name] for name in names if any(count > 0 for count in inventory.get(name, ()))]
+    if not present:
+        target = wanted or "any catalog GPU type"
+        have = ", ".join(f"{name}: {sum(counts)}" for name, counts in sorted(inventory.items())) or "nothing"
+        return [], notes, f"no free {target} in the cluster inventory (free GPUs: {have}); add nodes or change accelerator.type"
+    return present, notes, None
+
+
+def _feasible(sizing: Sizing, best: Found, log: RejectionLog, notes: tuple[str, ...]) -> Plan:
+    c, gpu = best.candidate, best.gpu
+    chosen = (
+        f"chose {c.gpus_per_replica} x {gpu.name} on {c.nodes_per_replica} node(s): TP={c.tensor_parallel}, "
+        f"PP={c.pipeline_parallel}, EP={'on' if c.expert_parallel else 'off'}; cheapest feasible "
+        f"(relative cost {c.gpus_per_replica * gpu.relative_cost:g})"
+    )
+    reasons = (chosen, breakdown_sentence(c, best.memory, gpu, sizing)) + notes
+    if best.hardware_note:
+        reasons += (best.hardware_note,)
+    if c.expert_parallel and sizing.engine.expert_parallel_flag:
+        reasons += (f"expert parallel over {c.tensor_parallel} ranks ({sizing.engine.expert_parallel_flag})",)
+    return Plan(
+        feasible=True,
+        model_id=sizing.model.id,
+        engine=sizing.request.engine,
+        quantization=sizing.served_dtype,
+        max_model_len=sizing.tokens_per_sequence,
+        chosen=c,
+        memory=best.memory,
+        kv_bytes_per_token=sizing.kv.bytes_per_token,
+        reasons=reasons,
+        rejected=log.top(rank_key),
+    )
+
+
+def _nothing_fits(request: PlanRequest, sizing: Sizing, log: RejectionLog, notes: tuple[str, ...]) -> Plan:
+    rejected = log.top(rank_key)
+    pins = describe_pins(request)
+    if not rejected:
+        head = f"{pins}: no layout uses these pins" if pins else "no GPU type to try"
+    elif pins:
+        head = f"{pins} cannot work: {rejected[0].reason}"
+    else:
+        head = f"no layout of {sizing.model.id} fits the GPU types tried: " + "; ".join(
+            f"{r.candidate.gpus_per_replica} x {r.candidate.gpu_type}: {r.reason}" for r in rejected[:3]
+        )
+    return Plan(
+        feasible=False,
+        model_id=sizing.model.id,
+        engine=request.engine,
+        quantization=sizing.served_dtype,
+        max_model_len=sizing.tokens_per_sequence,
+        chosen=None,
+        memory=None,
+        kv_bytes_per_token=sizing.kv.bytes_per_token,
+        reasons=(head,) + notes,
+        rejected=rejected,
+    )
+
+
+def _infeasible(
+    request: PlanRequest,
+    model: ModelFacts,
+    served: str,
+    max_len: int | None,
+    reasons: tuple[str, ...],
+    kv_bytes_per_token: int | None = None,
+    rejected: tuple[Rejected, ...] = (),
+) -> Plan:
+    return Plan(
+        feasible=False,
+        model_id=model.id,
+        engine=request.engine,
+        quantization=served,
+        max_model_len=max_len,
+        chosen=None,
+        memory=None,
+        kv_bytes_per_token=kv_bytes_per_token,
+        reasons=reasons,
+        rejected=rejected,
+    )
