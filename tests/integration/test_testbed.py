@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
+import os
 from typing import Any
 
 import pytest
 
 from testbed.cluster import LocalCluster
+from tests.integration.kube import get_json, make_namespace, wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def get_json(cluster: LocalCluster, *args: str) -> Any:
-    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
 
 
 def gpu_pod(name: str, gpus: int, node_selector: dict[str, str]) -> dict[str, Any]:
@@ -37,12 +23,6 @@ def gpu_pod(name: str, gpus: int, node_selector: dict[str, str]) -> dict[str, An
                             "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
         },
     }
-
-
-def make_namespace(cluster: LocalCluster, name: str) -> None:
-    cluster.kubectl("create", "namespace", name)
-    wait_for(lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-             f"default ServiceAccount in {name}")
 
 
 def test_api_server_reports_the_pinned_version(cluster: LocalCluster) -> None:
@@ -183,7 +163,6 @@ def test_two_clusters_side_by_side_do_not_collide(cluster: LocalCluster) -> None
         assert second.ports.apiserver != cluster.ports.apiserver
         assert json.loads(second.kubectl("get", "--raw", "/version").stdout)["gitVersion"] == "v1.36.4"
         pids = list(second.pids().values())
-    import os
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -1,0 +1,63 @@
+"""Conditions rebuilt every pass, keeping lastTransitionTime when nothing changed (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from modelfleet.api import Condition, ConditionStatus, ConditionType
+from modelfleet.rollout.types import Event
+
+ORDER = (ConditionType.READY, ConditionType.PROGRESSING, ConditionType.DEGRADED, ConditionType.SCHEDULABLE,
+         ConditionType.LICENSE_ACCEPTED)
+# Transitions that deserve a Warning event rather than a Normal one.
+WARN_WHEN_FALSE = {ConditionType.SCHEDULABLE, ConditionType.LICENSE_ACCEPTED, ConditionType.READY}
+
+
+def rfc3339(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ConditionSet:
+    def __init__(self, previous: dict[str, Condition], generation: int, now: datetime) -> None:
+        self._previous = previous
+        self._current: dict[str, Condition] = {}
+        self._generation = generation
+        self._now = now
+
+    @classmethod
+    def from_status(cls, conditions: Iterable[Condition], generation: int, now: datetime) -> ConditionSet:
+        return cls({c.type: c for c in conditions}, generation, now)
+
+    def set(self, type_: ConditionType, status: ConditionStatus, reason: str, message: str) -> None:
+        before = self._previous.get(type_.value)
+        changed = before is None or before.status != status
+        self._current[type_.value] = Condition(
+            type=type_.value, status=status, reason=str(reason), message=message[:2000],
+            last_transition_time=rfc3339(self._now) if changed or before is None or not before.last_transition_time
+            else before.last_transition_time,
+            observed_generation=self._generation)
+
+    def get(self, type_: ConditionType) -> Condition | None:
+        return self._current.get(type_.value) or self._previous.get(type_.value)
+
+    def to_list(self) -> list[dict[str, object]]:
+        merged = {**self._previous, **self._current}
+        ordered = [merged[t.value] for t in ORDER if t.value in merged]
+        return [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in ordered]
+
+    def transition_events(self) -> list[Event]:
+        """An event for each condition whose status or reason changed in this pass."""
+        events = []
+        for type_ in ORDER:
+            now = self._current.get(type_.value)
+            before = self._previous.get(type_.value)
+            if now is None or (before is not None and before.status == now.status and before.reason == now.reason):
+                continue
+            if type_ == ConditionType.DEGRADED and now.status == ConditionStatus.FALSE and before is None:
+                continue
+            warn = (type_ in WARN_WHEN_FALSE and now.status == ConditionStatus.FALSE) or (
+                type_ == ConditionType.DEGRADED and now.status == ConditionStatus.TRUE)
+            events.append(Event("Warning" if warn else "Normal", now.reason or type_.value,
+                                now.message or f"{type_.value} is {now.status.value}"))
+        return events

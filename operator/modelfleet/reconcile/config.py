@@ -1,0 +1,76 @@
+"""The operator's configuration: a YAML file (the Helm chart renders it into a ConfigMap) plus flags.
+
+Example (every key optional)::
+
+    namespaces: [llm]                 # empty: watch every namespace
+    metrics: {address: 0.0.0.0, port: 8080}
+    resyncSeconds: 60                 # level-based re-check of every ModelDeployment
+    workers: 8
+    progressAnnotationPrefix: modelfleet.io
+    watch: {serverTimeoutSeconds: 300, clientTimeoutSeconds: 330}
+    prometheus: {url: http://prometheus.monitoring:9090, timeoutSeconds: 5}
+    engineImages: {vllm: vllm/vllm-openai:v0.33.1}
+    licensePolicy: {refused: [minimax-m2.7], requireAcceptance: [modified-mit]}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class MetricsConfig(_Config):
+    address: str = Field("127.0.0.1", description="Bind address of the /metrics endpoint.")
+    port: int = Field(8080, ge=0, le=65535, description="0 disables the metrics endpoint.")
+
+
+class WatchConfig(_Config):
+    server_timeout_seconds: int = Field(300, ge=1)
+    client_timeout_seconds: int = Field(330, ge=1)
+
+
+class PrometheusConfig(_Config):
+    url: str | None = Field(None, description="Base URL of the Prometheus HTTP API used by canary analysis.")
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
+class LicensePolicyConfig(_Config):
+    allowed: list[str] = Field(default_factory=list)
+    require_acceptance: list[str] | None = None  # None: the built-in default list
+    refused: list[str] | None = None  # None: the built-in default list
+    allow_unknown: bool | None = None
+
+
+class OperatorConfig(_Config):
+    namespaces: list[str] = Field(default_factory=list)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    resync_seconds: float = Field(60.0, gt=0)
+    workers: int = Field(8, ge=1, le=256)
+    progress_annotation_prefix: str = "modelfleet.io"
+    watch: WatchConfig = Field(default_factory=WatchConfig)
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+    engine_images: dict[str, str] = Field(default_factory=dict)
+    license_policy: LicensePolicyConfig = Field(default_factory=LicensePolicyConfig)
+    gateway_api: bool | None = Field(None, description="None: detect the Gateway API CRDs at start-up.")
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> OperatorConfig:
+    """The configuration from `path` (YAML), with `overrides` (from flags) on top."""
+    data: dict[str, Any] = {}
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: the operator configuration must be a YAML mapping")
+        data.update(loaded)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    return OperatorConfig.model_validate(data)

@@ -1,0 +1,92 @@
+"""kopf registration: indexes of what the reconciler reads, and triggers that wake it. Nothing else.
+
+Why no ``@kopf.on.create/update`` or ``@kopf.daemon``: those persist per-handler progress on the
+object (extra writes on every change) and daemons put a finalizer on every ModelDeployment, which
+blocks deletion while the operator is down. A level-based loop per ModelDeployment
+(:mod:`modelfleet.reconcile.worker`) woken by watch events, and by a resync timer, needs neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from modelfleet import GROUP, PLURAL, VERSION
+from modelfleet.reconcile.inventory import node_gpus, pod_gpus
+from modelfleet.reconcile.observed import MANAGED_BY, MANAGED_BY_LABEL, child_summary, owner_key, pod_summary
+from modelfleet.reconcile.worker import Workers
+
+OURS = {MANAGED_BY_LABEL: MANAGED_BY}
+
+
+def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: bool) -> None:
+    """Wire every handler into `registry` (one registry per operator instance, so tests can run two)."""
+
+    # ---- indexes: populated before any handler runs, so the first reconcile sees the whole inventory
+    @kopf.index("", "v1", "nodes", registry=registry)
+    def gpu_nodes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any] | None:
+        summary = node_gpus(body)
+        return {name: summary} if summary else None
+
+    @kopf.index("", "v1", "pods", registry=registry)
+    def gpu_pods(body: kopf.Body, uid: str, **_: Any) -> dict[str, Any] | None:
+        summary = pod_gpus(body)
+        return {uid: summary} if summary else None
+
+    @kopf.index("", "v1", "pods", labels=OURS, registry=registry)
+    def engine_pods(body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
+        key = owner_key(body)
+        return {key: pod_summary(body)} if key else None
+
+    def child_index(group: str, version: str, plural: str, index_id: str) -> None:
+        @kopf.index(group, version, plural, labels=OURS, registry=registry, id=index_id)
+        def index(body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
+            key = owner_key(body)
+            return {key: child_summary(body)} if key else None
+
+        @kopf.on.event(group, version, plural, labels=OURS, registry=registry, id=f"{index_id}-trigger")
+        def wake(body: kopf.Body, **_: Any) -> None:
+            key = owner_key(body)
+            if key:
+                workers.trigger(key)
+
+    child_index("apps", "v1", "deployments", "deployments")
+    child_index("", "v1", "services", "services")
+    if gateway_api:
+        child_index("gateway.networking.k8s.io", "v1", "httproutes", "httproutes")
+    if workers.lws_enabled:
+        child_index("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "leaderworkersets")
+
+    # ---- triggers
+    @kopf.on.event("", "v1", "pods", labels=OURS, registry=registry)
+    def engine_pod_changed(body: kopf.Body, **_: Any) -> None:
+        key = owner_key(body)
+        if key:
+            workers.trigger(key)
+
+    @kopf.on.event("", "v1", "nodes", registry=registry)
+    def node_changed(event: kopf.RawEvent, body: kopf.Body, name: str, **_: Any) -> None:
+        # Heartbeats change nodes every few seconds; only a change of GPU capacity matters.
+        summary = None if event.get("type") == "DELETED" else node_gpus(body)
+        if workers.note_node(name, summary):
+            workers.trigger_waiting_for_capacity()
+
+    @kopf.on.event("", "v1", "pods", registry=registry)
+    def gpu_pod_changed(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
+        if pod_gpus(body) is None and event.get("type") != "DELETED":
+            return
+        if event.get("type") == "DELETED":
+            # A GPU pod going away frees capacity that a waiting ModelDeployment may need.
+            workers.trigger_waiting_for_capacity()
+        else:
+            workers.inventory_changed()
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, name: str,
+                              **kwargs: Any) -> None:
+        workers.bind_indexes(kwargs)
+        if event.get("type") == "DELETED":
+            workers.forget((namespace, name))
+        else:
+            workers.observe((namespace, name), event["object"])

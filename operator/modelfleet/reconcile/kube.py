@@ -1,0 +1,185 @@
+"""A small, thread-safe Kubernetes REST client for the few verbs the reconciler writes with.
+
+Watching and caching are kopf's job; this client only applies (server-side apply with our field
+manager), patches status, deletes and reads single objects. Authentication and TLS come from the
+`kubernetes` package's config loaders (kubeconfig or in-cluster service account), so every auth
+method they support works here too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+from kubernetes import config as kube_config
+from kubernetes.client import Configuration
+
+FIELD_MANAGER = "modelfleet"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a kind lives in the REST API."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace)}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name)}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+KINDS: dict[tuple[str, str], Resource] = {
+    ("apps/v1", "Deployment"): Resource("apps", "v1", "deployments"),
+    ("v1", "Service"): Resource("", "v1", "services"),
+    ("v1", "Pod"): Resource("", "v1", "pods"),
+    ("v1", "Node"): Resource("", "v1", "nodes", namespaced=False),
+    ("v1", "Event"): Resource("", "v1", "events"),
+    ("batch/v1", "Job"): Resource("batch", "v1", "jobs"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): Resource("gateway.networking.k8s.io", "v1", "httproutes"),
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): Resource("leaderworkerset.x-k8s.io", "v1",
+                                                                 "leaderworkersets"),
+    ("modelfleet.io/v1alpha1", "ModelDeployment"): Resource("modelfleet.io", "v1alpha1", "modeldeployments"),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): Resource("apiextensions.k8s.io", "v1",
+                                                                       "customresourcedefinitions",
+                                                                       namespaced=False),
+}
+
+
+def resource_for(api_version: str, kind: str) -> Resource:
+    try:
+        return KINDS[(api_version, kind)]
+    except KeyError:
+        raise ValueError(f"the reconciler does not manage {api_version}/{kind}") from None
+
+
+class Kube:
+    """Blocking client; safe to share between the operator's worker threads."""
+
+    def __init__(self, configuration: Configuration, pool_size: int = 16, timeout_seconds: float = 30) -> None:
+        self._cfg = configuration
+        self._lock = threading.Lock()
+        self.server = configuration.host.rstrip("/")
+        self._timeout = urllib3.Timeout(connect=5, read=timeout_seconds)
+        self._http = urllib3.PoolManager(
+            num_pools=4, maxsize=pool_size, block=False,
+            cert_reqs="CERT_REQUIRED" if configuration.verify_ssl else "CERT_NONE",
+            ca_certs=configuration.ssl_ca_cert, cert_file=configuration.cert_file, key_file=configuration.key_file,
+        )
+
+    @classmethod
+    def from_environment(cls, kubeconfig: str | None = None) -> Kube:
+        """In-cluster service account when running in a pod, else the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+        cfg = Configuration()
+        try:
+            kube_config.load_incluster_config(client_configuration=cfg)
+        except kube_config.ConfigException:
+            kube_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        return cls(cfg)
+
+    # ---- transport ---------------------------------------------------------------------------------
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "modelfleet"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        with self._lock:
+            if self._cfg.refresh_api_key_hook is not None:
+                self._cfg.refresh_api_key_hook(self._cfg)  # rotates projected service-account tokens
+            token = self._cfg.get_api_key_with_prefix("authorization") or self._cfg.get_api_key_with_prefix(
+                "BearerToken")
+        if token:
+            headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+        return headers
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str | None = None,
+                query: dict[str, str] | None = None) -> Any:
+        url = self.server + path + (f"?{urlencode(query)}" if query else "")
+        data = None if body is None else json.dumps(body).encode()
+        if data is not None and content_type is None:
+            content_type = "application/json"
+        resp = self._http.request(method, url, body=data, headers=self._headers(content_type),
+                                  timeout=self._timeout, retries=False)
+        payload = resp.data
+        if resp.status >= 400:
+            try:
+                status = json.loads(payload)
+                raise ApiError(resp.status, status.get("reason", ""), status.get("message", payload.decode()))
+            except ValueError:
+                raise ApiError(resp.status, "", payload.decode(errors="replace")[:500]) from None
+        return json.loads(payload) if payload else None
+
+    # ---- verbs ---------------------------------------------------------------------------------------
+    def apply(self, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
+        """Server-side apply `obj` as field manager `modelfleet` (creates or updates)."""
+        res = resource_for(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        return dict(self.request(
+            "PATCH", res.path(meta.get("namespace"), meta["name"]), obj,
+            content_type="application/apply-patch+yaml",
+            query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}))
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.request("GET", resource_for(api_version, kind).path(namespace, name)))
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict[str, Any]]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        return list(self.request("GET", resource_for(api_version, kind).path(namespace), query=query)["items"])
+
+    def delete(self, api_version: str, kind: str, namespace: str | None, name: str,
+               uid: str | None = None) -> bool:
+        """Delete with background propagation; a 404 is success. `uid` guards against deleting a newer namesake."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self.request("DELETE", resource_for(api_version, kind).path(namespace, name), body)
+            return True
+        except ApiError as e:
+            if e.status in (404, 409):
+                return False
+            raise
+
+    def patch_status(self, api_version: str, kind: str, namespace: str, name: str,
+                     status: dict[str, Any], resource_version: str | None = None) -> dict[str, Any]:
+        """Replace `.status` through the status subresource with a JSON merge patch."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return dict(self.request("PATCH", resource_for(api_version, kind).path(namespace, name, "status"), body,
+                                 content_type="application/merge-patch+json"))
+
+    def patch(self, api_version: str, kind: str, namespace: str | None, name: str,
+              patch: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.request("PATCH", resource_for(api_version, kind).path(namespace, name), patch,
+                                 content_type="application/merge-patch+json"))
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        res = resource_for(obj["apiVersion"], obj["kind"])
+        return dict(self.request("POST", res.path(obj["metadata"].get("namespace")), obj))

@@ -1,0 +1,98 @@
+"""Small summaries of the cluster objects a reconcile needs, kept in kopf indexes (pure functions).
+
+Indexes hold these summaries instead of whole objects: an engine Deployment is kilobytes of YAML,
+its summary is a few fields, which keeps the operator's memory flat at fleet size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+NAME_LABEL = "modelfleet.io/name"
+REVISION_LABEL = "modelfleet.io/revision"
+SPEC_HASH_LABEL = "modelfleet.io/spec-hash"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "modelfleet"
+# What the reconciler owns, by kind; anything else carrying our labels is left alone.
+WORKLOAD_KINDS = ("Deployment", "LeaderWorkerSet")
+
+
+@dataclass(frozen=True)
+class Child:
+    """One object the operator created for a ModelDeployment."""
+
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    revision: str | None
+    spec_hash: str | None
+    replicas: int | None = None  # workloads only
+    ready_replicas: int = 0  # workloads: replicas whose pods are all Ready and up to date
+    weights: tuple[tuple[str, int], ...] = ()  # HTTPRoute: (backend Service name, weight)
+    owned: bool = True  # has a controller ownerReference to the ModelDeployment
+
+
+@dataclass(frozen=True)
+class PodSummary:
+    name: str
+    revision: str | None
+    phase: str
+    ready: bool
+    unschedulable_message: str | None  # PodScheduled=False message: the scheduler's own words
+
+
+def owner_key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(namespace, ModelDeployment name) of a child or pod, from its labels; None if not ours."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY or not labels.get(NAME_LABEL):
+        return None
+    return (meta.get("namespace") or "", labels[NAME_LABEL])
+
+
+def child_summary(obj: Mapping[str, Any]) -> Child:
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    kind = obj.get("kind", "")
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    replicas: int | None = None
+    ready = 0
+    weights: tuple[tuple[str, int], ...] = ()
+    if kind == "Deployment":
+        replicas = int(spec.get("replicas", 1))
+        # Ready only counts once the Deployment controller has seen the current template.
+        current = status.get("observedGeneration", 0) >= meta.get("generation", 0)
+        ready = min(int(status.get("readyReplicas") or 0), int(status.get("updatedReplicas") or 0)) if current else 0
+    elif kind == "LeaderWorkerSet":
+        replicas = int(spec.get("replicas", 1))
+        ready = int(status.get("readyReplicas") or 0)
+    elif kind == "HTTPRoute":
+        pairs = []
+        for rule in spec.get("rules") or []:
+            for ref in rule.get("backendRefs") or []:
+                pairs.append((str(ref.get("name")), int(ref.get("weight", 1))))
+        weights = tuple(pairs)
+    owned = any(ref.get("controller") and ref.get("kind") == "ModelDeployment"
+                for ref in meta.get("ownerReferences") or [])
+    return Child(api_version=obj.get("apiVersion", ""), kind=kind, name=meta.get("name", ""),
+                 uid=meta.get("uid", ""), revision=labels.get(REVISION_LABEL),
+                 spec_hash=labels.get(SPEC_HASH_LABEL), replicas=replicas, ready_replicas=ready,
+                 weights=weights, owned=owned)
+
+
+def pod_summary(pod: Mapping[str, Any]) -> PodSummary:
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    scheduled = conditions.get("PodScheduled")
+    unschedulable = None
+    if scheduled and scheduled.get("status") == "False":
+        unschedulable = scheduled.get("message") or scheduled.get("reason") or "unschedulable"
+    return PodSummary(
+        name=meta.get("name", ""), revision=(meta.get("labels") or {}).get(REVISION_LABEL),
+        phase=status.get("phase", "Pending"), ready=(conditions.get("Ready") or {}).get("status") == "True",
+        unschedulable_message=unschedulable)

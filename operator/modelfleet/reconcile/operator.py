@@ -1,0 +1,95 @@
+"""`modelfleet run`: start the operator (kopf) with the reconciler wired in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from modelfleet.catalog.license import LicensePolicy
+from modelfleet.reconcile.config import OperatorConfig
+from modelfleet.reconcile.decide import Context
+from modelfleet.reconcile.handlers import register
+from modelfleet.reconcile.kube import ApiError, Kube
+from modelfleet.reconcile.measure import PrometheusMeasure
+from modelfleet.reconcile.metrics import OperatorMetrics
+from modelfleet.reconcile.reconciler import Reconciler
+from modelfleet.reconcile.worker import Workers
+from modelfleet.render.config import OperatorConfig as RenderConfig
+
+log = logging.getLogger("modelfleet")
+
+
+def license_policy(config: OperatorConfig) -> LicensePolicy:
+    default = LicensePolicy()
+    lp = config.license_policy
+    return LicensePolicy(
+        allowed=list(lp.allowed),
+        require_acceptance=list(lp.require_acceptance) if lp.require_acceptance is not None
+        else list(default.require_acceptance),
+        refused=list(lp.refused) if lp.refused is not None else list(default.refused),
+        allow_unknown=lp.allow_unknown if lp.allow_unknown is not None else default.allow_unknown,
+    )
+
+
+def render_config(config: OperatorConfig) -> RenderConfig:
+    from modelfleet.render.config import with_image_overrides
+
+    return with_image_overrides(RenderConfig(), config.engine_images)
+
+
+def crd_installed(kube: Kube, name: str) -> bool:
+    try:
+        return kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name) is not None
+    except ApiError as error:
+        if error.status == 403:  # no right to read CRDs: assume absent, say so
+            log.warning("cannot read CRD %s (403); assuming it is not installed", name)
+            return False
+        raise
+
+
+def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics]:
+    gateway_api = config.gateway_api if config.gateway_api is not None else crd_installed(
+        kube, "httproutes.gateway.networking.k8s.io")
+    lws = crd_installed(kube, "leaderworkersets.leaderworkerset.x-k8s.io")
+    metrics = OperatorMetrics()
+    context = Context(license_policy=license_policy(config), render=render_config(config),
+                      gateway_api=gateway_api, lws=lws)
+    measure = PrometheusMeasure(config.prometheus.url, config.prometheus.timeout_seconds) \
+        if config.prometheus.url else None
+    reconciler = Reconciler(kube, context, metrics, measure=measure)
+    workers = Workers(reconciler, workers=config.workers, resync_seconds=config.resync_seconds, lws_enabled=lws)
+    registry = kopf.OperatorRegistry()
+    register(registry, workers, gateway_api=gateway_api)
+    log.info("gateway API %s, LeaderWorkerSet %s", "on" if gateway_api else "off", "on" if lws else "off")
+    return registry, workers, metrics
+
+
+def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | None = None) -> int:
+    kube = Kube.from_environment(kubeconfig)
+    registry, workers, metrics = build(config, kube)
+    if config.metrics.port:
+        metrics.serve(config.metrics.address, config.metrics.port)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        prefix = config.progress_annotation_prefix
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=prefix, key="last-handled-configuration")
+        settings.posting.enabled = False  # we post our own Events, one per decision
+        settings.watching.server_timeout = config.watch.server_timeout_seconds
+        settings.watching.client_timeout = config.watch.client_timeout_seconds
+        settings.execution.max_workers = max(4, config.workers)
+        settings.networking.error_backoffs = [1, 2, 5, 10, 30]
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        await workers.shutdown()
+
+    asyncio.run(kopf.operator(
+        registry=registry, standalone=True, clusterwide=not config.namespaces,
+        namespaces=list(config.namespaces), liveness_endpoint=liveness))
+    return 0

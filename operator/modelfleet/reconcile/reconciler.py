@@ -1,0 +1,110 @@
+"""The thin shell: gather -> decide (pure) -> act. The only module that writes to the API server.
+
+Each pass applies only what differs from what the indexes show (an unchanged child is never
+patched), writes status once and only when it changed, and posts an Event per decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from modelfleet import GROUP, KIND, VERSION
+from modelfleet.api import ACTION_ANNOTATION, AnalysisResult
+from modelfleet.reconcile.decide import Context, Decision, Observed, decide
+from modelfleet.reconcile.kube import ApiError, Kube
+from modelfleet.reconcile.metrics import OperatorMetrics
+from modelfleet.reconcile.statusdiff import merge_patch
+from modelfleet.reconcile.worker import Outcome, Snapshot
+from modelfleet.rollout.types import Event
+
+log = logging.getLogger("modelfleet.reconcile")
+MD_API_VERSION = f"{GROUP}/{VERSION}"
+Measure = Callable[[Observed, Decision], tuple[AnalysisResult, ...]]
+
+
+class Reconciler:
+    def __init__(self, kube: Kube, context: Context, metrics: OperatorMetrics, measure: Measure | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.kube = kube
+        self.context = context
+        self.metrics = metrics
+        self.measure = measure
+        self.clock = clock
+
+    def __call__(self, obj: dict[str, Any], snapshot: Snapshot) -> Outcome:
+        started = time.perf_counter()
+        try:
+            outcome = self.reconcile(obj, snapshot)
+        except Exception:
+            self.metrics.reconciles.labels(result="error").inc()
+            raise
+        finally:
+            self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+        self.metrics.reconciles.labels(result=outcome.result).inc()
+        return outcome
+
+    def reconcile(self, obj: dict[str, Any], snapshot: Snapshot) -> Outcome:
+        observed = gather(obj, snapshot, self.clock())
+        decision = decide(observed, self.context)
+        if decision.measure and self.measure is not None:
+            decision = decide(observed, self.context, measurements=self.measure(observed, decision))
+        self.act(observed, decision)
+        return Outcome(decision.result, decision.requeue_after_seconds, decision.waiting_for_capacity)
+
+    # ---- act ----------------------------------------------------------------------------------------
+    def act(self, obs: Observed, decision: Decision) -> None:
+        for child in decision.scale:
+            self.kube.patch(child.api_version, child.kind, obs.namespace, child.name,
+                            {"spec": {"replicas": decision_replicas(decision, child)}})
+        for obj in decision.apply:
+            self.kube.apply(obj)
+        for child in decision.delete:
+            self.kube.delete(child.api_version, child.kind, obs.namespace, child.name, uid=child.uid)
+        if decision.consumed_action and ACTION_ANNOTATION in (obs.annotations or {}):
+            self.kube.patch(MD_API_VERSION, KIND, obs.namespace, obs.name,
+                            {"metadata": {"annotations": {ACTION_ANNOTATION: None}}})
+        patch = merge_patch(dict(obs.status or {}), decision.status)
+        if patch:
+            try:
+                self.kube.patch_status(MD_API_VERSION, KIND, obs.namespace, obs.name, patch)
+            except ApiError as error:
+                if error.status != 404:  # deleted meanwhile: nothing to report on
+                    raise
+        for event in decision.events:
+            self.post_event(obs, event)
+        if decision.aborted_reason:
+            self.metrics.aborts.labels(reason=decision.aborted_reason).inc()
+
+    def post_event(self, obs: Observed, event: Event) -> None:
+        now = self.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{obs.name}.", "namespace": obs.namespace},
+            "involvedObject": {"apiVersion": MD_API_VERSION, "kind": KIND, "name": obs.name,
+                               "namespace": obs.namespace, "uid": obs.uid},
+            "type": event.type, "reason": event.reason[:128], "message": event.message[:1024],
+            "source": {"component": "modelfleet"}, "reportingComponent": "modelfleet.io/operator",
+            "reportingInstance": "modelfleet", "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            self.kube.create(body)
+        except ApiError as error:  # an event is best effort: never fail a reconcile over it
+            log.warning("could not post event %s on %s/%s: %s", event.reason, obs.namespace, obs.name, error)
+
+
+def decision_replicas(decision: Decision, child: Any) -> int:
+    return next(r for c, r in decision.scale if c is child)
+
+
+def gather(obj: dict[str, Any], snapshot: Snapshot, now: datetime) -> Observed:
+    meta = obj.get("metadata") or {}
+    return Observed(
+        name=meta.get("name", ""), namespace=meta.get("namespace", ""), uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0), annotations=dict(meta.get("annotations") or {}),
+        spec=obj.get("spec") or {}, status=obj.get("status") or {},
+        children=snapshot.children, pods=snapshot.pods, nodes=snapshot.nodes, gpu_pods=snapshot.gpu_pods,
+        now=now)
