@@ -3,6 +3,7 @@
 Exit codes are a contract scripts rely on:
 
 - 0: done (for ``plan``: a feasible plan)
+- 1: an internal error (a bug: please report it with the command line)
 - 2: bad input (flags, files, spec fields); the message names the field
 - 3: understood but impossible (no GPU layout fits, the model is unknown and no overrides given)
 
@@ -22,7 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from modelfleet import __version__
-from modelfleet.cli_common import EXIT_BAD_INPUT, CliError
+from modelfleet.cli_common import EXIT_INTERNAL, CliError
 
 _COMMAND_MODULES = (
     "modelfleet.cli_plan",
@@ -37,6 +38,7 @@ RUN_COMMAND_MODULE = "modelfleet.cli_run"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelfleet",
+        allow_abbrev=False,
         description="Size, render and roll out self-hosted LLM inference fleets.",
     )
     parser.add_argument("--version", action="version", version=f"modelfleet {__version__}")
@@ -58,20 +60,22 @@ def _add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    command = "modelfleet"
     try:
+        args = build_parser().parse_args(argv)
+        command = f"modelfleet {args.command}"
         return int(args.func(args))
     except CliError as error:
         for line in error.lines:
-            print(f"modelfleet {args.command}: {line}", file=sys.stderr)
+            print(f"{command}: {line}", file=sys.stderr)
         return error.exit_code
     except BrokenPipeError:  # `modelfleet plan ... | head` must not print a traceback
         return 0
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # noqa: BLE001 - the contract is one line, never a traceback
-        print(f"modelfleet {args.command}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except Exception as error:  # the contract is one line, never a traceback
+        print(f"{command}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

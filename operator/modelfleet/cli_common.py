@@ -14,6 +14,7 @@ from modelfleet import GROUP, KIND
 from modelfleet.api.errors import SpecError
 
 EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug in modelfleet, not in the input
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
 

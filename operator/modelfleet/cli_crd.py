@@ -10,7 +10,7 @@ from modelfleet.cli_common import EXIT_OK, CliError
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("crd", help="print or write the ModelDeployment CRD")
+    parser = subparsers.add_parser("crd", allow_abbrev=False, help="print or write the ModelDeployment CRD")
     parser.add_argument(
         "-o", "--output-dir", metavar="DIR", help=f"write DIR/{CRD_FILENAME} instead of printing"
     )

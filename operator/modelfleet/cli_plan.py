@@ -14,7 +14,6 @@ from typing import Any
 from modelfleet.api.errors import SpecError
 from modelfleet.api.spec import ModelDeploymentSpec, parse_spec
 from modelfleet.api.spec_model import Quantization
-from modelfleet.api.to_request import UnknownModelError, plan_request_from_spec
 from modelfleet.cli_common import (
     EXIT_BAD_INPUT,
     EXIT_INFEASIBLE,
@@ -37,6 +36,7 @@ LAYOUT_FLAGS = {
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "plan",
+        allow_abbrev=False,
         help="size GPUs and the parallel layout for a model",
         description="Print the GPU plan for a ModelDeployment (-f) or a model id (--model). "
         "Exit 0 when feasible, 3 when nothing fits, 2 on bad input.",
@@ -102,31 +102,54 @@ def apply_flags(raw: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def print_plan(spec: ModelDeploymentSpec, output: str) -> int:
+    """Print the plan; the exit code says whether it is feasible.
+
+    The licence verdict is printed too (under ``license``) but does not change the exit code: sizing
+    and licence policy are separate questions, and the policy on a cluster may differ from the default.
+    """
     from modelfleet.planner.report import plan_to_dict, plan_to_table
 
-    result = make_plan(spec)
+    result, facts = make_plan(spec)
+    licence = license_verdict(spec, facts)
     if output == "table":
         print(plan_to_table(result))
+        print(f"licence: {licence['message']}")
     else:
-        print_document(plan_to_dict(result), output)
+        print_document({**plan_to_dict(result), "license": licence}, output)
     return EXIT_OK if result.feasible else EXIT_INFEASIBLE
 
 
-def make_plan(spec: ModelDeploymentSpec) -> Any:
-    """The planner's Plan for a spec, with catalog lookups turned into CLI errors."""
+def make_plan(spec: ModelDeploymentSpec) -> tuple[Any, Any]:
+    """The planner's Plan and the model facts it used, with catalog lookups turned into CLI errors."""
+    from modelfleet.api.to_request import UnknownModelError, plan_request_from_spec
     from modelfleet.catalog import CatalogError, get_gpu, gpu_catalog
     from modelfleet.planner import plan
 
     if spec.accelerator.type != "auto":
         try:
             get_gpu(spec.accelerator.type)
-        except (CatalogError, KeyError, LookupError) as error:
+        except (CatalogError, LookupError) as error:
             raise CliError(f"spec.accelerator.type: {_message(error)}", EXIT_BAD_INPUT) from None
     try:
         request, facts = plan_request_from_spec(spec)
     except UnknownModelError as error:
         raise CliError(f"spec.model.id: {error}", EXIT_INFEASIBLE) from None
-    return plan(request, facts, gpu_catalog())
+    except SpecError as error:
+        raise spec_error(error) from None
+    return plan(request, facts, gpu_catalog()), facts
+
+
+def license_verdict(spec: ModelDeploymentSpec, facts: Any) -> dict[str, Any]:
+    """The default licence policy's decision, as the operator would record it in LicenseAccepted."""
+    from modelfleet.catalog import LicensePolicy, evaluate_license
+
+    decision = evaluate_license(LicensePolicy(), facts.license, spec.model.license_accepted, spec.model.id)
+    return {
+        "id": facts.license,
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "message": decision.message,
+    }
 
 
 def _message(error: Exception) -> str:

@@ -7,12 +7,12 @@ does not know can be planned from overrides alone.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+from modelfleet.api.errors import SpecError
 from modelfleet.api.spec import ModelDeploymentSpec
 from modelfleet.api.spec_model import ModelOverrides
-from modelfleet.catalog.types import AttentionKind, ModelFacts, MoeFacts
+from modelfleet.catalog.types import AttentionKind, ModelFacts
 from modelfleet.planner.types import Engine, GpuPool, PlanRequest, Quantization
 
 OVERRIDES_SOURCE = "spec.model.overrides"
@@ -31,7 +31,8 @@ def plan_request_from_spec(
 ) -> tuple[PlanRequest, ModelFacts]:
     """The planner's request and the model facts (catalog merged with overrides).
 
-    Raises :class:`UnknownModelError` when neither the catalog nor overrides describe the model.
+    Raises :class:`UnknownModelError` when neither the catalog nor overrides describe the model, and
+    :class:`SpecError` when an override is out of the catalog's bounds.
     """
     facts = model_facts_for(spec)
     accelerator, serving = spec.accelerator, spec.serving
@@ -96,31 +97,30 @@ def _empty_facts(model_id: str) -> ModelFacts:
 def apply_overrides(facts: ModelFacts, overrides: ModelOverrides) -> ModelFacts:
     """Facts with every set override replacing the catalog's value (and no longer listed unknown).
 
+    Raises :class:`SpecError` naming ``spec.model.overrides`` when the catalog rejects a value.
+
     >>> base = _empty_facts("acme/model")
     >>> apply_overrides(base, ModelOverrides(num_layers=32, num_key_value_heads=8)).num_kv_heads
     8
     """
-    given = overrides.model_dump(exclude_none=True)
-    changes: dict[str, Any] = {}
-    for name, value in given.items():
-        if name in _MOE_FIELDS:
-            continue
-        target = _RENAMED.get(name, name)
-        if target == "attention":
-            value = AttentionKind(value.value if hasattr(value, "value") else value)
-        elif hasattr(value, "value"):
-            value = value.value
-        changes[target] = value
-    if any(name in given for name in _MOE_FIELDS):
-        changes["moe"] = _merged_moe(facts.moe, given)
-    # The catalog lists unknowns by ModelFacts name, MoE ones as "moe.routed_experts".
-    provided = set(changes) | {f"moe.{name}" for name in given if name in _MOE_FIELDS}
-    changes["unknown"] = tuple(u for u in facts.unknown if u not in provided)
-    if OVERRIDES_SOURCE not in facts.source:
-        changes["source"] = (*facts.source, OVERRIDES_SOURCE)
-    return dataclasses.replace(facts, **changes)
+    from modelfleet.catalog import CatalogError, merge_facts
+
+    try:
+        return merge_facts(facts, overrides_as_facts(overrides))
+    except CatalogError as error:
+        raise SpecError([f"spec.model.overrides: {error}"]) from None
 
 
-def _merged_moe(moe: MoeFacts | None, given: dict[str, Any]) -> MoeFacts:
-    current = moe or MoeFacts(None, None, None, None)
-    return dataclasses.replace(current, **{k: given[k] for k in _MOE_FIELDS if k in given})
+def overrides_as_facts(overrides: ModelOverrides) -> dict[str, Any]:
+    """The overrides as the catalog's fact mapping (ModelFacts names, MoE facts nested under ``moe``).
+
+    >>> overrides_as_facts(ModelOverrides(num_key_value_heads=8, routed_experts=64, attention="gqa"))
+    {'num_kv_heads': 8, 'attention': 'gqa', 'moe': {'routed_experts': 64}, 'source': ['spec.model.overrides']}
+    """
+    given = overrides.model_dump(exclude_none=True, mode="json")
+    mapping: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in given.items() if k not in _MOE_FIELDS}
+    moe = {k: v for k, v in given.items() if k in _MOE_FIELDS}
+    if moe:
+        mapping["moe"] = moe
+    mapping["source"] = [OVERRIDES_SOURCE]
+    return mapping
