@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from testbed.cluster import REPO, LocalCluster
+from testbed.operator_process import OperatorProcess, install_crds
 from tests.integration.kube import condition, get_json, get_or_none, make_namespace, wait_for
-from tests.integration.operator_process import OperatorProcess, install_crds
 
 pytestmark = pytest.mark.cluster
 EXAMPLES = REPO / "manifests" / "examples"

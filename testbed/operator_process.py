@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from testbed.cluster import REPO, LocalCluster, free_port
-from tests.integration.kube import wait_for
+from testbed.wait import wait_for
 
 CRD_DIR = REPO / "crds"
 

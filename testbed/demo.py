@@ -1,0 +1,125 @@
+"""`make demo`: the operator on a local cluster with a simulated GPU fleet, serving seed-model examples.
+
+Starts the control plane (building what is missing), installs the CRD, runs `modelfleet run`, applies
+several examples, prints `kubectl get md -o wide` and one `kubectl describe md`, then rolls a new model
+version out through its canary steps, and shuts everything down (``--keep`` leaves it running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from testbed.cluster import REPO, LocalCluster
+from testbed.operator_process import OperatorProcess, install_crds
+from testbed.wait import wait_for
+
+EXAMPLES = REPO / "manifests" / "examples"
+# Examples that together fit the simulated fleet, plus two that show a refusal and an unknown model.
+DEMO_EXAMPLES = ("qwen3.5-9b.yaml", "gemma-4-31b.yaml", "deepseek-v4-flash.yaml", "minimax-m2.7.yaml",
+                 "llama-5.yaml")
+CANARY = {
+    "apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
+    "metadata": {"name": "qwen-canary", "namespace": "llm"},
+    "spec": {
+        "model": {"id": "Qwen/Qwen3.5-9B", "revision": "v1"},
+        "accelerator": {"type": "L4"}, "replicas": 2, "serving": {"maxModelLen": 8192},
+        "rollout": {"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "10s"}}],
+                               "trafficRouting": {"provider": "replicas"}}},
+    },
+}
+
+
+def section(title: str) -> None:
+    print(f"\n=== {title}", flush=True)
+
+
+def md_status(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", "md", name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(out.stdout).get("status", {}) if out.returncode == 0 else {}
+
+
+def show_canary(cluster: LocalCluster, timeout: float = 180) -> float:
+    """Apply v1, wait until Healthy, roll out v2 and print each step; returns the canary's seconds."""
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(CANARY))
+    wait_for(lambda: md_status(cluster, "llm", "qwen-canary").get("phase") == "Healthy", "v1 Healthy", timeout=120)
+    v2 = json.loads(json.dumps(CANARY))
+    v2["spec"]["model"]["revision"] = "v2"
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(v2))
+    started, last = time.monotonic(), None
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        status = md_status(cluster, "llm", "qwen-canary")
+        rollout = status.get("rollout") or {}
+        line = (f"phase={status.get('phase')} step={rollout.get('step')} weight={rollout.get('weight')} "
+                f"revisions={status.get('revisions')} {rollout.get('message') or ''}")
+        if line != last:
+            print(f"  +{time.monotonic() - started:5.1f}s  {line}", flush=True)
+            last = line
+        if status.get("phase") == "Healthy" and not (status.get("revisions") or {}).get("canary") and \
+                rollout.get("step") is None and time.monotonic() - started > 2:
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true", help="keep the cluster and operator running")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="modelfleet-demo-"))
+    with LocalCluster() as cluster:
+        operator = OperatorProcess(cluster, workdir)
+        try:
+            section(f"local cluster up in {cluster.startup_seconds:.1f}s; simulated GPU nodes")
+            print(cluster.kubectl("get", "nodes", "-L", "nvidia.com/gpu.product,amd.com/gpu.product-name").stdout)
+            install_crds(cluster)
+            operator.start()
+            section("applying seed-model examples")
+            cluster.kubectl("create", "namespace", "llm", check=False)
+            wait_for(lambda: cluster.kubectl("get", "sa", "default", "-n", "llm", check=False).returncode == 0,
+                     "namespace llm")
+            names = []
+            for example in DEMO_EXAMPLES:
+                path = EXAMPLES / example
+                if not path.exists():
+                    print(f"  (missing example {example})")
+                    continue
+                names.append(yaml.safe_load(path.read_text())["metadata"]["name"])
+                print(cluster.kubectl("apply", "--server-side", "-f", str(path)).stdout.strip())
+            wait_for(lambda: all(md_status(cluster, "llm", n).get("observedGeneration") for n in names),
+                     "every example reconciled", timeout=120)
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda: all(md_status(cluster, "llm", n).get("phase") != "Progressing" for n in names),
+                         "rollouts to settle", timeout=60)
+            section("kubectl get md -o wide -n llm")
+            print(cluster.kubectl("get", "md", "-o", "wide", "-n", "llm").stdout)
+            section(f"kubectl describe md {names[0]}")
+            print(cluster.kubectl("describe", "md", names[0], "-n", "llm").stdout)
+            section("kubectl get pods -n llm -o wide")
+            print(cluster.kubectl("get", "pods", "-n", "llm", "-o", "wide").stdout)
+            section("canary rollout of a new model revision (steps: 50% -> pause 10s -> promote)")
+            seconds = show_canary(cluster)
+            print(f"canary rolled out in {seconds:.1f}s")
+            print(cluster.kubectl("get", "md", "-n", "llm").stdout)
+            if args.keep:
+                section("running; Ctrl-C stops everything")
+                print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
+                with contextlib.suppress(KeyboardInterrupt):
+                    signal.pause()
+        finally:
+            operator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
