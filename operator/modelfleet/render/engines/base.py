@@ -1,0 +1,49 @@
+"""Helpers every engine builder shares: flag spelling, user-arg merging, quantization lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from modelfleet.render.errors import RenderError
+
+
+def flag(name: str, value: object) -> str:
+    """One ``--name=value`` argv item; ``=`` keeps a value that starts with ``-`` unambiguous.
+
+    >>> flag("--gpu-memory-utilization", 0.9), flag("--tensor-parallel-size", 8)
+    ('--gpu-memory-utilization=0.9', '--tensor-parallel-size=8')
+    """
+    text = format(value, "g") if isinstance(value, float) else str(value)
+    return f"{name}={text}"
+
+
+def with_user_args(ours: Sequence[str], user: Sequence[str]) -> tuple[str, ...]:
+    """Our argv followed by the user's ``engine.args``; a flag the user passes replaces ours.
+
+    Dropping ours avoids a duplicate: argparse keeps the last value, but TGI's launcher (clap)
+    refuses a flag given twice.
+
+    >>> with_user_args(["vllm", "--port=8000", "--max-model-len=4096"], ["--max-model-len", "8192"])
+    ('vllm', '--port=8000', '--max-model-len', '8192')
+    """
+    user_flags = {arg.split("=", 1)[0] for arg in user if arg.startswith("--")}
+    kept = [arg for arg in ours if arg.split("=", 1)[0] not in user_flags]
+    return (*kept, *user)
+
+
+def engine_quantization(engine: str, requested: str | None, table: Mapping[str, str]) -> str | None:
+    """The engine's name for a quantization to apply on load, or a :class:`RenderError` that says what to do."""
+    if requested is None:
+        return None
+    if requested not in table:
+        raise RenderError(
+            f"model.quantization {requested!r}: {engine} cannot quantize to {requested} on load "
+            f"(it can: {', '.join(sorted(table))}); serve a checkpoint already in {requested} and set "
+            f"model.overrides.nativeDtype: {requested} so the engine reads its quantization config"
+        )
+    return table[requested]
+
+
+def optional(name: str, value: object | None) -> Iterable[str]:
+    """``[flag(name, value)]`` when value is set, else nothing."""
+    return [] if value is None else [flag(name, value)]

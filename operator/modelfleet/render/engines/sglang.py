@@ -1,0 +1,56 @@
+"""SGLang's command line: ``python3 -m sglang.launch_server --model-path <model> ...``.
+
+Multi-node replicas shard one tensor-parallel group across nodes: every pod runs the same command
+with ``--nnodes``, its ``--node-rank`` and ``--dist-init-addr`` pointing at the leader. Ranks
+other than 0 serve only ``/health`` (SGLang's dummy health server), so they can be probed but
+must never receive traffic.
+"""
+
+from __future__ import annotations
+
+from modelfleet.render.engines.base import engine_quantization, flag, optional, with_user_args
+from modelfleet.render.inputs import LWS_LEADER_ADDRESS, LWS_WORKER_INDEX, EngineInputs, Role
+
+COMMAND = ("python3", "-m", "sglang.launch_server")
+HEALTH_PATH = "/health"
+DIST_INIT_PORT = 20000  # the port the LWS examples use for SGLang's torch.distributed rendezvous
+
+# Our quantization names -> SGLang's --quantization (python/sglang/srt/arg_groups/choices.py).
+QUANTIZATION = {"fp8": "fp8", "awq": "awq", "gptq": "gptq"}
+KV_CACHE_FP8 = "fp8_e4m3"
+
+
+def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
+    """The full SGLang argv for one pod of a replica (``--enable-metrics`` feeds canary analysis)."""
+    parallel = inputs.parallel
+    ours = [
+        *COMMAND,
+        flag("--model-path", inputs.model.model_arg),
+        flag("--served-model-name", inputs.model.served_name),
+        *optional("--revision", inputs.model.revision),
+        flag("--host", "0.0.0.0"),  # SGLang binds 127.0.0.1 by default: probes and Services need more
+        flag("--port", inputs.port),
+        flag("--tp-size", parallel.tensor),
+        *([flag("--pp-size", parallel.pipeline)] if parallel.pipeline > 1 else []),
+        *([flag("--dp-size", parallel.data)] if parallel.data > 1 else []),
+        # Expert parallel over the whole tensor-parallel group, SGLang's usual layout for MoE.
+        *([flag("--ep-size", parallel.tensor)] if parallel.expert else []),
+        *optional("--context-length", inputs.max_model_len),
+        flag("--mem-fraction-static", inputs.gpu_memory_utilization),
+        *optional("--quantization", engine_quantization("SGLang", inputs.quantization, QUANTIZATION)),
+        *(["--kv-cache-dtype=" + KV_CACHE_FP8] if inputs.kv_cache_fp8 else []),
+        "--enable-metrics",
+        *_multi_node(inputs, role),
+    ]
+    return with_user_args(ours, inputs.user_args)
+
+
+def _multi_node(inputs: EngineInputs, role: Role) -> list[str]:
+    if not inputs.parallel.multi_node:
+        return []
+    rank = "0" if role is Role.LEADER else LWS_WORKER_INDEX
+    return [
+        flag("--nnodes", inputs.parallel.nodes),
+        flag("--node-rank", rank),
+        flag("--dist-init-addr", f"{LWS_LEADER_ADDRESS}:{DIST_INIT_PORT}"),
+    ]

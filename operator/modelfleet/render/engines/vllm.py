@@ -1,0 +1,78 @@
+"""vLLM's command line: ``vllm serve <model> ...`` (OpenAI-compatible server on one port).
+
+Multi-node replicas use vLLM's own multiprocessing executor, not Ray: every pod runs the same
+command with ``--nnodes/--node-rank/--master-addr/--master-port``; pods other than rank 0 add
+``--headless`` (no API server, workers only). These flags are in ``ParallelConfig`` since vLLM 0.11
+and checked against 0.33.0 (``vllm/config/parallel.py``, ``vllm/entrypoints/cli/serve.py``).
+"""
+
+from __future__ import annotations
+
+from modelfleet.render.engines.base import engine_quantization, flag, optional, with_user_args
+from modelfleet.render.errors import RenderError
+from modelfleet.render.inputs import LWS_LEADER_ADDRESS, LWS_WORKER_INDEX, EngineInputs, Role
+
+COMMAND = ("vllm", "serve")
+HEALTH_PATH = "/health"
+MASTER_PORT = 29501  # vLLM's default, written out so a NetworkPolicy can name it
+
+# Our quantization names -> vLLM's --quantization (vllm/model_executor/layers/quantization/__init__.py).
+# int8 uses vLLM's online weight-only shorthand; awq/gptq name the checkpoint's format.
+QUANTIZATION = {"fp8": "fp8", "int8": "int8_per_channel_weight_only", "awq": "awq", "gptq": "gptq"}
+KV_CACHE_FP8 = "fp8"
+
+
+def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
+    """The full vLLM argv for one pod of a replica.
+
+    >>> from modelfleet.render.inputs import ModelLocation, Parallelism
+    >>> inputs = EngineInputs(engine="vllm", model=ModelLocation("org/m", "org/m"),
+    ...     parallel=Parallelism(2, 1, 1, False, 1, 2), quantization=None, kv_cache_fp8=False,
+    ...     max_model_len=4096, gpu_memory_utilization=0.9)
+    >>> argv(inputs, Role.LEADER)[:4]
+    ('vllm', 'serve', 'org/m', '--served-model-name=org/m')
+    """
+    parallel = inputs.parallel
+    ours = [
+        *COMMAND,
+        inputs.model.model_arg,
+        flag("--served-model-name", inputs.model.served_name),
+        *optional("--revision", inputs.model.revision),
+        *(["--load-format=runai_streamer"] if inputs.model.object_store else []),
+        flag("--host", "0.0.0.0"),
+        flag("--port", inputs.port),
+        flag("--tensor-parallel-size", parallel.tensor),
+        flag("--pipeline-parallel-size", parallel.pipeline),
+        *_data_parallel(inputs),
+        *(["--enable-expert-parallel"] if parallel.expert else []),
+        *optional("--max-model-len", inputs.max_model_len),
+        flag("--gpu-memory-utilization", inputs.gpu_memory_utilization),
+        *optional("--quantization", engine_quantization("vLLM", inputs.quantization, QUANTIZATION)),
+        *(["--kv-cache-dtype=" + KV_CACHE_FP8] if inputs.kv_cache_fp8 else []),
+        *_multi_node(inputs, role),
+    ]
+    return with_user_args(ours, inputs.user_args)
+
+
+def _data_parallel(inputs: EngineInputs) -> list[str]:
+    if inputs.parallel.data <= 1:
+        return []
+    if inputs.parallel.multi_node:
+        raise RenderError(
+            "plan: data parallelism across nodes is not rendered for vLLM; "
+            "pin accelerator.gpusPerReplica to one node's GPUs and raise replicas instead"
+        )
+    return [flag("--data-parallel-size", inputs.parallel.data)]
+
+
+def _multi_node(inputs: EngineInputs, role: Role) -> list[str]:
+    if not inputs.parallel.multi_node:
+        return []
+    rank = "0" if role is Role.LEADER else LWS_WORKER_INDEX
+    args = [
+        flag("--nnodes", inputs.parallel.nodes),
+        flag("--node-rank", rank),
+        flag("--master-addr", LWS_LEADER_ADDRESS),
+        flag("--master-port", MASTER_PORT),
+    ]
+    return args if role is Role.LEADER else [*args, "--headless"]

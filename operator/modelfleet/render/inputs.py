@@ -1,0 +1,202 @@
+"""What the engine command line is built from: one engine-neutral value per decision.
+
+:func:`engine_inputs` reads the typed spec and the plan once; the per-engine builders in
+:mod:`modelfleet.render.engines` only translate these values into their engine's flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from modelfleet.api import ModelDeploymentSpec
+from modelfleet.catalog.types import ModelFacts
+from modelfleet.planner.types import Candidate, Engine, Plan
+from modelfleet.render.errors import RenderError
+
+CONTAINER_PORT = 8000  # every engine is told to listen here, so Services and probes never differ
+CACHE_MOUNT_PATH = "/cache"  # emptyDir: Hub downloads and compile caches
+MODEL_MOUNT_PATH = "/model"  # the user's PVC, read-only
+HF_HOME = CACHE_MOUNT_PATH + "/huggingface"
+
+# Set in every container of a LeaderWorkerSet by its webhook; Kubernetes expands $(VAR) in command.
+# https://github.com/kubernetes-sigs/lws/blob/main/api/leaderworkerset/v1/leaderworkerset_types.go
+LWS_LEADER_ADDRESS = "$(LWS_LEADER_ADDRESS)"
+LWS_WORKER_INDEX = "$(LWS_WORKER_INDEX)"
+
+_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float8": "fp8"}
+
+
+class Role(StrEnum):
+    """A pod's part in a replica: the leader serves HTTP; workers only join the process group."""
+
+    LEADER = "leader"
+    WORKER = "worker"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where the engine reads the weights and under which name clients address the model.
+
+    ``model_arg`` is a Hub repo id, the PVC mount path, or an object-store URI; ``revision`` is
+    passed only for Hub downloads (a local path or URI has no revision).
+    """
+
+    model_arg: str
+    served_name: str
+    revision: str | None = None
+    pvc_claim: str | None = None
+    pvc_sub_path: str | None = None
+    object_store: bool = False
+    hf_token: SecretRef | None = None
+
+    @property
+    def offline(self) -> bool:
+        """True when nothing is downloaded from the Hub (PVC or object store)."""
+        return self.pvc_claim is not None or self.object_store
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    tensor: int
+    pipeline: int
+    data: int
+    expert: bool
+    nodes: int
+    gpus_per_node: int  # GPUs of one pod
+
+    @property
+    def multi_node(self) -> bool:
+        return self.nodes > 1
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    """Engine-neutral launch values; ``quantization`` is set only when the engine must quantize
+    on load (the checkpoint's own format is read from its config.json otherwise)."""
+
+    engine: Engine
+    model: ModelLocation
+    parallel: Parallelism
+    quantization: str | None
+    kv_cache_fp8: bool
+    max_model_len: int | None
+    gpu_memory_utilization: float
+    port: int = CONTAINER_PORT
+    user_args: tuple[str, ...] = ()
+
+
+def engine_inputs(spec: ModelDeploymentSpec, plan: Plan, facts: ModelFacts | None = None) -> EngineInputs:
+    """Read the spec and the plan into :class:`EngineInputs` (pure; raises :class:`RenderError`)."""
+    chosen = chosen_candidate(plan)
+    return EngineInputs(
+        engine=Engine(spec.engine.name.value),
+        model=model_location(spec),
+        parallel=parallelism(chosen),
+        quantization=quantization_to_apply(spec, facts),
+        kv_cache_fp8=spec.serving.kv_cache_dtype.value == "fp8",
+        max_model_len=plan.max_model_len if plan.max_model_len is not None else spec.serving.max_model_len,
+        gpu_memory_utilization=spec.serving.gpu_memory_utilization,
+        user_args=tuple(spec.engine.args),
+    )
+
+
+def chosen_candidate(plan: Plan) -> Candidate:
+    if not plan.feasible or plan.chosen is None:
+        reasons = "; ".join(plan.reasons) or "no reason given"
+        raise RenderError(f"the plan for {plan.model_id} is not feasible ({reasons}); fix the spec first")
+    return plan.chosen
+
+
+def parallelism(chosen: Candidate) -> Parallelism:
+    """The per-pod layout of a candidate.
+
+    >>> parallelism(Candidate("H100-80GB", 16, 2, 8, 2)).gpus_per_node
+    8
+    """
+    if chosen.nodes_per_replica < 1 or chosen.gpus_per_replica % chosen.nodes_per_replica:
+        raise RenderError(
+            f"plan: {chosen.gpus_per_replica} GPUs cannot be split evenly over "
+            f"{chosen.nodes_per_replica} nodes; pin accelerator.gpusPerReplica to a multiple of the node count"
+        )
+    return Parallelism(
+        tensor=chosen.tensor_parallel,
+        pipeline=chosen.pipeline_parallel,
+        data=chosen.data_parallel,
+        expert=chosen.expert_parallel,
+        nodes=chosen.nodes_per_replica,
+        gpus_per_node=chosen.gpus_per_replica // chosen.nodes_per_replica,
+    )
+
+
+def model_location(spec: ModelDeploymentSpec) -> ModelLocation:
+    model = spec.model
+    source = model.source
+    if source is not None and source.pvc is not None:
+        return ModelLocation(
+            model_arg=MODEL_MOUNT_PATH,
+            served_name=model.id,
+            pvc_claim=source.pvc.claim_name,
+            pvc_sub_path=source.pvc.sub_path,
+        )
+    if source is not None and source.uri is not None:
+        return _uri_location(spec, source.uri)
+    token = None
+    if source is not None and source.huggingface is not None and source.huggingface.token_secret_ref:
+        ref = source.huggingface.token_secret_ref
+        token = SecretRef(name=ref.name, key=ref.key)
+    return ModelLocation(model_arg=model.id, served_name=model.id, revision=model.revision, hf_token=token)
+
+
+def _uri_location(spec: ModelDeploymentSpec, uri: str) -> ModelLocation:
+    model = spec.model
+    if uri.startswith("hf://"):
+        return ModelLocation(
+            model_arg=uri.removeprefix("hf://"), served_name=model.id, revision=model.revision
+        )
+    if spec.engine.name.value != Engine.VLLM.value:
+        raise RenderError(
+            f"model.source.uri {uri!r}: only vLLM streams weights from object storage; "
+            "use engine.name: vllm, or copy the model to a PVC and set model.source.pvc"
+        )
+    # vLLM streams s3:// and gs:// checkpoints with the Run:ai model streamer (--load-format).
+    return ModelLocation(model_arg=uri, served_name=model.id, object_store=True)
+
+
+def quantization_to_apply(spec: ModelDeploymentSpec, facts: ModelFacts | None) -> str | None:
+    """The quantization the engine must apply on load, or None when it serves the checkpoint as is.
+
+    ``model.quantization`` names the served weight dtype. When it equals the checkpoint's own dtype
+    (from the catalog or ``model.overrides.nativeDtype``) the engine needs no flag: it reads the
+    format from config.json. bf16 needs no flag either. When the native dtype is unknown the
+    user's request is passed on.
+
+    >>> from modelfleet.api import parse_spec
+    >>> spec = parse_spec({"model": {"id": "org/m", "quantization": "fp8", "overrides": {"nativeDtype": "fp8"}}})
+    >>> quantization_to_apply(spec, None) is None
+    True
+    """
+    requested = spec.model.quantization
+    if requested is None or requested.value == "bf16":
+        return None
+    native = (
+        spec.model.overrides.native_dtype.value
+        if spec.model.overrides and spec.model.overrides.native_dtype
+        else None
+    )
+    if native is None and facts is not None and facts.native_dtype:
+        native = facts.native_dtype
+    if native is not None and _normalise_dtype(native) == requested.value:
+        return None
+    return requested.value
+
+
+def _normalise_dtype(name: str) -> str:
+    key = name.strip().lower()
+    return _DTYPE_ALIASES.get(key, key)

@@ -1,0 +1,88 @@
+"""Render a template to YAML text, parse it at once and check its basic shape.
+
+Templates (under ``templates/``) only place values: ``StrictUndefined`` turns a missing value into
+an error, and every scalar goes through the ``q`` filter (JSON quoting, which is valid YAML), so a
+value can never change the document's structure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from modelfleet.render.errors import RenderError
+
+TEMPLATES_ENV = "MODELFLEET_TEMPLATES_DIR"
+# operator/modelfleet/render/templating.py -> the repository root's templates/.
+_SOURCE_TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+
+
+def templates_dir() -> Path:
+    """``$MODELFLEET_TEMPLATES_DIR`` when set (the container image), else the source tree's ``templates/``."""
+    configured = os.environ.get(TEMPLATES_ENV)
+    path = Path(configured) if configured else _SOURCE_TEMPLATES
+    if not path.is_dir():
+        raise RenderError(
+            f"templates directory {path} not found; set {TEMPLATES_ENV} to the templates/ folder"
+        )
+    return path
+
+
+def quote(value: Any) -> str:
+    """A scalar or list as JSON text, which YAML reads back unchanged.
+
+    >>> quote("a: b"), quote(8), quote(["vllm", "--port=8000"]), quote(None)
+    ('"a: b"', '8', '["vllm", "--port=8000"]', 'null')
+    """
+    if isinstance(value, tuple):
+        value = list(value)
+    return json.dumps(value, sort_keys=True)
+
+
+@lru_cache(maxsize=4)
+def _environment(directory: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # YAML, not HTML: quoting is the q filter's job
+    )
+    env.filters["q"] = quote
+    return env
+
+
+def render_yaml(template: str, **context: Any) -> dict[str, Any]:
+    """Render ``template`` with ``context`` and return the one YAML document it produces."""
+    env = _environment(str(templates_dir()))
+    try:
+        text = env.get_template(template).render(**context)
+    except jinja2.UndefinedError as error:
+        raise RenderError(f"template {template}: {error}") from error
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise RenderError(f"template {template} produced invalid YAML: {error}\n{text}") from error
+    return validate(obj, template)
+
+
+def validate(obj: Any, source: str) -> dict[str, Any]:
+    """Check the shape every Kubernetes object has: apiVersion, kind, metadata.name and namespace."""
+    if not isinstance(obj, dict):
+        raise RenderError(f"{source}: expected one mapping, got {type(obj).__name__}")
+    for key in ("apiVersion", "kind"):
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            raise RenderError(f"{source}: {key} missing")
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict) or not metadata.get("name") or not metadata.get("namespace"):
+        raise RenderError(f"{source}: metadata.name and metadata.namespace are required")
+    if not isinstance(obj.get("spec"), dict):
+        raise RenderError(f"{source}: spec missing")
+    return obj
