@@ -35,12 +35,17 @@ def memory_per_gpu(candidate: Candidate, gpu: GpuType, sizing: Sizing) -> Memory
     return MemoryPerGpu(weights=weights, kv_cache=kv, overhead=overhead, usable=usable)
 
 
+def _amount(value: int) -> str:
+    """GiB with one decimal, or MiB when that would print 0.0."""
+    return gib(value) if value >= GIB // 10 else f"{max(1, value // 1024**2)} MiB"
+
+
 def shortfall_reason(memory: MemoryPerGpu, gpu: GpuType, utilization: float) -> str:
     needed = memory.weights + memory.kv_cache + memory.overhead
     return (
         f"needs {gib(needed)} per GPU (weights {gib(memory.weights)} + KV {gib(memory.kv_cache)} + "
         f"overhead {gib(memory.overhead)}) but usable is {gib(memory.usable)} of "
-        f"{gib(gpu.memory_bytes)} at {utilization:.2f}: short by {gib(-memory.free)}"
+        f"{gib(gpu.memory_bytes)} at {utilization:.2f}: short by {_amount(-memory.free)}"
     )
 
 
