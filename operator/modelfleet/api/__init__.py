@@ -22,6 +22,7 @@ from modelfleet.api.spec_model import (
     PvcSource,
     Quantization,
     SecretKeyRef,
+    override_name,
 )
 from modelfleet.api.spec_rollout import (
     BUILTIN_ANALYSIS_TEMPLATES,
@@ -98,6 +99,7 @@ __all__ = [
     "TrafficRouting",
     "Verdict",
     "format_duration",
+    "override_name",
     "parse_duration",
     "parse_spec",
 ]

@@ -188,3 +188,20 @@ class ModelSpec(ApiModel):
         None,
         description="Architecture facts for models the catalog lacks or has unknowns; they win over the catalog.",
     )
+
+
+# ModelOverrides attribute -> ModelFacts attribute, where the names differ (the spec uses the
+# config.json-style names users copy from a checkpoint).
+FACT_NAME_OF_OVERRIDE = {"num_key_value_heads": "num_kv_heads", "kv_bytes_per_token": "kv_bytes_per_token_override"}
+
+
+def override_name(fact: str) -> str | None:
+    """The ``spec.model.overrides`` key that sets a ModelFacts fact, for messages that say what to set.
+
+    >>> override_name("num_kv_heads"), override_name("moe.routed_experts"), override_name("vision")
+    ('numKeyValueHeads', 'routedExperts', None)
+    """
+    fact = fact.removeprefix("moe.")
+    by_fact = {FACT_NAME_OF_OVERRIDE.get(name, name): name for name in ModelOverrides.model_fields}
+    attribute = by_fact.get(fact)
+    return ModelOverrides.model_fields[attribute].alias if attribute else None

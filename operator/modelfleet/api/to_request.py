@@ -11,14 +11,12 @@ from typing import Any
 
 from modelfleet.api.errors import SpecError
 from modelfleet.api.spec import ModelDeploymentSpec
-from modelfleet.api.spec_model import ModelOverrides
+from modelfleet.api.spec_model import FACT_NAME_OF_OVERRIDE, ModelOverrides
 from modelfleet.catalog.types import AttentionKind, ModelFacts
 from modelfleet.planner.types import Engine, GpuPool, PlanRequest, Quantization
 
 OVERRIDES_SOURCE = "spec.model.overrides"
 
-# overrides attribute -> ModelFacts attribute, where the names differ.
-_RENAMED = {"num_key_value_heads": "num_kv_heads", "kv_bytes_per_token": "kv_bytes_per_token_override"}
 _MOE_FIELDS = ("routed_experts", "shared_experts", "experts_per_token", "expert_intermediate_size")
 
 
@@ -118,7 +116,7 @@ def overrides_as_facts(overrides: ModelOverrides) -> dict[str, Any]:
     {'num_kv_heads': 8, 'attention': 'gqa', 'moe': {'routed_experts': 64}, 'source': ['spec.model.overrides']}
     """
     given = overrides.model_dump(exclude_none=True, mode="json")
-    mapping: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in given.items() if k not in _MOE_FIELDS}
+    mapping: dict[str, Any] = {FACT_NAME_OF_OVERRIDE.get(k, k): v for k, v in given.items() if k not in _MOE_FIELDS}
     moe = {k: v for k, v in given.items() if k in _MOE_FIELDS}
     if moe:
         mapping["moe"] = moe

@@ -1,0 +1,99 @@
+"""Every example in manifests/examples/ is a valid ModelDeployment that `modelfleet plan -f` answers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelfleet.api import parse_spec
+from modelfleet.cli import main
+from modelfleet.cli_plan import license_verdict, make_plan
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
+FILES = sorted(EXAMPLES.glob("*.yaml"))
+
+SEED_MODELS = {
+    "deepseek-ai/DeepSeek-V4-Flash",
+    "deepseek-ai/DeepSeek-V4-Pro",
+    "meta-llama/Llama-5",
+    "mistralai/Mistral-Large-3-675B-Instruct-2512",
+    "google/gemma-4-31B-it",
+    "google/gemma-4-26B-A4B-it",
+    "Qwen/Qwen3.5-397B-A17B",
+    "Qwen/Qwen3.5-9B",
+    "moonshotai/Kimi-K2.6",
+    "zai-org/GLM-5.1",
+    "XiaomiMiMo/MiMo-V2.5-Pro",
+    "MiniMaxAI/MiniMax-M2.5",
+    "MiniMaxAI/MiniMax-M2.7",
+}
+# Examples whose architecture our sources leave incomplete: the plan must say which overrides to set.
+NEEDS_OVERRIDES = {"deepseek-v4-pro", "llama-5", "mimo-v2.5-pro", "gemma-4-26b-a4b"}
+
+
+def manifest(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+def test_there_is_an_example_for_every_seed_model() -> None:
+    assert {manifest(path)["spec"]["model"]["id"] for path in FILES} == SEED_MODELS
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_example_is_a_valid_model_deployment_in_llm(path: Path) -> None:
+    document = manifest(path)
+    assert document["apiVersion"] == "modelfleet.io/v1alpha1" and document["kind"] == "ModelDeployment"
+    assert document["metadata"]["namespace"] == "llm"
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", document["metadata"]["name"])
+    parse_spec(document["spec"])
+    assert path.read_text(encoding="utf-8").startswith("# "), "each example opens with a comment saying what it shows"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_example_plans_or_names_the_facts_to_provide(path: Path) -> None:
+    plan, _ = make_plan(parse_spec(manifest(path)["spec"]))
+    if path.stem in NEEDS_OVERRIDES:
+        assert not plan.feasible
+        assert any("spec.model.overrides" in reason for reason in plan.reasons), plan.reasons
+    else:
+        assert plan.feasible, plan.reasons
+        assert plan.chosen is not None and plan.chosen.gpu_type == manifest(path)["spec"]["accelerator"]["type"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_cli_exit_code_matches_the_plan(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["plan", "-f", str(path), "-o", "json"])
+    capsys.readouterr()
+    assert code == (3 if path.stem in NEEDS_OVERRIDES else 0)
+
+
+def test_non_commercial_minimax_m2_7_is_refused_by_the_default_policy() -> None:
+    spec = parse_spec(manifest(EXAMPLES / "minimax-m2.7.yaml")["spec"])
+    _, facts = make_plan(spec)
+    assert license_verdict(spec, facts)["reason"] == "LicenseRefused"
+
+
+def test_kimi_licence_is_accepted_explicitly() -> None:
+    spec = parse_spec(manifest(EXAMPLES / "kimi-k2.6.yaml")["spec"])
+    _, facts = make_plan(spec)
+    assert spec.model.license_accepted is True
+    assert license_verdict(spec, facts)["reason"] == "LicenseAllowed"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_licence_is_allowed_or_refused_on_purpose(path: Path) -> None:
+    spec = parse_spec(manifest(path)["spec"])
+    _, facts = make_plan(spec)
+    expected = "LicenseRefused" if path.stem == "minimax-m2.7" else "LicenseAllowed"
+    assert license_verdict(spec, facts)["reason"] == expected
+
+
+@pytest.mark.parametrize("name", ["llama-5", "mimo-v2.5-pro", "deepseek-v4-pro", "gemma-4-26b-a4b"])
+def test_incomplete_examples_carry_a_commented_overrides_block(name: str) -> None:
+    assert "# overrides:" in (EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8")
