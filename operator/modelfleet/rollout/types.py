@@ -16,7 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from modelfleet.api import AnalysisResult, ConditionStatus, Phase, RolloutAction, RolloutSpec, RolloutStatus
+from modelfleet.api import (
+    AnalysisResult,
+    ConditionStatus,
+    Phase,
+    RolloutAction,
+    RolloutSpec,
+    RolloutStatus,
+    TrafficProvider,
+)
 
 
 @dataclass(frozen=True)
@@ -39,11 +47,18 @@ class RolloutInput:
     status: RolloutStatus | None  # persisted status.rollout
     revisions: dict[str, RevisionState]  # every revision workload that exists, by hash
     action: RolloutAction = RolloutAction.NONE  # spec.rollout.action or the modelfleet.io/action annotation
-    observed_weight: int | None = None  # canary weight read back from the traffic provider
-    canary_capacity_ok: bool = True  # the inventory can hold the canary's extra GPUs (surge)
+    # Percent of traffic read back from the traffic provider on every revision other than the stable
+    # (the canary plus any old revision still attached); None when unknown. With the replicas
+    # provider the weight *is* the replica ratio, so None counts as "as decided".
+    observed_weight: int | None = None
+    # The inventory can hold the canary's next pods next to the current workloads (extra GPUs).
+    canary_capacity_ok: bool = True
     capacity_message: str = ""
     measurements: tuple[AnalysisResult, ...] | None = None  # results for `measure`, second phase only
     traffic_granularity_percent: int | None = None  # replicas provider: 100 / total replicas
+    # The provider in force, resolved by the reconciler (``auto`` is never passed here):
+    # gatewayAPI splits exact weights on the owned HTTPRoute, replicas splits by replica ratio.
+    traffic_provider: TrafficProvider = TrafficProvider.GATEWAY_API
 
 
 @dataclass(frozen=True)
@@ -68,3 +83,5 @@ class RolloutDecision:
     requeue_after_seconds: float | None = None  # when the machine next needs a look (pause end, interval)
     aborted_reason: str | None = None  # set on the pass that aborts, for metrics
     extra: dict[str, str] = field(default_factory=dict)
+    # The manual action was taken into account (or is a no-op here): clear the annotation.
+    consumed_action: bool = False
