@@ -25,6 +25,7 @@ Which config keys are read (the spelling differs per model family):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -91,9 +92,7 @@ def facts_from_config(config: Mapping[str, Any], model_id: str, *, where: str = 
 
 
 def _with_unknowns(facts: ModelFacts) -> ModelFacts:
-    from dataclasses import replace
-
-    return replace(facts, unknown=missing_facts(facts))
+    return dataclasses.replace(facts, unknown=missing_facts(facts))
 
 
 def _attention_fields(attention: AttentionFacts) -> dict[str, Any]:
