@@ -37,7 +37,7 @@ def dns_label(name: str, max_length: int = DNS_LABEL_MAX) -> str:
     >>> dns_label("deepseek-v4-flash")
     'deepseek-v4-flash'
     >>> dns_label("llama.3-1", 40)
-    'llama-3-1-f1f5d0a3'
+    'llama-3-1-1f0f36fc'
     >>> len(dns_label("a" * 80, 52))
     52
     """

@@ -61,11 +61,11 @@ def weight_bytes(plan: Plan) -> int | None:
 def load_seconds(weights: int | None) -> int:
     """Time to allow for a model to load, from its weight bytes.
 
-    Llama-3.1-70B in bf16 is ~131 GiB: 300 + 60 x 131/50 = 457 s (~8 minutes).
-    DeepSeek-V3 in fp8 is ~642 GiB: 300 + 60 x 642/50 = 1070 s (~18 minutes).
+    Llama-3.1-70B in bf16 is ~131 GiB: 300 + 60 x 131/50 = 458 s (~8 minutes).
+    DeepSeek-V3 in fp8 is ~642 GiB: 300 + 60 x 642/50 = 1071 s (~18 minutes).
 
     >>> load_seconds(131 * GIB), load_seconds(642 * GIB), load_seconds(None), load_seconds(10**15)
-    (457, 1071, 1800, 10800)
+    (458, 1071, 1800, 10800)
     """
     if weights is None:
         return LOAD_UNKNOWN_SECONDS
