@@ -128,7 +128,12 @@ def dtype_on_hardware(dtype: str, gpu: GpuType, engine: Engine) -> HardwareVerdi
 def _fp8_fallback(gpu: GpuType, engine: Engine) -> HardwareVerdict:
     capability = _capability(gpu)
     arch = f"sm {gpu.compute_capability}" if capability else gpu.arch
-    if gpu.vendor is Vendor.NVIDIA and engine is Engine.VLLM and capability and capability >= MARLIN_MIN_CAPABILITY:
+    if (
+        gpu.vendor is Vendor.NVIDIA
+        and engine is Engine.VLLM
+        and capability
+        and capability >= MARLIN_MIN_CAPABILITY
+    ):
         return HardwareVerdict(
             True,
             f"{gpu.name} ({arch}) has no fp8 tensor cores: vLLM serves fp8 weights with its weight-only "

@@ -58,7 +58,9 @@ PROFILES: dict[Engine, EngineProfile] = {
     ),
     # SGLang's default chunked prefill is 8192 tokens on 80 GB-class GPUs (16384 on larger ones,
     # where the extra ~1 GiB is small next to the memory).
-    Engine.SGLANG: EngineProfile(Engine.SGLANG, int(1.5 * GIB), 8192, MultiNode.TENSOR, True, "--ep-size", True),
+    Engine.SGLANG: EngineProfile(
+        Engine.SGLANG, int(1.5 * GIB), 8192, MultiNode.TENSOR, True, "--ep-size", True
+    ),
     # TGI: no pipeline parallel, no multi-node, no expert parallel; one paged cache for all layers.
     Engine.TGI: EngineProfile(Engine.TGI, 2 * GIB, 8192, MultiNode.NONE, False, None, False),
 }
@@ -82,7 +84,9 @@ def activation_width(model: ModelFacts) -> tuple[int, int] | None:
     return model.hidden_size, mlp
 
 
-def overhead_bytes(engine: EngineProfile, width: tuple[int, int] | None, tensor_parallel: int, world: int) -> int:
+def overhead_bytes(
+    engine: EngineProfile, width: tuple[int, int] | None, tensor_parallel: int, world: int
+) -> int:
     """Engine memory per GPU beyond weights and KV cache.
 
     >>> round(overhead_bytes(PROFILES[Engine.VLLM], (4096, 14336), 1, 1) / GIB, 2)

@@ -29,7 +29,9 @@ class FitResult:
     message: str
 
 
-def fit_in_inventory(candidate: Candidate, free_per_node: Mapping[str, Sequence[int]], replicas: int) -> FitResult:
+def fit_in_inventory(
+    candidate: Candidate, free_per_node: Mapping[str, Sequence[int]], replicas: int
+) -> FitResult:
     """Check that ``replicas`` replicas of ``candidate`` can be placed on the free GPUs."""
     nodes = max(1, candidate.nodes_per_replica)
     block = -(-candidate.gpus_per_replica // nodes)
@@ -40,7 +42,10 @@ def fit_in_inventory(candidate: Candidate, free_per_node: Mapping[str, Sequence[
     if blocks >= needed:
         return FitResult(True, f"fits: {need}; {blocks} free block(s) of {block} available")
     if not free:
-        return FitResult(False, f"{need}; no free {candidate.gpu_type} in the cluster: add nodes or choose another accelerator.type")
+        return FitResult(
+            False,
+            f"{need}; no free {candidate.gpu_type} in the cluster: add nodes or choose another accelerator.type",
+        )
     largest = max(free)
     holders = sum(1 for count in free if count >= block)
     noun = "node has" if holders == 1 else "nodes have"

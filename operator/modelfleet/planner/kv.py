@@ -116,12 +116,20 @@ def kv_shape(model: ModelFacts, kv_cache_dtype: str = "auto") -> KvShapeResult:
     if model.kv_bytes_per_token_override:
         return _measured_shape(model)
     if kind is AttentionKind.COMPRESSED:
-        return KvShapeResult(None, ("kv_bytes_per_token_override",), (
-            "compressed attention has no closed KV formula: give a measured kvBytesPerToken",))
+        return KvShapeResult(
+            None,
+            ("kv_bytes_per_token_override",),
+            ("compressed attention has no closed KV formula: give a measured kvBytesPerToken",),
+        )
     # Most models are GQA: name the GQA facts that are missing too, so one round of overrides suffices.
     missing = ("attention",) + _missing(model, ("num_layers", "num_kv_heads", "head_dim"))
-    return KvShapeResult(None, missing, (
-        "attention kind unknown: give the attention kind (gqa, mla, ...) and its sizes, or kvBytesPerToken",))
+    return KvShapeResult(
+        None,
+        missing,
+        (
+            "attention kind unknown: give the attention kind (gqa, mla, ...) and its sizes, or kvBytesPerToken",
+        ),
+    )
 
 
 def _missing(model: ModelFacts, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -136,7 +144,9 @@ def _mla_shape(model: ModelFacts, element: int) -> KvShapeResult:
     notes: tuple[str, ...] = ()
     if model.indexer_head_dim:
         latent += model.indexer_head_dim + INDEXER_SCALE_BYTES
-        notes = (f"sparse-attention indexer adds {model.indexer_head_dim + INDEXER_SCALE_BYTES} bytes per layer and token",)
+        notes = (
+            f"sparse-attention indexer adds {model.indexer_head_dim + INDEXER_SCALE_BYTES} bytes per layer and token",
+        )
     return KvShapeResult(KvShape((LayerGroup(model.num_layers or 0, 1, latent),)), notes=notes)
 
 
@@ -161,7 +171,12 @@ def _head_dim(model: ModelFacts) -> tuple[int | None, tuple[str, ...]]:
 def _gqa_shape(model: ModelFacts, element: int) -> KvShapeResult:
     needed: tuple[str, ...] = ("num_layers", "num_kv_heads")
     if model.attention is AttentionKind.SLIDING_HYBRID:
-        needed += ("full_attention_layers", "sliding_window", "full_attention_kv_heads", "full_attention_head_dim")
+        needed += (
+            "full_attention_layers",
+            "sliding_window",
+            "full_attention_kv_heads",
+            "full_attention_head_dim",
+        )
     elif model.attention is AttentionKind.LINEAR_HYBRID:
         needed += ("full_attention_layers",)
     missing = _missing(model, needed)
@@ -177,9 +192,13 @@ def _gqa_shape(model: ModelFacts, element: int) -> KvShapeResult:
         return KvShapeResult(KvShape((LayerGroup(layers, heads, per_head),)), notes=notes)
     full = min(model.full_attention_layers or 0, layers)
     if model.attention is AttentionKind.LINEAR_HYBRID:
-        return KvShapeResult(KvShape((LayerGroup(full, heads, per_head),), state_layers=layers - full), notes=notes)
+        return KvShapeResult(
+            KvShape((LayerGroup(full, heads, per_head),), state_layers=layers - full), notes=notes
+        )
     full_group = LayerGroup(
-        full, model.full_attention_kv_heads or heads, 2 * (model.full_attention_head_dim or head_dim or 0) * element
+        full,
+        model.full_attention_kv_heads or heads,
+        2 * (model.full_attention_head_dim or head_dim or 0) * element,
     )
     windowed = LayerGroup(layers - full, heads, per_head, model.sliding_window or 0)
     return KvShapeResult(KvShape((full_group, windowed)), notes=notes)

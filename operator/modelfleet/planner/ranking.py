@@ -59,7 +59,9 @@ class RejectionLog:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def top(self, key: Callable[[Candidate, GpuType], tuple[float, int, int, int, str]]) -> tuple[Rejected, ...]:
+    def top(
+        self, key: Callable[[Candidate, GpuType], tuple[float, int, int, int, str]]
+    ) -> tuple[Rejected, ...]:
         ordered = sorted(self._entries.values(), key=lambda entry: key(entry[0], entry[1]))
         return tuple(
             Rejected(candidate, reason if isinstance(reason, str) else reason())

@@ -50,22 +50,34 @@ def resolve_max_model_len(request: PlanRequest, model: ModelFacts) -> tuple[int,
     context = model.max_context
     if request.max_model_len is not None:
         if context is not None and request.max_model_len > context:
-            return request.max_model_len, (), (
-                f"maxModelLen {request.max_model_len} exceeds the model's context of {context} tokens; "
-                f"lower serving.maxModelLen to at most {context}"
+            return (
+                request.max_model_len,
+                (),
+                (
+                    f"maxModelLen {request.max_model_len} exceeds the model's context of {context} tokens; "
+                    f"lower serving.maxModelLen to at most {context}"
+                ),
             )
         return request.max_model_len, (), None
     if context is None:
-        return DEFAULT_MAX_MODEL_LEN, (
-            f"maxModelLen not set and the model's context is unknown: sized for {DEFAULT_MAX_MODEL_LEN} tokens",
-        ), None
+        return (
+            DEFAULT_MAX_MODEL_LEN,
+            (
+                f"maxModelLen not set and the model's context is unknown: sized for {DEFAULT_MAX_MODEL_LEN} tokens",
+            ),
+            None,
+        )
     length = min(context, DEFAULT_MAX_MODEL_LEN)
     if length == context:
         return length, (f"maxModelLen not set: using the model's full context of {context} tokens",), None
-    return length, (
-        f"maxModelLen not set: sized for {length} tokens of the model's {context} (set serving.maxModelLen "
-        "for longer prompts; the KV cache grows linearly with it)",
-    ), None
+    return (
+        length,
+        (
+            f"maxModelLen not set: sized for {length} tokens of the model's {context} (set serving.maxModelLen "
+            "for longer prompts; the KV cache grows linearly with it)",
+        ),
+        None,
+    )
 
 
 def _camel(name: str) -> str:

@@ -85,14 +85,21 @@ def _evaluate_count(count: int, gpu: GpuType, sizing: Sizing, log: RejectionLog,
         _evaluate(candidate, gpu, sizing, log, note)
 
 
-def _evaluate(candidate: Candidate, gpu: GpuType, sizing: Sizing, log: RejectionLog, note: str) -> Found | None:
+def _evaluate(
+    candidate: Candidate, gpu: GpuType, sizing: Sizing, log: RejectionLog, note: str
+) -> Found | None:
     problem = check_candidate(candidate, gpu, sizing)
     if problem is not None:
         log.add(candidate, gpu, problem[0], problem[1])
         return None
     memory = memory_per_gpu(candidate, gpu, sizing)
     if memory.free < 0:
-        log.add(candidate, gpu, "memory", partial(shortfall_reason, memory, gpu, sizing.request.gpu_memory_utilization))
+        log.add(
+            candidate,
+            gpu,
+            "memory",
+            partial(shortfall_reason, memory, gpu, sizing.request.gpu_memory_utilization),
+        )
         return None
     inventory = sizing.request.pool.free_per_node
     if inventory is not None:

@@ -114,13 +114,19 @@ def _gpu_types(
     if inventory is None:
         return [gpus[name] for name in names], (), None
     notes = tuple(
-        f"inventory GPU type {name!r} is not in the catalog: ignored" for name in sorted(inventory) if name not in gpus
+        f"inventory GPU type {name!r} is not in the catalog: ignored"
+        for name in sorted(inventory)
+        if name not in gpus
     )
     present = [gpus[name] for name in names if any(count > 0 for count in inventory.get(name, ()))]
     if not present:
         target = wanted or "any catalog GPU type"
         have = ", ".join(f"{name}: {sum(counts)}" for name, counts in sorted(inventory.items())) or "nothing"
-        return [], notes, f"no free {target} in the cluster inventory (free GPUs: {have}); add nodes or change accelerator.type"
+        return (
+            [],
+            notes,
+            f"no free {target} in the cluster inventory (free GPUs: {have}); add nodes or change accelerator.type",
+        )
     return present, notes, None
 
 
