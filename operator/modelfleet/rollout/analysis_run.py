@@ -57,6 +57,8 @@ def analysis_step(p: Pass, step: AnalysisStep) -> Outcome:
 
     wait_seconds = seconds_until_due(p)
     progress = f"{p.status.success_count}/{required} rounds passed"
+    if p.status.analysis:
+        progress += "; latest: " + "; ".join(describe_result(r) for r in p.status.analysis)
     if wait_seconds > 0:
         return hold(f"{progress}; next measurement in {format_duration(wait_seconds)}", wait_seconds)
     results = p.take_measurements()
@@ -68,9 +70,7 @@ def analysis_step(p: Pass, step: AnalysisStep) -> Outcome:
     if p.status.success_count >= required:
         return DONE
     latest = "; ".join(describe_result(r) for r in p.status.analysis)
-    return hold(
-        f"{p.status.success_count}/{required} rounds passed; latest: {latest}", p.interval_seconds
-    )
+    return hold(f"{p.status.success_count}/{required} rounds passed; latest: {latest}", p.interval_seconds)
 
 
 def record_round(p: Pass, names: tuple[str, ...], results: tuple[AnalysisResult, ...]) -> Abort | None:

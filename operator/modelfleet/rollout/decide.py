@@ -45,7 +45,9 @@ def hold_decision(p: Pass, hold: Hold) -> RolloutDecision:
     else:
         phase, progressing = Phase.PROGRESSING, (ConditionStatus.TRUE, Reason.ROLLOUT_IN_PROGRESS, message)
     stable_replicas = (
-        hold.stable_replicas if hold.stable_replicas is not None else p.stable_replicas_for(hold.canary_replicas)
+        hold.stable_replicas
+        if hold.stable_replicas is not None
+        else p.stable_replicas_for(hold.canary_replicas)
     )
     return _decision(
         p,

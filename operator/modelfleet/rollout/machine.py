@@ -167,12 +167,17 @@ def _start(p: Pass) -> None:
     inp = p.inp
     p.update(
         step_started_at=format_time(inp.now),
-        granularity=granularity_text(inp.traffic_provider, inp.desired_replicas, inp.traffic_granularity_percent),
+        granularity=granularity_text(
+            inp.traffic_provider, inp.desired_replicas, inp.traffic_granularity_percent
+        ),
     )
     previous = inp.status.canary_revision if inp.status else None
     replaces = f"; replaces canary {previous}" if previous and previous != inp.stable_revision else ""
     first = f", step 0: {describe_step(p.steps[0])}" if p.steps else ""
-    p.event(Reason.NEW_REVISION, f"rolling out {inp.target_revision} over stable {inp.stable_revision}{first}{replaces}")
+    p.event(
+        Reason.NEW_REVISION,
+        f"rolling out {inp.target_revision} over stable {inp.stable_revision}{first}{replaces}",
+    )
 
 
 def _advance(p: Pass) -> None:
