@@ -99,7 +99,9 @@ class HardwareVerdict:
     message: str = ""  # why not, or a note when ok through a fallback
 
 
-@lru_cache(maxsize=1024)
+_OK = HardwareVerdict(True)
+
+
 def dtype_on_hardware(dtype: str, gpu: GpuType, engine: Engine) -> HardwareVerdict:
     """Can ``engine`` serve ``dtype`` weights on ``gpu``?
 
@@ -111,18 +113,24 @@ def dtype_on_hardware(dtype: str, gpu: GpuType, engine: Engine) -> HardwareVerdi
     """
     info = DTYPES[dtype]
     if info.needs_fp4_hardware:
+        if gpu.fp4 and engine is not Engine.TGI:
+            return _OK
+    elif not info.needs_fp8_hardware or gpu.fp8:
+        return _OK
+    return _unsupported(dtype, gpu, engine)
+
+
+@lru_cache(maxsize=1024)
+def _unsupported(dtype: str, gpu: GpuType, engine: Engine) -> HardwareVerdict:
+    if DTYPES[dtype].needs_fp4_hardware:
         if engine is Engine.TGI:
             return HardwareVerdict(False, "TGI has no fp4 (NVFP4) kernels; use vLLM or SGLang")
-        if not gpu.fp4:
-            return HardwareVerdict(
-                False,
-                f"fp4 weights need Blackwell or CDNA4 hardware; {gpu.name} ({gpu.arch}) has no fp4 "
-                "tensor cores; choose B200/GB200/MI355X or quantization fp8/int4",
-            )
-        return HardwareVerdict(True)
-    if info.needs_fp8_hardware and not gpu.fp8:
-        return _fp8_fallback(gpu, engine)
-    return HardwareVerdict(True)
+        return HardwareVerdict(
+            False,
+            f"fp4 weights need Blackwell or CDNA4 hardware; {gpu.name} ({gpu.arch}) has no fp4 "
+            "tensor cores; choose B200/GB200/MI355X or quantization fp8/int4",
+        )
+    return _fp8_fallback(gpu, engine)
 
 
 def _fp8_fallback(gpu: GpuType, engine: Engine) -> HardwareVerdict:

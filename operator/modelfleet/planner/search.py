@@ -26,12 +26,15 @@ from modelfleet.planner.types import Candidate
 
 
 def search(types: list[GpuType], sizing: Sizing) -> tuple[list[Found], RejectionLog]:
-    """Feasible layouts (at most one per GPU type) and the log of rejected ones."""
+    """Feasible layouts (at most one per GPU type) and the log of rejected ones.
+
+    ``types`` must come cheapest first (relative cost, then name) for the cost pruning to hold.
+    """
     log = RejectionLog()
     found: list[Found] = []
     counts = gpu_counts(sizing)
     best_cost = float("inf")
-    for gpu in sorted(types, key=lambda g: (g.relative_cost, g.name)):
+    for gpu in types:  # cheapest first
         verdict = dtype_on_hardware(sizing.served_dtype, gpu, sizing.request.engine)
         if not verdict.ok:
             first = _first_layout(gpu, counts, sizing)

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 
 from modelfleet.catalog.types import GpuType, ModelFacts
 from modelfleet.planner.context import FP8_BLOCK, Sizing
-from modelfleet.planner.dtypes import normalize_dtype
-from modelfleet.planner.engines import activation_width, profile
-from modelfleet.planner.kv import kv_shape
+from modelfleet.planner.derived import derive
+from modelfleet.planner.engines import profile
 from modelfleet.planner.memory import breakdown_sentence
 from modelfleet.planner.ranking import Found, RejectionLog, rank_key
 from modelfleet.planner.requests import (
@@ -29,7 +28,6 @@ from modelfleet.planner.requests import (
 )
 from modelfleet.planner.search import search
 from modelfleet.planner.types import Plan, PlanRequest, Rejected
-from modelfleet.planner.weights import estimate_weight_bytes
 
 
 def plan(request: PlanRequest, model: ModelFacts, gpus: Mapping[str, GpuType]) -> Plan:
@@ -72,35 +70,26 @@ def plan(request: PlanRequest, model: ModelFacts, gpus: Mapping[str, GpuType]) -
 def _sizing(
     request: PlanRequest, model: ModelFacts, served: str, max_len: int
 ) -> tuple[Sizing, tuple[str, ...]] | str:
-    native = normalize_dtype(model.native_dtype)
-    weights = estimate_weight_bytes(model, served, native)
-    kv = kv_shape(model, request.kv_cache_dtype)
-    missing = list(weights.missing) + list(kv.missing)
-    if model.num_attention_heads is None:
-        missing.append("num_attention_heads")
-    if missing or kv.shape is None:
-        return missing_facts_reason(model, tuple(dict.fromkeys(missing)), kv.notes)
-    fp8_block = FP8_BLOCK if served == "fp8" and native == "fp8" else None
+    facts = derive(model, served, request.kv_cache_dtype)
+    if facts.missing or facts.kv is None:
+        return missing_facts_reason(model, facts.missing, facts.missing_notes)
     sizing = Sizing(
         request=request,
         model=model,
         engine=profile(request.engine),
         served_dtype=served,
-        native_dtype=native,
-        weight_bytes=weights.total_bytes,
-        kv=kv.shape,
+        native_dtype=facts.native_dtype,
+        weight_bytes=facts.weight_bytes,
+        kv=facts.kv,
         tokens_per_sequence=max_len,
         sequences=request.concurrency,
-        activation_width=activation_width(model),
-        fp8_block=fp8_block,
+        activation_width=facts.activation_width,
+        fp8_block=FP8_BLOCK if served == "fp8" and facts.native_dtype == "fp8" else None,
         is_moe=model.is_moe,
         routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
-        kv_head_counts=kv.shape.kv_head_counts,
+        kv_head_counts=facts.kv.kv_head_counts,
     )
-    notes = weights.notes + kv.notes
-    if sizing.activation_width is None:
-        notes += ("hidden_size unknown: activation memory taken as a 2 GiB allowance",)
-    return sizing, notes
+    return sizing, facts.notes
 
 
 def _gpu_types(
@@ -109,16 +98,17 @@ def _gpu_types(
     wanted = request.gpu if request.gpu and request.gpu.lower() != "auto" else None
     if wanted is not None and wanted not in gpus:
         return [], (), f"unknown GPU type {wanted!r}; known types: {', '.join(sorted(gpus))}"
-    names = [wanted] if wanted else sorted(gpus)
+    # Cheapest first: the search prunes counts that cost more than the best plan found so far.
+    ordered = [gpus[wanted]] if wanted else sorted(gpus.values(), key=lambda g: (g.relative_cost, g.name))
     inventory = request.pool.free_per_node
     if inventory is None:
-        return [gpus[name] for name in names], (), None
+        return ordered, (), None
     notes = tuple(
         f"inventory GPU type {name!r} is not in the catalog: ignored"
         for name in sorted(inventory)
         if name not in gpus
     )
-    present = [gpus[name] for name in names if any(count > 0 for count in inventory.get(name, ()))]
+    present = [gpu for gpu in ordered if any(count > 0 for count in inventory.get(gpu.name, ()))]
     if not present:
         target = wanted or "any catalog GPU type"
         have = ", ".join(f"{name}: {sum(counts)}" for name, counts in sorted(inventory.items())) or "nothing"
