@@ -187,3 +187,8 @@ def test_tgi_overhead_exceeds_vllm_overhead() -> None:
     assert overhead_bytes(PROFILES[Engine.TGI], width, 4, 4) > overhead_bytes(
         PROFILES[Engine.VLLM], width, 4, 4
     )
+
+
+def test_expert_parallel_adds_all_to_all_buffers() -> None:
+    vllm, width = PROFILES[Engine.VLLM], (7168, 18432)
+    assert overhead_bytes(vllm, width, 8, 8, expert_parallel=True) == overhead_bytes(vllm, width, 8, 8) + GIB

@@ -418,12 +418,22 @@ def test_plan_matches_the_table(case: Case) -> None:
         assert result.chosen is None and result.reasons
 
 
+def _case(name: str) -> Case:
+    return next(case for case in CASES if case.name == name)
+
+
+def _gib(value: int) -> float:
+    return round(value / GIB, 1)
+
+
 def test_llama70b_h100_breakdown_matches_the_docstring_example() -> None:
-    result = _plan(CASES[2])
+    result = _plan(_case("llama70b-h100-tp4"))
     memory = result.memory
     assert memory is not None
-    assert round(memory.weights / GIB, 1) == 33.5
-    assert round(memory.kv_cache / GIB, 2) == 2.5
+    assert (_gib(memory.weights), _gib(memory.kv_cache), _gib(memory.overhead)) == (33.5, 2.5, 3.1)
+    assert result.rejected[0].reason.startswith(
+        "needs 75.6 GiB per GPU (weights 67.1 GiB + KV 5.0 GiB + overhead 3.5 GiB) but usable is 72.0 GiB"
+    )
     assert result.kv_bytes_per_token == 327_680
     assert result.max_model_len == 32768
     assert any("sized for 32768 tokens" in reason for reason in result.reasons)
@@ -431,15 +441,29 @@ def test_llama70b_h100_breakdown_matches_the_docstring_example() -> None:
     assert "short by" in result.rejected[0].reason
 
 
-def test_dsv3_on_h100_explains_why_one_node_is_not_enough() -> None:
-    result = _plan(next(case for case in CASES if case.name == "dsv3-fp8-h100-two-nodes"))
-    one_node = [r for r in result.rejected if r.candidate.gpus_per_replica == 8]
-    assert one_node and "usable is 72.0 GiB" in one_node[0].reason
+def test_dsv3_breakdowns_match_the_docstring_example() -> None:
+    h200 = _plan(_case("dsv3-fp8-h200-one-node"))
+    assert h200.memory is not None
+    assert (_gib(h200.memory.weights), _gib(h200.memory.kv_cache), _gib(h200.memory.overhead)) == (
+        81.8,
+        2.1,
+        3.8,
+    )
+    assert "weights 654.1 GiB in fp8 -> 81.8 GiB per GPU at TP=8" in h200.reasons[1]
+    h100 = _plan(_case("dsv3-fp8-h100-two-nodes"))
+    assert h100.memory is not None
+    assert (_gib(h100.memory.weights), _gib(h100.memory.kv_cache), _gib(h100.memory.overhead)) == (
+        40.9,
+        1.1,
+        3.8,
+    )
+    one_node = [r for r in h100.rejected if r.candidate.gpus_per_replica == 8]
+    assert one_node and one_node[0].reason.startswith("needs 87.7 GiB per GPU")
 
 
 def test_qwen235b_kv_per_gpu_is_the_same_at_tp4_and_tp8() -> None:
-    tp4 = _plan(next(case for case in CASES if case.name == "qwen235b-fp8-h100-tp4"))
-    tp8 = _plan(next(case for case in CASES if case.name == "qwen235b-fp8-tp8-replicates-kv"))
+    tp4 = _plan(_case("qwen235b-fp8-h100-tp4"))
+    tp8 = _plan(_case("qwen235b-fp8-tp8-replicates-kv"))
     assert tp4.memory is not None and tp8.memory is not None
     assert tp4.memory.kv_cache == tp8.memory.kv_cache
 

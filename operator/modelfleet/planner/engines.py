@@ -6,7 +6,8 @@ Overhead per GPU = base + NCCL (when the replica has more than one GPU) + activa
   captured for decode batch sizes (~0.3-0.6 GiB), sampler / logits buffers. vLLM 1.0 GiB; SGLang
   1.5 GiB (it captures graphs for larger batches and keeps radix-tree metadata); TGI 2.0 GiB (it
   reserves its warm-up prefill batch and does not count graphs inside its memory fraction).
-- NCCL: communicator buffers and the custom all-reduce workspace, ~0.5 GiB per GPU.
+- NCCL: communicator buffers and the custom all-reduce workspace, ~0.5 GiB per GPU; expert parallel
+  adds ~1 GiB of all-to-all buffers.
 - activation peak of one prefill chunk: ``prefill_tokens x (10 x hidden + 3 x intermediate / TP) x 2
   bytes`` (residual stream, norms and attention outputs are hidden-sized and replicated; the MLP
   up/gate projection is intermediate-sized and split by TP). vLLM's profile run of Llama-3.1-8B with
@@ -31,6 +32,8 @@ from modelfleet.planner.types import Engine
 UNKNOWN_ACTIVATION_BYTES = 2 * GIB
 ACTIVATION_BYTES = 2  # bf16 activations
 NCCL_BYTES = GIB // 2
+# Expert parallel adds all-to-all dispatch/combine buffers (DeepEP / pplx kernels register ~1 GiB per rank).
+EXPERT_PARALLEL_BYTES = GIB
 
 
 class MultiNode(StrEnum):
@@ -85,7 +88,11 @@ def activation_width(model: ModelFacts) -> tuple[int, int] | None:
 
 
 def overhead_bytes(
-    engine: EngineProfile, width: tuple[int, int] | None, tensor_parallel: int, world: int
+    engine: EngineProfile,
+    width: tuple[int, int] | None,
+    tensor_parallel: int,
+    world: int,
+    expert_parallel: bool = False,
 ) -> int:
     """Engine memory per GPU beyond weights and KV cache.
 
@@ -95,6 +102,8 @@ def overhead_bytes(
     3.08
     """
     nccl = NCCL_BYTES if world > 1 else 0
+    if expert_parallel:
+        nccl += EXPERT_PARALLEL_BYTES
     if width is None:
         return engine.base_bytes + nccl + UNKNOWN_ACTIVATION_BYTES
     hidden, mlp = width

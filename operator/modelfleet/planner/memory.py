@@ -30,7 +30,7 @@ def memory_per_gpu(candidate: Candidate, gpu: GpuType, sizing: Sizing) -> Memory
         sizing.sequences,
         sizing.engine.sliding_window_saves_memory,
     )
-    overhead = overhead_bytes(sizing.engine, sizing.activation_width, tp, world)
+    overhead = overhead_bytes(sizing.engine, sizing.activation_width, tp, world, candidate.expert_parallel)
     usable = int(gpu.memory_bytes * sizing.request.gpu_memory_utilization)
     return MemoryPerGpu(weights=weights, kv_cache=kv, overhead=overhead, usable=usable)
 

@@ -1,12 +1,15 @@
 """``plan``: from model facts, serving goals and a GPU pool to the cheapest layout that fits.
 
-Worked examples (vLLM, 32768 tokens x 1 sequence, utilization 0.90; asserted in tests):
+Worked examples (vLLM, 32768 tokens x 1 sequence, utilization 0.90; asserted in
+tests/unit/test_planner_table.py):
 
 - Llama-3.1-70B bf16 on H100-80GB: 70.6e9 x 2 B x 1.02 = 134.1 GiB of weights. TP=2: 67.1 + KV 5.0
-  + overhead 3.8 = 75.8 GiB > 72 GiB usable. TP=4: 33.5 + 2.5 + 3.6 = 39.6 GiB: 4 x H100, one node.
-- DeepSeek-V3 fp8: 641.3 GiB x 1.02 = 654.1 GiB. On H200 (126.9 GiB usable) 8 GPUs hold 81.8 GiB
-  each + 2.1 GiB of replicated MLA cache: one node. On H100 (72 GiB usable) 8 GPUs cannot; 16 GPUs
-  as TP=8 x PP=2 over 2 nodes hold 40.9 + 1.1 + 3.9 GiB each.
+  + overhead 3.5 = 75.6 GiB > 72.0 GiB usable (short by 3.6). TP=4: 33.5 + 2.5 + 3.1 = 39.1 GiB:
+  4 x H100 on one node.
+- DeepSeek-V3 fp8: 641.3 GiB on disk x 1.02 = 654.1 GiB. On H200 (126.9 GiB usable) 8 GPUs hold
+  81.8 GiB each + 2.1 GiB of replicated MLA cache + 3.8 GiB overhead (with expert parallel): one
+  node. On H100 8 GPUs would need 87.7 GiB each; 16 GPUs as TP=8 x PP=2 over 2 nodes hold
+  40.9 + 1.1 + 3.8 GiB each.
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ def _gpu_types(
     request: PlanRequest, gpus: Mapping[str, GpuType]
 ) -> tuple[list[GpuType], tuple[str, ...], str | None]:
     wanted = request.gpu if request.gpu and request.gpu.lower() != "auto" else None
+    if wanted is not None and wanted not in gpus:
+        # Accept the catalog name in any letter case ("h100-80gb").
+        wanted = next((name for name in gpus if name.lower() == wanted.lower()), None) or wanted
     if wanted is not None and wanted not in gpus:
         return [], (), f"unknown GPU type {wanted!r}; known types: {', '.join(sorted(gpus))}"
     # Cheapest first: the search prunes counts that cost more than the best plan found so far.
