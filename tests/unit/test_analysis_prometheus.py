@@ -7,12 +7,14 @@ import math
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from modelfleet.analysis import PrometheusClient, ProviderError
+from modelfleet.analysis import PrometheusClient, ProviderError, measure_templates
+from modelfleet.api import Verdict, parse_spec
 
 
 class FakePrometheus(BaseHTTPRequestHandler):
@@ -112,3 +114,26 @@ def test_connection_refused_is_a_provider_error() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(ProviderError, match="cannot reach Prometheus"):
         PrometheusClient(f"http://127.0.0.1:{port}", timeout_seconds=2).query("one")
+
+
+def test_measure_templates_runs_a_deployments_templates_against_prometheus(prometheus_url: str) -> None:
+    spec = parse_spec(
+        {
+            "model": {"id": "deepseek-ai/DeepSeek-V4-Flash"},
+            "engine": {"name": "sglang"},
+            "rollout": {"analysisTemplates": [{"name": "mine", "query": "one", "max": 1}]},
+        }
+    )
+    results = measure_templates(
+        base_url=prometheus_url,
+        names=["mine", "queue-depth"],
+        spec=spec,
+        revision="r1",
+        namespace="llm",
+        name="flash",
+        now=datetime(2026, 5, 1, tzinfo=UTC),
+        timeout_seconds=5,
+    )
+    assert [r.verdict for r in results] == [Verdict.SUCCESS, Verdict.ERROR]  # the fake knows only "one"
+    assert results[0].value == 0.25
+    assert 'sglang:num_queue_reqs{modelfleet_io_revision="r1",namespace="llm"}' in FakePrometheus.queries[-1]

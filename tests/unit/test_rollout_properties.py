@@ -122,7 +122,7 @@ def check_no_scale_down_under_traffic(inp: RolloutInput, d: RolloutDecision) -> 
             assert revision not in d.weights
             if gateway:
                 expected = 100 if revision == inp.stable_revision else 0
-                assert inp.observed_weight == expected, (revision, inp.observed_weight)
+                assert inp.off_stable_weight == expected, (revision, inp.off_stable_weight)
 
 
 def check_quiet_rerun(inp: RolloutInput, d: RolloutDecision) -> None:
@@ -146,13 +146,15 @@ def check_quiet_rerun(inp: RolloutInput, d: RolloutDecision) -> None:
     spec=st.sampled_from(SPECS),
     provider=st.sampled_from([TrafficProvider.GATEWAY_API, TrafficProvider.REPLICAS]),
     desired=st.integers(1, 4),
+    per_revision=st.booleans(),
     ops=st.lists(OPS, min_size=1, max_size=30),
 )
 def test_rollout_invariants_hold_over_random_histories(
-    spec: RolloutSpec, provider: TrafficProvider, desired: int, ops: list[tuple[str, Any]]
+    spec: RolloutSpec, provider: TrafficProvider, desired: int, per_revision: bool, ops: list[tuple[str, Any]]
 ) -> None:
     cluster = FakeCluster(
         provider=provider,
+        per_revision=per_revision,
         workloads={"r0": desired},
         ready={"r0": desired},
         stable="r0",

@@ -76,6 +76,18 @@ ROWS: list[tuple[str, RolloutInput, dict[str, Any]]] = [
         {"delete": (), "replicas": {"old": 2, "gone": 2}},
     ),
     (
+        "weights read back per revision count everything off the stable",
+        make_input(
+            target="old", revisions=[rev("old", 2), rev("gone", 2)], observed_weights={"old": 95, "gone": 5}
+        ),
+        {"delete": (), "replicas": {"old": 2, "gone": 2}},
+    ),
+    (
+        "an old revision is deleted once weights read back per revision show it at 0",
+        make_input(target="old", revisions=[rev("old", 2), rev("gone", 2)], observed_weights={"old": 100}),
+        {"delete": ("gone",)},
+    ),
+    (
         "an old revision is deleted once weight 0 is observed",
         make_input(target="old", revisions=[rev("old", 2), rev("gone", 2)], observed_weight=0),
         {"delete": ("gone",), "replicas": {"old": 2}},

@@ -98,12 +98,15 @@ class FakeCluster:
     applied_weights: dict[str, int] = field(default_factory=dict)
     stable: str | None = None
     status: RolloutStatus | None = None
+    per_revision: bool = False  # read back weights per revision (observed_weights) instead of a sum
 
     def observe(
         self, now: datetime, target: str, desired: int, spec: RolloutSpec, **fields: Any
     ) -> RolloutInput:
-        observed = None
-        if self.provider == TrafficProvider.GATEWAY_API:
+        observed, per_revision = None, None
+        if self.provider == TrafficProvider.GATEWAY_API and self.per_revision:
+            per_revision = dict(self.applied_weights)
+        elif self.provider == TrafficProvider.GATEWAY_API:
             observed = sum(w for r, w in self.applied_weights.items() if r != self.stable)
         return RolloutInput(
             now=now,
@@ -116,6 +119,7 @@ class FakeCluster:
                 r: RevisionState(r, n, min(n, self.ready.get(r, 0))) for r, n in self.workloads.items()
             },
             observed_weight=observed,
+            observed_weights=per_revision,
             traffic_provider=self.provider,
             **fields,
         )

@@ -2,7 +2,7 @@
 
 from modelfleet.analysis.errors import ProviderError
 from modelfleet.analysis.evaluate import evaluate, threshold_text
-from modelfleet.analysis.measure import measure
+from modelfleet.analysis.measure import measure, measure_templates
 from modelfleet.analysis.prometheus import PrometheusClient
 from modelfleet.analysis.templates import builtin_templates, render_query, resolve_templates
 
@@ -12,6 +12,7 @@ __all__ = [
     "builtin_templates",
     "evaluate",
     "measure",
+    "measure_templates",
     "render_query",
     "resolve_templates",
     "threshold_text",

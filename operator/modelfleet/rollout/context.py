@@ -133,7 +133,7 @@ class Pass:
 
     def traffic_matches(self, weight_percent: int) -> bool:
         """The provider reports the weight as decided (the replica ratio always does)."""
-        observed = self.inp.observed_weight
+        observed = self.inp.off_stable_weight
         if observed is None:
             return self.inp.traffic_provider == TrafficProvider.REPLICAS
         return observed == weight_percent

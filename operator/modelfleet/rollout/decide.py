@@ -35,7 +35,7 @@ def hold_decision(p: Pass, hold: Hold) -> RolloutDecision:
     message = _DEADLINE_PREFIX + hold.message if overdue else hold.message
     if overdue and not (p.status.message or "").startswith(_DEADLINE_PREFIX):
         p.event(Reason.PROGRESS_DEADLINE_EXCEEDED, message, warning=True)
-    p.update(message=message, observed_weight=inp.observed_weight, granularity=_granularity(p))
+    p.update(message=message, observed_weight=inp.off_stable_weight, granularity=_granularity(p))
     paused = hold.paused or p.status.paused_at is not None
     if paused:
         phase, progressing = Phase.PAUSED, (ConditionStatus.UNKNOWN, Reason.ROLLOUT_PAUSED, message)
@@ -97,7 +97,7 @@ def aborted_decision(p: Pass, new_abort: Abort | None) -> RolloutDecision:
         + ("" if drained else "; waiting for the canary's weight 0 before scaling it down")
         + f". To try again: {RETRY_HINT}"
     )
-    p.update(message=message, observed_weight=inp.observed_weight, granularity=_granularity(p))
+    p.update(message=message, observed_weight=inp.off_stable_weight, granularity=_granularity(p))
     return _decision(
         p,
         canary_replicas=0 if drained else p.canary_running,

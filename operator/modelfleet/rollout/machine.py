@@ -99,9 +99,8 @@ def steady(inp: RolloutInput) -> RolloutDecision:
     state = inp.revisions.get(stable)
     ready = state.ready_replicas if state and state.exists else 0
     others = tuple(sorted(r for r, s in inp.revisions.items() if r != stable and s.exists))
-    drained = inp.observed_weight == 0 or (
-        inp.observed_weight is None and inp.traffic_provider == TrafficProvider.REPLICAS
-    )
+    observed = inp.off_stable_weight
+    drained = observed == 0 or (observed is None and inp.traffic_provider == TrafficProvider.REPLICAS)
     replicas = {stable: inp.desired_replicas}
     if not drained:
         replicas.update({r: inp.revisions[r].replicas for r in others})

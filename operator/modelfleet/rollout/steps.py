@@ -78,7 +78,7 @@ def set_weight_step(p: Pass, step_weight: int) -> Outcome:
     if not p.traffic_matches(step_weight):
         return Hold(
             message=f"{label}: waiting for the traffic provider to apply weight {step_weight} "
-            f"(observed {p.inp.observed_weight})",
+            f"(observed {p.inp.off_stable_weight})",
             canary_replicas=wanted,
             weight=p.served(step_weight),
             deadline_seconds=deadline,
@@ -147,7 +147,7 @@ def promote_step(p: Pass) -> Outcome:
     if not p.traffic_matches(100):
         return Hold(
             message=f"promoting: waiting for the traffic provider to send 100% to the canary "
-            f"(observed {p.inp.observed_weight})",
+            f"(observed {p.inp.off_stable_weight})",
             canary_replicas=max(wanted, p.canary_running),
             weight=100,
             deadline_seconds=p.deadline_seconds,

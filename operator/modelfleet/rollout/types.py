@@ -51,6 +51,9 @@ class RolloutInput:
     # (the canary plus any old revision still attached); None when unknown. With the replicas
     # provider the weight *is* the replica ratio, so None counts as "as decided".
     observed_weight: int | None = None
+    # Preferred over observed_weight: the weights read back per revision (HTTPRoute backends),
+    # from which the machine sums every revision other than the stable itself.
+    observed_weights: dict[str, int] | None = None
     # The inventory can hold the canary's next pods next to the current workloads (extra GPUs).
     canary_capacity_ok: bool = True
     capacity_message: str = ""
@@ -59,6 +62,15 @@ class RolloutInput:
     # The provider in force, resolved by the reconciler (``auto`` is never passed here):
     # gatewayAPI splits exact weights on the owned HTTPRoute, replicas splits by replica ratio.
     traffic_provider: TrafficProvider = TrafficProvider.GATEWAY_API
+
+    @property
+    def off_stable_weight(self) -> int | None:
+        """Traffic the provider shows on revisions other than the stable (None: unknown).
+        Before the first stable exists, the target plays the stable's part."""
+        if self.observed_weights is not None:
+            stable = self.stable_revision or self.target_revision
+            return sum(w for revision, w in self.observed_weights.items() if revision != stable)
+        return self.observed_weight
 
 
 @dataclass(frozen=True)
