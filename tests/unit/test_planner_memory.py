@@ -30,6 +30,7 @@ PLANNER_MODULES = [
     "modelfleet.planner.fit",
     "modelfleet.planner.ranking",
     "modelfleet.planner.sizing",
+    "modelfleet.planner.requests",
     "modelfleet.planner.report",
 ]
 
@@ -192,3 +193,25 @@ def test_tgi_overhead_exceeds_vllm_overhead() -> None:
 def test_expert_parallel_adds_all_to_all_buffers() -> None:
     vllm, width = PROFILES[Engine.VLLM], (7168, 18432)
     assert overhead_bytes(vllm, width, 8, 8, expert_parallel=True) == overhead_bytes(vllm, width, 8, 8) + GIB
+
+
+def test_missing_fact_messages_name_the_real_override_keys() -> None:
+    from modelfleet.api.spec_model import override_name
+    from modelfleet.planner.requests import override_key
+
+    for fact in (
+        "total_params",
+        "num_layers",
+        "num_kv_heads",
+        "head_dim",
+        "num_attention_heads",
+        "attention",
+        "kv_lora_rank",
+        "qk_rope_head_dim",
+        "sliding_window",
+        "full_attention_layers",
+        "full_attention_kv_heads",
+        "full_attention_head_dim",
+        "kv_bytes_per_token_override",
+    ):
+        assert override_key(fact) == override_name(fact), fact

@@ -80,15 +80,26 @@ def resolve_max_model_len(request: PlanRequest, model: ModelFacts) -> tuple[int,
     )
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
+# spec.model.overrides keys whose name is not the camelCase of the ModelFacts field.
+_OVERRIDE_KEYS = {"num_kv_heads": "numKeyValueHeads", "kv_bytes_per_token_override": "kvBytesPerToken"}
+
+
+def override_key(fact: str) -> str:
+    """The ``spec.model.overrides`` key that sets a ModelFacts field.
+
+    >>> override_key("num_layers"), override_key("num_kv_heads")
+    ('numLayers', 'numKeyValueHeads')
+    """
+    if fact in _OVERRIDE_KEYS:
+        return _OVERRIDE_KEYS[fact]
+    head, *rest = fact.split("_")
     return head + "".join(part.capitalize() for part in rest)
 
 
 def missing_facts_reason(model: ModelFacts, missing: tuple[str, ...], notes: tuple[str, ...] = ()) -> str:
     """'cannot size X: unknown num_layers, ...; set spec.model.overrides {...} or ...'."""
     fields = ", ".join(missing)
-    overrides = ", ".join(_camel(name) for name in missing)
+    overrides = ", ".join(override_key(name) for name in missing)
     extra = f" ({'; '.join(notes)})" if notes else ""
     return (
         f"cannot size {model.id}: unknown {fields}{extra}; set them in spec.model.overrides "
