@@ -64,6 +64,8 @@ def plan(request: PlanRequest, model: ModelFacts, gpus: Mapping[str, GpuType]) -
         return _infeasible(request, model, served, max_len, (type_problem,), sizing.kv.bytes_per_token)
     found, log = search(types, sizing)
     notes = dtype_notes + len_notes + fact_notes + type_notes
+    if request.expert_parallel and not sizing.is_moe:
+        notes += ("expertParallel is set but the model is dense (no routed experts): ignored",)
     if not found:
         return _nothing_fits(request, sizing, log, notes)
     best = min(found, key=lambda f: rank_key(f.candidate, f.gpu))
