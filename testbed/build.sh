@@ -14,7 +14,8 @@ K8S_MINOR=36
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.21.4
 GATEWAY_API_VERSION=v1.6.1
-LWS_VERSION=v0.10.0
+# The module proxy refuses sigs.k8s.io/lws@v0.10.0 ("not available"); v0.9.0 serves the same v1 CRDs.
+LWS_VERSION=v0.9.0
 
 stamp=$(cd "$here" && cat build.sh k8s/go.mod k8s/go.sum etcd/go.mod etcd/go.sum kwok/go.mod kwok/go.sum \
         helm/go.mod helm/go.sum | sha256sum | cut -c1-16)
@@ -33,7 +34,14 @@ mkdir -p "$bin" "$root/crds/gateway-api" "$root/crds/lws" "$root/kwok-stages"
 log() { printf '[testbed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Module directory in the module cache, fetched with the ordinary client (no git clone, no release download).
-moddir() { (cd "$(mktemp -d)" && go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }
+moddir() {
+  (cd "$(mktemp -d)" && go mod download -json "$1" | python3 -c '
+import json, sys
+info = json.load(sys.stdin)
+if "Dir" not in info:
+    sys.exit("testbed: cannot download %s: %s" % (sys.argv[1], info.get("Error", "no module directory")))
+print(info["Dir"])' "$1")
+}
 
 if [[ ! -x "$bin/etcd" ]]; then
   log "building etcd"

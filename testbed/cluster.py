@@ -242,6 +242,17 @@ class LocalCluster:
             raise TestbedError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc
 
+    def token_kubeconfig(self, token: str, path: Path) -> Path:
+        """A kubeconfig that authenticates with `token` only (no admin client certificate)."""
+        ca = base64.b64encode((self.pki / "ca.crt").read_bytes()).decode()
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "token",
+            "clusters": [{"name": "testbed", "cluster": {"server": self.server, "certificate-authority-data": ca}}],
+            "users": [{"name": "token", "user": {"token": token}}],
+            "contexts": [{"name": "token", "context": {"cluster": "testbed", "user": "token"}}],
+        }))
+        return path
+
     def bin(self, name: str) -> str:
         assert self.root is not None, "start() the cluster first"
         return str(self.root / "bin" / name)

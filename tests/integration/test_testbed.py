@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testbed.cluster import LocalCluster
+from testbed.cluster import LocalCluster, kubectl_binary
 from tests.integration.kube import get_json, make_namespace, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -59,11 +61,13 @@ def test_the_simulated_fleet_has_gpu_nodes_with_feature_discovery_labels(cluster
                for n in nodes)
 
 
-def test_a_service_account_without_rights_is_forbidden(cluster: LocalCluster) -> None:
+def test_a_service_account_without_rights_is_forbidden(cluster: LocalCluster, tmp_path: Path) -> None:
     make_namespace(cluster, "rbac-check")
     cluster.kubectl("create", "serviceaccount", "nobody", "-n", "rbac-check")
     token = cluster.kubectl("create", "token", "nobody", "-n", "rbac-check").stdout.strip()
-    out = cluster.kubectl("--token", token, "--user", "", "get", "pods", "-n", "rbac-check", check=False)
+    kubeconfig = cluster.token_kubeconfig(token, tmp_path / "nobody.kubeconfig")
+    out = subprocess.run([kubectl_binary(), "--kubeconfig", str(kubeconfig), "get", "pods", "-n", "rbac-check"],
+                         capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "forbidden" in out.stderr.lower()
     assert "system:serviceaccount:rbac-check:nobody" in out.stderr
