@@ -68,6 +68,11 @@ class PlanStatus(ApiModel):
     summary: str | None = Field(
         None, description="One line, e.g. '8 x H200 (1 node), TP=8, fp8'.", max_length=512
     )
+    inputs_hash: str | None = Field(
+        None,
+        description="Hash of the spec fields the plan was made from; the plan is kept while they are unchanged.",
+        max_length=64,
+    )
     reasons: list[str] = Field(
         default_factory=list,
         description="How the plan was chosen, or why nothing fits.",

@@ -164,13 +164,13 @@ def _roll_out(obs: Observed, ctx: Context, spec: ModelDeploymentSpec, plan: Plan
         now=obs.now, target_revision=target, stable_revision=stable, desired_replicas=spec.replicas,
         spec=spec.rollout, status=previous.rollout,
         revisions={rev: RevisionState(rev, w.replicas or 0, w.ready_replicas) for rev, w in workloads.items()},
-        action=_requested_action(obs, spec), observed_weight=_observed_weight(obs, target, provider),
+        action=_requested_action(obs, spec), observed_weights=_observed_weights(obs, provider),
         canary_capacity_ok=canary_fit.fits if canary_fit else True,
         capacity_message=canary_fit.message if canary_fit and not canary_fit.fits else "",
         measurements=measurements,
         traffic_granularity_percent=None if provider == TrafficProvider.GATEWAY_API else
         max(1, round(100 / max(1, total_replicas))),
-        traffic_provider=provider.value,
+        traffic_provider=provider,
     ))
 
     decision = Decision(status={}, events=list(rollout.events), measure=rollout.measure,
@@ -333,16 +333,21 @@ def _requested_action(obs: Observed, spec: ModelDeploymentSpec) -> RolloutAction
         return spec.rollout.action
 
 
-def _observed_weight(obs: Observed, target: str, provider: TrafficProvider) -> int | None:
-    """The canary's weight as the HTTPRoute on the API server has it (None without a route)."""
+def _observed_weights(obs: Observed, provider: TrafficProvider) -> dict[str, int] | None:
+    """Percent of traffic per revision as the HTTPRoute on the API server has it (None without routing)."""
     if provider != TrafficProvider.GATEWAY_API:
         return None
-    route = next((c for c in obs.children if c.kind == "HTTPRoute"), None)
+    route = next((c for c in obs.children if c.kind == "HTTPRoute" and c.owned), None)
     if route is None:
-        return 0
+        return {}
     total = sum(w for _, w in route.weights) or 1
-    canary = sum(w for name, w in route.weights if name.endswith(f"-{target}"))
-    return round(100 * canary / total)
+    revisions = {c.name: c.revision for c in obs.children if c.kind == "Service" and c.revision}
+    weights: dict[str, int] = {}
+    for service, weight in route.weights:
+        revision = revisions.get(service)
+        if revision:
+            weights[revision] = weights.get(revision, 0) + round(100 * weight / total)
+    return weights
 
 
 def _capacity_message(plan: Plan, fit_reason: str) -> str:

@@ -35,9 +35,14 @@ def license_policy(config: OperatorConfig) -> LicensePolicy:
 
 
 def render_config(config: OperatorConfig) -> RenderConfig:
-    from modelfleet.render.config import with_image_overrides
-
-    return with_image_overrides(RenderConfig(), config.engine_images)
+    """Engine image overrides: `vllm: IMAGE` for every GPU vendor, `vllm/amd: IMAGE` for one."""
+    templates = dict(RenderConfig().image_templates)
+    for key, image in config.engine_images.items():
+        engine, _, vendor = key.partition("/")
+        for engine_vendor in list(templates):
+            if engine_vendor[0].value == engine and (not vendor or engine_vendor[1].value == vendor):
+                templates[engine_vendor] = image
+    return RenderConfig(image_templates=templates)
 
 
 def crd_installed(kube: Kube, name: str) -> bool:
