@@ -1,5 +1,8 @@
 """kopf registration: indexes of what the reconciler reads, and triggers that wake it. Nothing else.
 
+Trigger handlers are coroutines so that they run on the event loop, where the per-object loops live
+(kopf runs plain functions in a thread pool); index functions are plain: they only summarise.
+
 Why no ``@kopf.on.create/update`` or ``@kopf.daemon``: those persist per-handler progress on the
 object (extra writes on every change) and daemons put a finalizer on every ModelDeployment, which
 blocks deletion while the operator is down. A level-based loop per ModelDeployment
@@ -24,17 +27,17 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
     """Wire every handler into `registry` (one registry per operator instance, so tests can run two)."""
 
     # ---- indexes: populated before any handler runs, so the first reconcile sees the whole inventory
-    @kopf.index("", "v1", "nodes", registry=registry)
+    @kopf.index("", "v1", "nodes", registry=registry, id="gpu_nodes")
     def gpu_nodes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any] | None:
         summary = node_gpus(body)
         return {name: summary} if summary else None
 
-    @kopf.index("", "v1", "pods", registry=registry)
+    @kopf.index("", "v1", "pods", registry=registry, id="gpu_pods")
     def gpu_pods(body: kopf.Body, uid: str, **_: Any) -> dict[str, Any] | None:
         summary = pod_gpus(body)
         return {uid: summary} if summary else None
 
-    @kopf.index("", "v1", "pods", labels=OURS, registry=registry)
+    @kopf.index("", "v1", "pods", labels=OURS, registry=registry, id="engine_pods")
     def engine_pods(body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
         key = owner_key(body)
         return {key: pod_summary(body)} if key else None
@@ -46,7 +49,7 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
             return {key: child_summary(body)} if key else None
 
         @kopf.on.event(group, version, plural, labels=OURS, registry=registry, id=f"{index_id}-trigger")
-        def wake(body: kopf.Body, **_: Any) -> None:
+        async def wake(body: kopf.Body, **_: Any) -> None:
             key = owner_key(body)
             if key:
                 workers.trigger(key)
@@ -60,20 +63,20 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
 
     # ---- triggers
     @kopf.on.event("", "v1", "pods", labels=OURS, registry=registry)
-    def engine_pod_changed(body: kopf.Body, **_: Any) -> None:
+    async def engine_pod_changed(body: kopf.Body, **_: Any) -> None:
         key = owner_key(body)
         if key:
             workers.trigger(key)
 
     @kopf.on.event("", "v1", "nodes", registry=registry)
-    def node_changed(event: kopf.RawEvent, body: kopf.Body, name: str, **_: Any) -> None:
+    async def node_changed(event: kopf.RawEvent, body: kopf.Body, name: str, **_: Any) -> None:
         # Heartbeats change nodes every few seconds; only a change of GPU capacity matters.
         summary = None if event.get("type") == "DELETED" else node_gpus(body)
         if workers.note_node(name, summary):
             workers.trigger_waiting_for_capacity()
 
     @kopf.on.event("", "v1", "pods", registry=registry)
-    def gpu_pod_changed(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
+    async def gpu_pod_changed(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
         if pod_gpus(body) is None and event.get("type") != "DELETED":
             return
         if event.get("type") == "DELETED":
@@ -83,7 +86,7 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
             workers.inventory_changed()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, name: str,
+    async def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, name: str,
                               **kwargs: Any) -> None:
         workers.bind_indexes(kwargs)
         if event.get("type") == "DELETED":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -73,10 +74,17 @@ def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Wo
 
 
 def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | None = None) -> int:
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig  # both clients (ours and kopf's) read the same file
     kube = Kube.from_environment(kubeconfig)
     registry, workers, metrics = build(config, kube)
     if config.metrics.port:
         metrics.serve(config.metrics.address, config.metrics.port)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # In-cluster service account first, then the kubeconfig, through the kubernetes client's loaders.
+        return kopf.login_via_client(**kwargs)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
