@@ -53,6 +53,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+check-engine-flags: $(STAMP)
+	$(PY) hack/check_engine_flags.py $(if $(TGI_DOC),--tgi-doc $(TGI_DOC))
+
 bench: $(STAMP) testbed
 	$(PY) bench/plan_throughput.py
 
