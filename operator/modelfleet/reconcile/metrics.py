@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+Key = tuple[str, str]
 
 
 class OperatorMetrics:
@@ -29,6 +34,42 @@ class OperatorMetrics:
             registry=self.registry)
         self.aborts = Counter(
             "modelfleet_rollout_aborts_total", "Canary aborts by reason.", ["reason"], registry=self.registry)
+
+        self._lock = threading.Lock()
+        self._fleet: dict[Key, tuple[str, str | None, int]] = {}
+
+    def record(self, key: Key, phase: str, gpu_type: str | None, gpus: int, canary_weight: int | None) -> None:
+        """Remember one ModelDeployment's phase and planned GPUs, then refresh the fleet gauges."""
+        with self._lock:
+            self._fleet[key] = (phase, gpu_type, gpus)
+            self._refresh()
+        self.canary_weight.labels(namespace=key[0], name=key[1]).set(canary_weight or 0)
+
+    def forget(self, key: Key) -> None:
+        with self._lock:
+            self._fleet.pop(key, None)
+            self._refresh()
+        with contextlib.suppress(KeyError):
+            self.canary_weight.remove(key[0], key[1])
+
+    def set_allocated(self, by_type: dict[str, int]) -> None:
+        self.gpus_allocated.clear()
+        for gpu_type, count in by_type.items():
+            self.gpus_allocated.labels(gpu_type=gpu_type).set(count)
+
+    def _refresh(self) -> None:
+        phases: dict[str, int] = {}
+        planned: dict[str, int] = {}
+        for phase, gpu_type, gpus in self._fleet.values():
+            phases[phase] = phases.get(phase, 0) + 1
+            if gpu_type:
+                planned[gpu_type] = planned.get(gpu_type, 0) + gpus
+        self.deployments_by_phase.clear()
+        for phase, count in phases.items():
+            self.deployments_by_phase.labels(phase=phase).set(count)
+        self.gpus_planned.clear()
+        for gpu_type, count in planned.items():
+            self.gpus_planned.labels(gpu_type=gpu_type).set(count)
 
     def serve(self, address: str, port: int) -> None:
         start_http_server(port, addr=address, registry=self.registry)

@@ -66,7 +66,8 @@ def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Wo
     measure = PrometheusMeasure(config.prometheus.url, config.prometheus.timeout_seconds) \
         if config.prometheus.url else None
     reconciler = Reconciler(kube, context, metrics, measure=measure)
-    workers = Workers(reconciler, workers=config.workers, resync_seconds=config.resync_seconds, lws_enabled=lws)
+    workers = Workers(reconciler, workers=config.workers, resync_seconds=config.resync_seconds, lws_enabled=lws,
+                      on_forget=reconciler.forget)
     registry = kopf.OperatorRegistry()
     register(registry, workers, gateway_api=gateway_api)
     log.info("gateway API %s, LeaderWorkerSet %s", "on" if gateway_api else "off", "on" if lws else "off")

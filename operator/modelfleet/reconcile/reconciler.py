@@ -15,6 +15,7 @@ from typing import Any
 from modelfleet import GROUP, KIND, VERSION
 from modelfleet.api import ACTION_ANNOTATION, AnalysisResult
 from modelfleet.reconcile.decide import Context, Decision, Observed, decide
+from modelfleet.reconcile.inventory import allocated_gpus_by_type
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.statusdiff import merge_patch
@@ -53,7 +54,19 @@ class Reconciler:
         if decision.measure and self.measure is not None:
             decision = decide(observed, self.context, measurements=self.measure(observed, decision))
         self.act(observed, decision)
+        self._record(observed, decision)
         return Outcome(decision.result, decision.requeue_after_seconds, decision.waiting_for_capacity)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self.metrics.forget(key)
+
+    def _record(self, obs: Observed, decision: Decision) -> None:
+        status = decision.status
+        plan = status.get("plan") or {}
+        gpus = int(plan.get("gpusPerReplica") or 0) * int(status.get("replicas") or 0)
+        self.metrics.record((obs.namespace, obs.name), str(status.get("phase", "Pending")), plan.get("gpuType"),
+                            gpus, (status.get("rollout") or {}).get("weight"))
+        self.metrics.set_allocated(allocated_gpus_by_type(obs.nodes, obs.gpu_pods))
 
     # ---- act ----------------------------------------------------------------------------------------
     def act(self, obs: Observed, decision: Decision) -> None:

@@ -43,12 +43,14 @@ class Outcome:
 
 
 ReconcileFn = Callable[[dict[str, Any], Snapshot], Outcome]
+ForgetFn = Callable[[Key], None]
 
 
 class Workers:
     def __init__(self, reconcile: ReconcileFn, workers: int, resync_seconds: float,
-                 lws_enabled: bool = False) -> None:
+                 lws_enabled: bool = False, on_forget: ForgetFn | None = None) -> None:
         self._reconcile = reconcile
+        self._on_forget = on_forget
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self._slots: asyncio.Semaphore | None = None
         self._workers = workers
@@ -84,6 +86,8 @@ class Workers:
         self._wake.pop(key, None)
         self._waiting_capacity.discard(key)
         self._errors.pop(key, None)
+        if self._on_forget is not None:
+            self._on_forget(key)
 
     def trigger(self, key: Key) -> None:
         event = self._wake.get(key)
