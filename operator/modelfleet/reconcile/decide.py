@@ -233,9 +233,9 @@ def _children(decision: Decision, obs: Observed, ctx: Context, spec: ModelDeploy
         keep.add(key)
         seen = by_name.get(key)
         labels = obj["metadata"].get("labels") or {}
-        replicas = (obj.get("spec") or {}).get("replicas")
+        wanted = (obj.get("spec") or {}).get("replicas")
         if seen is None or seen.spec_hash != labels.get("modelfleet.io/spec-hash") or (
-                replicas is not None and seen.replicas != replicas):
+                wanted is not None and seen.replicas != wanted):
             decision.apply.append(obj)
     live_revisions = set(rollout.replicas) - set(rollout.delete)
     for child in obs.children:
@@ -249,7 +249,7 @@ def _children(decision: Decision, obs: Observed, ctx: Context, spec: ModelDeploy
 def _readiness(conditions: ConditionSet, obs: Observed, spec: ModelDeploymentSpec, rollout: RolloutDecision,
                workloads: Mapping[str, Child]) -> None:
     stable = rollout.stable_revision
-    ready = workloads[stable].ready_replicas if stable in workloads else 0
+    ready = workloads[stable].ready_replicas if stable is not None and stable in workloads else 0
     if spec.replicas == 0:
         conditions.set(ConditionType.READY, ConditionStatus.TRUE, Reason.SCALED_TO_ZERO, "replicas is 0")
     elif stable and ready >= spec.replicas:

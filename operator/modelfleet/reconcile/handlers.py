@@ -86,10 +86,11 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
             workers.inventory_changed()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, name: str,
-                              **kwargs: Any) -> None:
+    async def modeldeployment_event(event: kopf.RawEvent, namespace: str | None, name: str | None,
+                                    **kwargs: Any) -> None:
         workers.bind_indexes(kwargs)
+        key = (namespace or "", name or "")
         if event.get("type") == "DELETED":
-            workers.forget((namespace, name))
+            workers.forget(key)
         else:
-            workers.observe((namespace, name), event["object"])
+            workers.observe(key, dict(event["object"]))

@@ -70,9 +70,9 @@ class Reconciler:
 
     # ---- act ----------------------------------------------------------------------------------------
     def act(self, obs: Observed, decision: Decision) -> None:
-        for child in decision.scale:
+        for child, replicas in decision.scale:
             self.kube.patch(child.api_version, child.kind, obs.namespace, child.name,
-                            {"spec": {"replicas": decision_replicas(decision, child)}})
+                            {"spec": {"replicas": replicas}})
         for obj in decision.apply:
             self.kube.apply(obj)
         for child in decision.delete:
@@ -107,10 +107,6 @@ class Reconciler:
             self.kube.create(body)
         except ApiError as error:  # an event is best effort: never fail a reconcile over it
             log.warning("could not post event %s on %s/%s: %s", event.reason, obs.namespace, obs.name, error)
-
-
-def decision_replicas(decision: Decision, child: Any) -> int:
-    return next(r for c, r in decision.scale if c is child)
 
 
 def gather(obj: dict[str, Any], snapshot: Snapshot, now: datetime) -> Observed:
