@@ -47,7 +47,8 @@ crds: $(STAMP)
 	$(VENV)/bin/modelfleet crd -o crds
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check operator tests testbed bench
+	$(VENV)/bin/ruff check operator tests testbed bench hack
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
