@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ POD_CIDR = "10.0.0.0/16"
 # invalid there, and with --bind-address=127.0.0.1 the apiserver refuses to start on a host without a
 # default route unless it is given one).
 ADVERTISE_ADDRESS = "192.0.2.10"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class TestbedError(RuntimeError):
@@ -157,6 +160,20 @@ def fleet_nodes(fleet: dict[str, Any]) -> list[dict[str, Any]]:
     return nodes
 
 
+def die_with_parent() -> None:
+    """Runs in the child before exec: the kernel SIGKILLs it if the launcher dies without stopping it
+    (killed by a timeout, a crashed test run), so no control-plane process outlives its launcher."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so `with LocalCluster()` blocks stop their processes on `kill PID`."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 class LocalCluster:
     """One control plane. Use as a context manager, or call start() and stop() yourself."""
 
@@ -190,6 +207,7 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         began = time.monotonic()
+        _exit_on_sigterm()
         self.root = testbed_root(build=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         make_pki(self.pki)
@@ -264,7 +282,8 @@ class LocalCluster:
     def _spawn(self, name: str, args: list[str]) -> None:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child for its lifetime
         self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=die_with_parent)
         log.close()
 
     def _start_etcd(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from testbed.cluster import REPO, LocalCluster, free_port
+from testbed.cluster import REPO, LocalCluster, die_with_parent, free_port
 from testbed.wait import wait_for
 
 CRD_DIR = REPO / "crds"
@@ -45,7 +45,7 @@ class OperatorProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([modelfleet, "run", "--config", str(self.config_path), "--verbose"],
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
+                                         env=env, start_new_session=True, preexec_fn=die_with_parent)
         wait_for(self._metrics_up, "the operator's metrics endpoint", timeout=60)
         return self
 
