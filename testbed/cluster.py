@@ -162,7 +162,9 @@ def fleet_nodes(fleet: dict[str, Any]) -> list[dict[str, Any]]:
 
 def die_with_parent() -> None:
     """Runs in the child before exec: the kernel SIGKILLs it if the launcher dies without stopping it
-    (killed by a timeout, a crashed test run), so no control-plane process outlives its launcher."""
+    (killed by a timeout, a crashed test run), so no control-plane process outlives its launcher.
+    The kernel ties this to the *thread* that started the child: start processes from a thread that
+    lives as long as they should (the main thread in tests and the demo)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
