@@ -39,27 +39,7 @@ GPU_KEYS = frozenset(
         "source",
     }
 )
-MODEL_INT_FIELDS: dict[str, int] = {  # field -> largest accepted value
-    "total_params": v.MAX_PARAMS,
-    "active_params": v.MAX_PARAMS,
-    "num_layers": v.MAX_COUNT,
-    "hidden_size": v.MAX_COUNT,
-    "num_attention_heads": v.MAX_COUNT,
-    "num_kv_heads": v.MAX_COUNT,
-    "head_dim": v.MAX_COUNT,
-    "intermediate_size": v.MAX_COUNT,
-    "kv_lora_rank": v.MAX_COUNT,
-    "qk_rope_head_dim": v.MAX_COUNT,
-    "sliding_window": v.MAX_COUNT,
-    "full_attention_layers": v.MAX_COUNT,
-    "full_attention_kv_heads": v.MAX_COUNT,
-    "full_attention_head_dim": v.MAX_COUNT,
-    "indexer_head_dim": v.MAX_COUNT,
-    "weight_bytes": v.MAX_BYTES,
-    "kv_bytes_per_token_override": v.MAX_BYTES,
-    "max_context": v.MAX_COUNT,
-}
-MODEL_KEYS = frozenset(MODEL_INT_FIELDS) | {
+MODEL_KEYS = frozenset(v.MODEL_INT_FIELDS) | {
     "architecture",
     "attention",
     "moe",
@@ -247,7 +227,7 @@ def _model(model_id: str, entry: Mapping[str, Any]) -> ModelFacts:
         raise CatalogError(f"{where}: field attention must be one of {kinds}, got {v.describe(attention)}")
     ints = {
         key: v.count(entry, key, where=where, minimum=0 if key == "full_attention_layers" else 1, maximum=top)
-        for key, top in MODEL_INT_FIELDS.items()
+        for key, top in v.MODEL_INT_FIELDS.items()
     }
     facts = ModelFacts(
         id=model_id,

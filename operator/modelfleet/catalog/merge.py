@@ -23,26 +23,6 @@ from modelfleet.catalog.errors import CatalogError
 from modelfleet.catalog.facts import missing_facts
 from modelfleet.catalog.types import AttentionKind, ModelFacts, MoeFacts
 
-INT_FIELDS: dict[str, int] = {
-    "total_params": v.MAX_PARAMS,
-    "active_params": v.MAX_PARAMS,
-    "num_layers": v.MAX_COUNT,
-    "hidden_size": v.MAX_COUNT,
-    "num_attention_heads": v.MAX_COUNT,
-    "num_kv_heads": v.MAX_COUNT,
-    "head_dim": v.MAX_COUNT,
-    "intermediate_size": v.MAX_COUNT,
-    "kv_lora_rank": v.MAX_COUNT,
-    "qk_rope_head_dim": v.MAX_COUNT,
-    "sliding_window": v.MAX_COUNT,
-    "full_attention_layers": v.MAX_COUNT,
-    "full_attention_kv_heads": v.MAX_COUNT,
-    "full_attention_head_dim": v.MAX_COUNT,
-    "indexer_head_dim": v.MAX_COUNT,
-    "weight_bytes": v.MAX_BYTES,
-    "kv_bytes_per_token_override": v.MAX_BYTES,
-    "max_context": v.MAX_COUNT,
-}
 TEXT_FIELDS = ("architecture", "native_dtype", "license")
 MOE_FIELDS = ("routed_experts", "shared_experts", "experts_per_token", "expert_intermediate_size")
 WHERE = "model override"
@@ -62,7 +42,7 @@ def merge_facts(base: ModelFacts, override: ModelFacts | Mapping[str, Any]) -> M
 def _merge_facts(base: ModelFacts, override: ModelFacts) -> ModelFacts:
     changes: dict[str, Any] = {
         name: getattr(override, name)
-        for name in (*INT_FIELDS, *TEXT_FIELDS)
+        for name in (*v.MODEL_INT_FIELDS, *TEXT_FIELDS)
         if getattr(override, name) is not None
     }
     if override.attention is not AttentionKind.UNKNOWN:
@@ -76,14 +56,14 @@ def _merge_facts(base: ModelFacts, override: ModelFacts) -> ModelFacts:
 
 
 def _merge_mapping(base: ModelFacts, override: Mapping[str, Any]) -> ModelFacts:
-    allowed = {*INT_FIELDS, *TEXT_FIELDS, "attention", "moe", "vision", "source", "notes"}
+    allowed = {*v.MODEL_INT_FIELDS, *TEXT_FIELDS, "attention", "moe", "vision", "source", "notes"}
     extra = sorted(str(key) for key in override if key not in allowed)
     if extra:
         raise CatalogError(
             f"{WHERE}: unknown fact(s) {', '.join(extra)}; known facts: {', '.join(sorted(allowed))}"
         )
     changes: dict[str, Any] = {}
-    for name, top in INT_FIELDS.items():
+    for name, top in v.MODEL_INT_FIELDS.items():
         value = v.count(
             override, name, where=WHERE, minimum=0 if name == "full_attention_layers" else 1, maximum=top
         )

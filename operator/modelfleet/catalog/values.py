@@ -100,3 +100,26 @@ def string_list(data: Mapping[str, Any], key: str, *, where: str) -> tuple[str, 
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise CatalogError(f"{where}: field {key} must be a list of non-empty strings, got {describe(value)}")
     return tuple(value)
+
+
+# ModelFacts integer fields and the largest value a data file, config.json or override may give.
+MODEL_INT_FIELDS: dict[str, int] = {
+    "total_params": MAX_PARAMS,
+    "active_params": MAX_PARAMS,
+    "num_layers": MAX_COUNT,
+    "hidden_size": MAX_COUNT,
+    "num_attention_heads": MAX_COUNT,
+    "num_kv_heads": MAX_COUNT,
+    "head_dim": MAX_COUNT,
+    "intermediate_size": MAX_COUNT,
+    "kv_lora_rank": MAX_COUNT,
+    "qk_rope_head_dim": MAX_COUNT,
+    "sliding_window": MAX_COUNT,
+    "full_attention_layers": MAX_COUNT,
+    "full_attention_kv_heads": MAX_COUNT,
+    "full_attention_head_dim": MAX_COUNT,
+    "indexer_head_dim": MAX_COUNT,
+    "weight_bytes": MAX_BYTES,
+    "kv_bytes_per_token_override": MAX_BYTES,
+    "max_context": MAX_COUNT,
+}
