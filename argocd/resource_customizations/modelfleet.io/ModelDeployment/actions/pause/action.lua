@@ -1,0 +1,7 @@
+-- Hold the rollout at its current step until resume or promote.
+-- The operator acts on the annotation once and removes it, so a stale one never fires later.
+if obj.metadata.annotations == nil then
+  obj.metadata.annotations = {}
+end
+obj.metadata.annotations["modelfleet.io/action"] = "pause"
+return obj

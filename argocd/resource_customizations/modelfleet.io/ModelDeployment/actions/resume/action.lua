@@ -1,0 +1,7 @@
+-- Continue a paused rollout (also ends an untimed pause step).
+-- The operator acts on the annotation once and removes it, so a stale one never fires later.
+if obj.metadata.annotations == nil then
+  obj.metadata.annotations = {}
+end
+obj.metadata.annotations["modelfleet.io/action"] = "resume"
+return obj
