@@ -41,6 +41,7 @@ from modelfleet.reconcile.observed import WORKLOAD_KINDS, Child, PodSummary
 from modelfleet.reconcile.plans import plan_from_status, plan_inputs_hash, plan_to_status
 from modelfleet.render import render_revision, render_route, render_umbrella_service, revision_hash
 from modelfleet.render.config import OperatorConfig as RenderConfig
+from modelfleet.render.names import umbrella_name
 from modelfleet.rollout import step as rollout_step
 from modelfleet.rollout.types import Event, RevisionState, RolloutDecision, RolloutInput
 
@@ -202,7 +203,10 @@ def _roll_out(obs: Observed, ctx: Context, spec: ModelDeploymentSpec, plan: Plan
     decision.waiting_for_capacity = waiting_capacity
     if decision.requeue_after_seconds is None and rollout.phase != Phase.HEALTHY:
         decision.requeue_after_seconds = WAITING_RECHECK_SECONDS
-    decision.events.extend(conditions.transition_events())
+    # The machine's events already say what happened (RolloutComplete, AnalysisFailed ...): a condition
+    # moving to the same reason in this pass would only repeat it.
+    said = {event.reason for event in rollout.events}
+    decision.events.extend(e for e in conditions.transition_events() if e.reason not in said)
     return decision
 
 
@@ -223,10 +227,15 @@ def _children(decision: Decision, obs: Observed, ctx: Context, spec: ModelDeploy
         if workload is not None and workload.replicas != replicas:
             decision.scale.append((workload, replicas))
     desired.append(render_umbrella_service(spec, name=obs.name, namespace=obs.namespace, config=ctx.render))
-    if provider == TrafficProvider.GATEWAY_API and spec.rollout.canary.traffic_routing.gateway_api:
-        desired.append(render_route(spec, name=obs.name, namespace=obs.namespace, weights=rollout.weights,
-                                    config=ctx.render))
     keep: set[tuple[str, str]] = set()
+    if provider == TrafficProvider.GATEWAY_API and spec.rollout.canary.traffic_routing.gateway_api:
+        if rollout.weights:
+            desired.append(render_route(spec, name=obs.name, namespace=obs.namespace, weights=rollout.weights,
+                                        config=ctx.render))
+        else:
+            # Nothing serves yet (first deploy, no pod Ready): a route needs a backend, so none is
+            # rendered, and one that exists keeps what it has until a revision can take the traffic.
+            keep.add(("HTTPRoute", umbrella_name(obs.name)))
     for obj in desired:
         obj["metadata"].setdefault("ownerReferences", [owner])
         key = (obj["kind"], obj["metadata"]["name"])

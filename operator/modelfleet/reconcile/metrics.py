@@ -41,14 +41,22 @@ class OperatorMetrics:
     def record(self, key: Key, phase: str, gpu_type: str | None, gpus: int, canary_weight: int | None) -> None:
         """Remember one ModelDeployment's phase and planned GPUs, then refresh the fleet gauges."""
         with self._lock:
+            previous = self._fleet.get(key)
             self._fleet[key] = (phase, gpu_type, gpus)
             self._refresh()
+            if previous is not None and previous[0] != phase:
+                with contextlib.suppress(KeyError):
+                    self.rollout_phase.remove(key[0], key[1], previous[0])
+            self.rollout_phase.labels(namespace=key[0], name=key[1], phase=phase).set(1)
         self.canary_weight.labels(namespace=key[0], name=key[1]).set(canary_weight or 0)
 
     def forget(self, key: Key) -> None:
         with self._lock:
-            self._fleet.pop(key, None)
+            previous = self._fleet.pop(key, None)
             self._refresh()
+            if previous is not None:
+                with contextlib.suppress(KeyError):
+                    self.rollout_phase.remove(key[0], key[1], previous[0])
         with contextlib.suppress(KeyError):
             self.canary_weight.remove(key[0], key[1])
 

@@ -1,0 +1,54 @@
+"""The e2e rig, started once for the package: a real Prometheus on loopback scraping a loopback
+engine exporter (one target per engine pod, found by a discovery loop), and the operator as a real
+process whose analysis queries go to that Prometheus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from testbed.cluster import LocalCluster
+from testbed.operator_process import OperatorProcess, install_crds
+from testbed.prometheus import LoopbackPrometheus
+from tests.e2e.engine_exporter import EngineExporter, PodDiscovery
+from tests.e2e.helpers import Api
+from tests.integration.kube import make_namespace
+
+# Every namespace an e2e test uses: the operator watches only these, so the integration tests'
+# operator (cluster-wide, started by another module) and this one never act on the same objects.
+NAMESPACES = ("e2e-healthy", "e2e-regress", "e2e-promdown", "e2e-idle", "e2e-unready", "e2e-restart",
+              "e2e-newer", "e2e-manual", "e2e-ratio", "e2e-job")
+
+
+@dataclass
+class Rig:
+    cluster: LocalCluster
+    operator: OperatorProcess
+    prometheus: LoopbackPrometheus
+    exporter: EngineExporter
+    discovery: PodDiscovery
+
+
+@pytest.fixture(scope="package")
+def rig(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    install_crds(cluster)
+    for namespace in NAMESPACES:
+        make_namespace(cluster, namespace)
+    workdir = tmp_path_factory.mktemp("e2e")
+    exporter = EngineExporter().start()
+    prometheus = LoopbackPrometheus(workdir / "prometheus").start()
+    discovery = PodDiscovery(Api(cluster), set(NAMESPACES), exporter, prometheus).start()
+    operator = OperatorProcess(cluster, workdir, config={
+        "namespaces": list(NAMESPACES), "resyncSeconds": 10, "gatewayApi": True,
+        "prometheus": {"url": prometheus.url, "timeoutSeconds": 2},
+    })
+    try:
+        operator.start()
+        yield Rig(cluster, operator, prometheus, exporter, discovery)
+    finally:
+        operator.stop()
+        discovery.stop()
+        prometheus.stop()
+        exporter.stop()

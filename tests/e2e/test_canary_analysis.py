@@ -1,0 +1,200 @@
+"""Canary rollouts gated by a real Prometheus: promotion, regression, provider outage, no traffic,
+a canary that never becomes Ready. The operator runs as a real process against the local cluster."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Rig
+from tests.e2e.engine_exporter import HEALTHY, IDLE, SLOW_TTFT, Profile
+from tests.e2e.helpers import (
+    STEPS,
+    Api,
+    Sampler,
+    apply,
+    canary_md,
+    events,
+    metric_value,
+    new_revision,
+    progressing_reason,
+    stable_and_healthy,
+    wait_status,
+)
+
+pytestmark = pytest.mark.cluster
+L4_NODES = ("gpu-l4-0", "gpu-l4-1")
+
+
+@pytest.fixture
+def api(rig: Rig) -> Api:
+    return Api(rig.cluster)
+
+
+def start_stable(rig: Rig, api: Api, namespace: str, name: str, canary: Profile = HEALTHY, **md: Any) -> str:
+    """Create the ModelDeployment, wait for its first revision to be the stable, and choose how the
+    next revision's pods will behave; returns the stable revision."""
+    rig.exporter.set_namespace_default(namespace, canary)
+    apply(rig.cluster, canary_md(name, namespace, **md))
+    try:
+        status = wait_status(api, namespace, name, stable_and_healthy, "first revision stable", timeout=60)
+    except AssertionError:
+        print(api.status(namespace, name), rig.operator.log()[-5000:])
+        raise
+    stable = str(status["revisions"]["stable"])
+    rig.exporter.set_revision(stable, HEALTHY)
+    return stable
+
+
+@pytest.fixture
+def cleanup(rig: Rig) -> Iterator[list[tuple[str, str]]]:
+    """ModelDeployments to delete after the test (frees their GPUs for the next tests)."""
+    created: list[tuple[str, str]] = []
+    yield created
+    for namespace, name in created:
+        rig.cluster.kubectl("delete", "md", name, "-n", namespace, "--wait=true", "--timeout=60s", check=False)
+
+
+def report(sampler: Sampler, what: str, seconds: float) -> None:
+    print(f"\n[e2e] {what}: {seconds:.1f}s\n{sampler.timeline()}")
+
+
+def aborted(reason: str) -> Any:
+    def check(status: dict[str, Any]) -> bool:
+        return status.get("phase") == "Degraded" and progressing_reason(status) == reason
+
+    return check
+
+
+def assert_back_on_stable(api: Api, namespace: str, name: str, stable: str, canary: str) -> None:
+    """All traffic on the stable, the canary scaled to 0 (once its weight 0 was observed)."""
+    assert api.route_weights(namespace, name) == {f"{name}-{stable}": 100}
+    deployments = api.wait_deployments(namespace, name, lambda d: d.get(canary, {}).get("spec", {}).get("replicas") == 0)
+    assert deployments[stable]["spec"]["replicas"] == 1
+
+
+def test_a_healthy_canary_walks_every_step_to_promotion(rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-healthy", "healthy"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name)
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        status = wait_status(api, ns, name, lambda s: s.get("revisions", {}).get("stable") not in (None, stable)
+                             and s.get("phase") == "Healthy", "canary promoted", timeout=90)
+        took = time.monotonic() - began
+    report(sampler, "healthy canary, patch to promotion", took)
+    assert not sampler.violations, sampler.violations
+    new = status["revisions"]["stable"]
+    steps = [int(m.group(1)) for e in events(api, ns, name) if e["reason"] == "RolloutStep"
+             for m in [re.search(r" step (\d+):", e["message"])] if m]
+    assert steps == list(range(1, len(STEPS) + 1)), steps
+    assert {s.weight for s in sampler.samples if s.weight} >= {25, 50}
+    assert {25, 50} <= {(s.route or {}).get(f"{name}-{new}", 0) for s in sampler.samples}
+    assert api.route_weights(ns, name) == {f"{name}-{new}": 100}
+    assert set(api.deployments(ns, name)) == {new}, "the old stable was deleted"
+    reasons = {e["reason"] for e in events(api, ns, name)}
+    assert {"NewRevision", "RolloutStep", "RolloutComplete"} <= reasons
+    metrics = rig.operator.metrics()
+    assert metric_value(metrics, "modelfleet_canary_weight_percent", name=name, namespace=ns) == 0.0, [
+        line for line in metrics.splitlines() if "modelfleet_" in line and not line.startswith("#")]
+    assert metric_value(metrics, "modelfleet_rollout_phase", name=name, namespace=ns, phase="Healthy") == 1.0
+
+
+def test_a_ttft_regression_aborts_and_returns_all_traffic_to_the_stable(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-regress", "regress"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name, canary=SLOW_TTFT)
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        status = wait_status(api, ns, name, aborted("AnalysisFailed"), "canary aborted", timeout=60)
+        took = time.monotonic() - began
+        canary = status["revisions"]["canary"]
+        assert_back_on_stable(api, ns, name, stable, canary)
+    report(sampler, "TTFT regression, patch to abort", took)
+    assert not sampler.violations, sampler.violations
+    rollout = status["rollout"]
+    assert rollout["abortReason"].startswith("AnalysisFailed:")
+    [ttft] = [r for r in rollout["analysis"] if r["name"] == "ttft-p95"]
+    assert ttft["verdict"] == "failure" and ttft["value"] > 2.0 and ttft["threshold"] == "<= 2"
+    assert 25 in {(s.route or {}).get(f"{name}-{canary}", 0) for s in sampler.samples}, "it had traffic first"
+    assert sampler.phases()[-1] == "Degraded"
+    metrics = rig.operator.metrics()
+    assert metric_value(metrics, "modelfleet_rollout_aborts_total", reason="AnalysisFailed") >= 1.0  # type: ignore[operator]
+    assert metric_value(metrics, "modelfleet_rollout_phase", name=name, namespace=ns, phase="Degraded") == 1.0
+    warnings = [e for e in events(api, ns, name) if e["type"] == "Warning" and e["reason"] == "AnalysisFailed"]
+    assert len(warnings) == 1, [e["message"] for e in warnings]
+
+
+def test_prometheus_down_aborts_after_the_error_limit(rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-promdown", "promdown"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name)
+    rig.prometheus.stop()
+    try:
+        with Sampler(api, ns, name) as sampler:
+            began = time.monotonic()
+            new_revision(rig.cluster, ns, name)
+            status = wait_status(api, ns, name, aborted("AnalysisError"), "canary aborted", timeout=60)
+            took = time.monotonic() - began
+            assert_back_on_stable(api, ns, name, stable, status["revisions"]["canary"])
+    finally:
+        rig.prometheus.start()
+    report(sampler, "Prometheus down, patch to abort", took)
+    assert not sampler.violations, sampler.violations
+    rollout = status["rollout"]
+    assert rollout["errorCount"] == 2 and "cannot reach Prometheus" in rollout["abortReason"]
+    assert {r["verdict"] for r in rollout["analysis"]} == {"error"}
+
+
+def test_no_traffic_holds_then_aborts_at_the_deadline(rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-idle", "idle"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name, canary=IDLE, progressDeadline="10s")
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        held = wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 2 and any(
+            r["verdict"] == "inconclusive" for r in s["rollout"].get("analysis", [])), "inconclusive analysis")
+        reached_analysis = time.monotonic()
+        status = wait_status(api, ns, name, aborted("ProgressDeadlineExceeded"), "canary aborted", timeout=60)
+        took = time.monotonic() - began
+        assert_back_on_stable(api, ns, name, stable, status["revisions"]["canary"])
+    report(sampler, "no traffic, patch to abort", took)
+    assert not sampler.violations, sampler.violations
+    assert "no data" in held["rollout"]["message"]
+    # The deadline of an analysis step is progressDeadline + one interval per required round.
+    assert time.monotonic() - reached_analysis >= 10
+    assert status["rollout"]["successCount"] == 0 and status["rollout"]["failureCount"] == 0
+
+
+def test_a_canary_that_never_becomes_ready_gets_no_weight_and_aborts_at_the_deadline(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-unready", "unready"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name, gpu="L4", progressDeadline="10s")
+    # New pods cannot land on the L4 nodes any more; the stable's pod keeps running.
+    rig.cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/e2e=unready:NoSchedule")
+    try:
+        with Sampler(api, ns, name) as sampler:
+            began = time.monotonic()
+            new_revision(rig.cluster, ns, name)
+            pending = wait_status(api, ns, name, lambda s: "0/1 ready" in ((s.get("rollout") or {}).get("message") or ""),
+                                  "waiting for canary pods")
+            status = wait_status(api, ns, name, aborted("ProgressDeadlineExceeded"), "canary aborted", timeout=60)
+            took = time.monotonic() - began
+            assert_back_on_stable(api, ns, name, stable, status["revisions"]["canary"])
+    finally:
+        rig.cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/e2e-", check=False)
+    report(sampler, "never Ready, patch to abort", took)
+    assert not sampler.violations, sampler.violations
+    assert {tuple(s.route or {}) for s in sampler.samples} == {(f"{name}-{stable}",)}, "the canary never had weight"
+    assert pending["rollout"]["step"] == 0
+    schedulable = [c for c in pending["conditions"] if c["type"] == "Schedulable"]
+    assert schedulable and schedulable[0]["reason"] in ("PodsPending", "PlanFeasible")
