@@ -5,30 +5,21 @@ process whose analysis queries go to that Prometheus."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from testbed.cluster import LocalCluster
 from testbed.operator_process import OperatorProcess, install_crds
 from testbed.prometheus import LoopbackPrometheus
+from tests.e2e.api import Api
 from tests.e2e.engine_exporter import EngineExporter, PodDiscovery
-from tests.e2e.helpers import Api
+from tests.e2e.helpers import Rig
 from tests.integration.kube import make_namespace
 
 # Every namespace an e2e test uses: the operator watches only these, so the integration tests'
 # operator (cluster-wide, started by another module) and this one never act on the same objects.
 NAMESPACES = ("e2e-healthy", "e2e-regress", "e2e-promdown", "e2e-idle", "e2e-unready", "e2e-restart",
               "e2e-newer", "e2e-manual", "e2e-ratio", "e2e-job")
-
-
-@dataclass
-class Rig:
-    cluster: LocalCluster
-    operator: OperatorProcess
-    prometheus: LoopbackPrometheus
-    exporter: EngineExporter
-    discovery: PodDiscovery
 
 
 @pytest.fixture(scope="package")
@@ -52,3 +43,17 @@ def rig(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         discovery.stop()
         prometheus.stop()
         exporter.stop()
+
+
+@pytest.fixture
+def api(rig: Rig) -> Api:
+    return Api(rig.cluster)
+
+
+@pytest.fixture
+def cleanup(rig: Rig) -> Iterator[list[tuple[str, str]]]:
+    """ModelDeployments to delete after the test (frees their GPUs for the next tests)."""
+    created: list[tuple[str, str]] = []
+    yield created
+    for namespace, name in created:
+        rig.cluster.kubectl("delete", "md", name, "-n", namespace, "--wait=true", "--timeout=60s", check=False)

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from testbed.prometheus import LoopbackPrometheus, ScrapeTarget
-from tests.e2e.helpers import Api
+from tests.e2e.api import Api
 
 # vLLM's bucket boundaries (vllm/v1/metrics/loggers.py), so quantiles interpolate as they would there.
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from kubernetes import config as kube_config
-
 from testbed.cluster import LocalCluster
+from testbed.operator_process import OperatorProcess
+from testbed.prometheus import LoopbackPrometheus
 from testbed.wait import wait_for
+from tests.e2e.api import Api
+from tests.e2e.engine_exporter import HEALTHY, EngineExporter, PodDiscovery, Profile
 
 MODEL = "mistralai/Mistral-7B-Instruct-v0.3"  # one GPU per replica on every GPU type of the fleet
 # Short steps: the whole checklist of the design (weight, pause, analysis, weight, pause) in seconds.
@@ -26,6 +28,15 @@ STEPS: list[dict[str, Any]] = [
     {"pause": {"duration": "3s"}},
 ]
 GATEWAY = {"provider": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "inference-gateway"}]}}
+
+
+@dataclass
+class Rig:
+    cluster: LocalCluster
+    operator: OperatorProcess
+    prometheus: LoopbackPrometheus
+    exporter: EngineExporter
+    discovery: PodDiscovery
 
 
 def canary_md(name: str, namespace: str, *, steps: list[dict[str, Any]] | None = None, replicas: int = 1,
@@ -80,55 +91,6 @@ def metric_value(text: str, metric: str, /, **labels: str) -> float | None:
     return None
 
 
-class Api:
-    """Raw JSON reads through the kubernetes client (cheaper than a kubectl process per sample)."""
-
-    def __init__(self, cluster: LocalCluster) -> None:
-        self._client = kube_config.new_client_from_config(config_file=str(cluster.kubeconfig))
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        """The object or list at `path` as JSON; None on 404."""
-        config = self._client.configuration
-        headers = {"Accept": "application/json"}
-        token = (config.api_key or {}).get("authorization")
-        if token:
-            headers["Authorization"] = token
-        response = self._client.call_api("GET", config.host + path, header_params=headers, _request_timeout=5)
-        body = response.read()
-        if response.status == 404:
-            return None
-        if response.status != 200:
-            raise RuntimeError(f"GET {path}: HTTP {response.status}: {body[:300]!r}")
-        return dict(json.loads(body))
-
-    def md(self, namespace: str, name: str) -> dict[str, Any]:
-        return self.get(f"/apis/modelfleet.io/v1alpha1/namespaces/{namespace}/modeldeployments/{name}") or {}
-
-    def status(self, namespace: str, name: str) -> dict[str, Any]:
-        return dict(self.md(namespace, name).get("status") or {})
-
-    def deployments(self, namespace: str, name: str) -> dict[str, dict[str, Any]]:
-        """The revision Deployments of a ModelDeployment, by revision."""
-        got = self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments?labelSelector={quote('modelfleet.io/name=' + name)}")
-        return {d["metadata"]["labels"]["modelfleet.io/revision"]: d for d in (got or {}).get("items", [])}
-
-    def wait_deployments(self, namespace: str, name: str, check: Callable[[dict[str, dict[str, Any]]], Any],
-                         timeout: float = 30) -> dict[str, dict[str, Any]]:
-        def matched() -> dict[str, dict[str, Any]] | None:
-            got = self.deployments(namespace, name)
-            return got if check(got) else None
-
-        return dict(wait_for(matched, f"{namespace}/{name}: deployments", timeout=timeout, interval=0.25))
-
-    def route_weights(self, namespace: str, name: str) -> dict[str, int] | None:
-        """Backend Service -> weight of the owned HTTPRoute, as the API server stores it."""
-        route = self.get(f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{name}")
-        if route is None:
-            return None
-        return {ref["name"]: int(ref.get("weight", 1))
-                for rule in route["spec"].get("rules", []) for ref in rule.get("backendRefs", [])}
-
-
 def wait_status(api: Api, namespace: str, name: str, check: Callable[[dict[str, Any]], Any], what: str,
                 timeout: float = 60) -> dict[str, Any]:
     def matched() -> dict[str, Any] | None:
@@ -158,6 +120,7 @@ class Sample:
     weight: int | None
     route: dict[str, int] | None
     replicas: dict[str, tuple[int, int]]  # revision -> (spec.replicas, readyReplicas)
+    at: float = 0.0  # wall clock (epoch seconds), to compare with status timestamps
 
 
 @dataclass
@@ -205,7 +168,7 @@ class Sampler:
                     for rev, d in deployments.items()}
         rollout = status.get("rollout") or {}
         sample = Sample(time.monotonic() - self._started, status.get("phase"), rollout.get("step"),
-                        rollout.get("weight"), route, replicas)
+                        rollout.get("weight"), route, replicas, time.time())
         last = self.samples[-1] if self.samples else None
         if last is None or (last.phase, last.step, last.weight, last.route, last.replicas) != (
                 sample.phase, sample.step, sample.weight, sample.route, sample.replicas):
@@ -235,3 +198,48 @@ class Sampler:
     def timeline(self) -> str:
         return "\n".join(f"{s.seconds:6.1f}s {s.phase} step={s.step} weight={s.weight} route={s.route} "
                          f"replicas={s.replicas}" for s in self.samples)
+
+
+# ---- scenario steps shared by the e2e modules ------------------------------------------------------
+
+
+def start_stable(rig: Rig, api: Api, namespace: str, name: str, canary: Profile = HEALTHY, **md: Any) -> str:
+    """Create the ModelDeployment, wait for its first revision to be the stable, and choose how the
+    next revision's pods will behave; returns the stable revision."""
+    rig.exporter.set_namespace_default(namespace, canary)
+    apply(rig.cluster, canary_md(name, namespace, **md))
+    try:
+        status = wait_status(api, namespace, name, stable_and_healthy, "first revision stable", timeout=60)
+    except AssertionError:
+        print(api.status(namespace, name), rig.operator.log()[-5000:])
+        raise
+    stable = str(status["revisions"]["stable"])
+    rig.exporter.set_revision(stable, HEALTHY)
+    return stable
+
+
+def aborted(reason: str) -> Callable[[dict[str, Any]], bool]:
+    def check(status: dict[str, Any]) -> bool:
+        return status.get("phase") == "Degraded" and progressing_reason(status) == reason
+
+    return check
+
+
+def promoted_from(stable: str) -> Callable[[dict[str, Any]], bool]:
+    def check(status: dict[str, Any]) -> bool:
+        return (status.get("revisions") or {}).get("stable") not in (None, stable) and stable_and_healthy(status)
+
+    return check
+
+
+def assert_back_on_stable(api: Api, namespace: str, name: str, stable: str, canary: str, replicas: int = 1) -> None:
+    """All traffic on the stable, the canary scaled to 0 (once its weight 0 was observed)."""
+    assert api.route_weights(namespace, name) in ({f"{name}-{stable}": 100}, None)
+    deployments = api.wait_deployments(namespace, name,
+                                       lambda d: d.get(canary, {}).get("spec", {}).get("replicas") == 0)
+    assert deployments[stable]["spec"]["replicas"] == replicas
+
+
+def report(sampler: Sampler, what: str, seconds: float) -> None:
+    """Printed with -s; docs/rollout.md quotes these times."""
+    print(f"\n[e2e] {what}: {seconds:.1f}s\n{sampler.timeline()}")

@@ -5,76 +5,28 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Rig
-from tests.e2e.engine_exporter import HEALTHY, IDLE, SLOW_TTFT, Profile
+from tests.e2e.api import Api
+from tests.e2e.engine_exporter import IDLE, SLOW_TTFT
 from tests.e2e.helpers import (
     STEPS,
-    Api,
+    Rig,
     Sampler,
-    apply,
-    canary_md,
+    aborted,
+    assert_back_on_stable,
     events,
     metric_value,
     new_revision,
-    progressing_reason,
-    stable_and_healthy,
+    promoted_from,
+    report,
+    start_stable,
     wait_status,
 )
 
 pytestmark = pytest.mark.cluster
 L4_NODES = ("gpu-l4-0", "gpu-l4-1")
-
-
-@pytest.fixture
-def api(rig: Rig) -> Api:
-    return Api(rig.cluster)
-
-
-def start_stable(rig: Rig, api: Api, namespace: str, name: str, canary: Profile = HEALTHY, **md: Any) -> str:
-    """Create the ModelDeployment, wait for its first revision to be the stable, and choose how the
-    next revision's pods will behave; returns the stable revision."""
-    rig.exporter.set_namespace_default(namespace, canary)
-    apply(rig.cluster, canary_md(name, namespace, **md))
-    try:
-        status = wait_status(api, namespace, name, stable_and_healthy, "first revision stable", timeout=60)
-    except AssertionError:
-        print(api.status(namespace, name), rig.operator.log()[-5000:])
-        raise
-    stable = str(status["revisions"]["stable"])
-    rig.exporter.set_revision(stable, HEALTHY)
-    return stable
-
-
-@pytest.fixture
-def cleanup(rig: Rig) -> Iterator[list[tuple[str, str]]]:
-    """ModelDeployments to delete after the test (frees their GPUs for the next tests)."""
-    created: list[tuple[str, str]] = []
-    yield created
-    for namespace, name in created:
-        rig.cluster.kubectl("delete", "md", name, "-n", namespace, "--wait=true", "--timeout=60s", check=False)
-
-
-def report(sampler: Sampler, what: str, seconds: float) -> None:
-    print(f"\n[e2e] {what}: {seconds:.1f}s\n{sampler.timeline()}")
-
-
-def aborted(reason: str) -> Any:
-    def check(status: dict[str, Any]) -> bool:
-        return status.get("phase") == "Degraded" and progressing_reason(status) == reason
-
-    return check
-
-
-def assert_back_on_stable(api: Api, namespace: str, name: str, stable: str, canary: str) -> None:
-    """All traffic on the stable, the canary scaled to 0 (once its weight 0 was observed)."""
-    assert api.route_weights(namespace, name) == {f"{name}-{stable}": 100}
-    deployments = api.wait_deployments(namespace, name, lambda d: d.get(canary, {}).get("spec", {}).get("replicas") == 0)
-    assert deployments[stable]["spec"]["replicas"] == 1
 
 
 def test_a_healthy_canary_walks_every_step_to_promotion(rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
@@ -84,8 +36,7 @@ def test_a_healthy_canary_walks_every_step_to_promotion(rig: Rig, api: Api, clea
     with Sampler(api, ns, name) as sampler:
         began = time.monotonic()
         new_revision(rig.cluster, ns, name)
-        status = wait_status(api, ns, name, lambda s: s.get("revisions", {}).get("stable") not in (None, stable)
-                             and s.get("phase") == "Healthy", "canary promoted", timeout=90)
+        status = wait_status(api, ns, name, promoted_from(stable), "canary promoted", timeout=90)
         took = time.monotonic() - began
     report(sampler, "healthy canary, patch to promotion", took)
     assert not sampler.violations, sampler.violations

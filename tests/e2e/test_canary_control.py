@@ -1,0 +1,163 @@
+"""Canary rollouts under control and under stress: an operator killed mid-pause, a newer revision
+mid-canary, manual promote / abort / retry through the annotation, the replicas traffic provider."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+
+import pytest
+
+from tests.e2e.api import Api
+from tests.e2e.helpers import (
+    Rig,
+    Sampler,
+    aborted,
+    assert_back_on_stable,
+    events,
+    new_revision,
+    promoted_from,
+    report,
+    start_stable,
+    wait_status,
+)
+
+pytestmark = pytest.mark.cluster
+ACTION = "modelfleet.io/action"
+UNTIMED = [{"setWeight": 25}, {"pause": {}}]
+
+
+def epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def annotate(rig: Rig, namespace: str, name: str, action: str) -> None:
+    rig.cluster.kubectl("annotate", f"md/{name}", "-n", namespace, f"{ACTION}={action}", "--overwrite")
+
+
+def annotation_cleared(api: Api, namespace: str, name: str) -> bool:
+    return ACTION not in (api.md(namespace, name)["metadata"].get("annotations") or {})
+
+
+def test_an_operator_killed_mid_pause_resumes_the_same_step_with_the_time_left(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name, pause_seconds = "e2e-restart", "restart", 14
+    cleanup.append((ns, name))
+    steps = [{"setWeight": 25}, {"pause": {"duration": f"{pause_seconds}s"}}, {"setWeight": 50}]
+    stable = start_stable(rig, api, ns, name, steps=steps)
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        paused = wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "the pause step")
+        started_at = paused["rollout"]["stepStartedAt"]
+        rig.operator.kill()  # SIGKILL: no clean shutdown, nothing flushed
+        time.sleep(2)
+        rig.operator.start()
+        after = api.status(ns, name)
+        assert after["rollout"]["step"] == 1 and after["rollout"]["stepStartedAt"] == started_at
+        status = wait_status(api, ns, name, promoted_from(stable), "canary promoted", timeout=60)
+        took = time.monotonic() - began
+    report(sampler, "operator killed mid-pause, patch to promotion", took)
+    assert not sampler.violations, sampler.violations
+    first_paused = next(i for i, s in enumerate(sampler.samples) if s.step == 1)
+    left_pause = next(s.at for s in sampler.samples[first_paused:] if s.step != 1)
+    # The pause ends at stepStartedAt + duration (the timestamp has whole seconds, the sampler 0.3 s).
+    assert pause_seconds - 0.5 <= left_pause - epoch(started_at) <= pause_seconds + 3, sampler.timeline()
+    reasons = [e["reason"] for e in events(api, ns, name)]
+    assert reasons.count("NewRevision") == 1, "the restarted operator did not start the canary again"
+    assert status["revisions"]["stable"] != stable
+
+
+def test_a_newer_revision_mid_canary_restarts_the_canary_with_it(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-newer", "newer"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name, steps=UNTIMED)
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        first = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused", "first canary at its pause")
+        first_canary = first["revisions"]["canary"]
+        assert api.route_weights(ns, name) == {f"{name}-{stable}": 75, f"{name}-{first_canary}": 25}
+        new_revision(rig.cluster, ns, name)
+        second = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused"
+                             and s["revisions"]["canary"] != first_canary, "second canary at its pause")
+        took = time.monotonic() - began
+        second_canary = second["revisions"]["canary"]
+        api.wait_deployments(ns, name, lambda d: first_canary not in d)
+    report(sampler, "newer revision mid-canary, first patch to the second canary's pause", took)
+    assert not sampler.violations, sampler.violations
+    assert api.route_weights(ns, name) == {f"{name}-{stable}": 75, f"{name}-{second_canary}": 25}
+    assert set(api.deployments(ns, name)) == {stable, second_canary}
+    # The old canary left the split before the newer one got any traffic.
+    for sample in sampler.samples:
+        assert not (sample.route and {f"{name}-{first_canary}", f"{name}-{second_canary}"} <= set(sample.route)), \
+            sampler.timeline()
+    [restart] = [e["message"] for e in events(api, ns, name)
+                 if e["reason"] == "NewRevision" and second_canary in e["message"]]
+    assert f"replaces canary {first_canary}" in restart
+
+
+def test_manual_promote_abort_and_retry_through_the_annotation(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-manual", "manual"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name, steps=UNTIMED)
+    with Sampler(api, ns, name) as sampler:
+        new_revision(rig.cluster, ns, name)
+        wait_status(api, ns, name, lambda s: s.get("phase") == "Paused", "canary paused (untimed pause)")
+        began = time.monotonic()
+        annotate(rig, ns, name, "promote")
+        promoted = wait_status(api, ns, name, promoted_from(stable), "promoted by the annotation")
+        took_promote = time.monotonic() - began
+        assert annotation_cleared(api, ns, name)
+        stable = promoted["revisions"]["stable"]
+
+        new_revision(rig.cluster, ns, name)
+        paused = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused", "second canary paused")
+        canary = paused["revisions"]["canary"]
+        began = time.monotonic()
+        annotate(rig, ns, name, "abort")
+        status = wait_status(api, ns, name, aborted("RolloutAborted"), "aborted by the annotation")
+        assert_back_on_stable(api, ns, name, stable, canary)
+        took_abort = time.monotonic() - began
+        assert annotation_cleared(api, ns, name)
+        assert status["rollout"]["abortReason"].startswith("RolloutAborted: abort requested")
+
+        annotate(rig, ns, name, "retry")
+        retried = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused", "retried canary paused again")
+        assert retried["revisions"]["canary"] == canary and "abortReason" not in retried["rollout"]
+        assert annotation_cleared(api, ns, name)
+    print(f"\n[e2e] promote by annotation: {took_promote:.1f}s; abort by annotation: {took_abort:.1f}s")
+    report(sampler, "manual control", took_promote + took_abort)
+    assert not sampler.violations, sampler.violations
+    reasons = [e["reason"] for e in events(api, ns, name)]
+    assert {"RolloutPromoted", "RolloutAborted", "RolloutRetried"} <= set(reasons)
+
+
+def test_the_replicas_provider_splits_by_replica_ratio_and_says_so(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-ratio", "ratio"
+    cleanup.append((ns, name))
+    steps = [{"setWeight": 50}, {"pause": {}}]
+    stable = start_stable(rig, api, ns, name, steps=steps, replicas=4, routing={"provider": "replicas"})
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        paused = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused", "canary at 50% (paused)")
+        canary = paused["revisions"]["canary"]
+        deployments = api.deployments(ns, name)
+        assert deployments[canary]["spec"]["replicas"] == 2, "50% of 4 replicas"
+        assert deployments[stable]["spec"]["replicas"] == 4, "surge: the stable keeps its replicas"
+        assert re.fullmatch(r"replica ratio: steps of \d+% \(weights are approximate\)",
+                            paused["rollout"]["granularity"])
+        assert paused["rollout"]["weight"] == 50
+        annotate(rig, ns, name, "promote")
+        wait_status(api, ns, name, promoted_from(stable), "promoted")
+        took = time.monotonic() - began
+        final = api.wait_deployments(ns, name, lambda d: set(d) == {canary})
+    report(sampler, "replicas provider, patch to promotion (with a manual promote)", took)
+    assert not sampler.violations, sampler.violations
+    assert final[canary]["spec"]["replicas"] == 4
+    assert api.route_weights(ns, name) is None, "no HTTPRoute with the replicas provider"
