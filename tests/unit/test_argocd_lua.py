@@ -9,6 +9,7 @@ restricted VM. The test layout is Argo's own: ``health_test.yaml`` next to ``hea
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,19 @@ def test_numbers_reach_lua_as_floats_and_come_back_as_integers() -> None:
     runtime.globals().obj = to_lua(runtime, {"a": 3, "b": [1, 2]})
     assert from_lua(runtime.execute("return {x = obj.a + 1, y = obj.b, s = 'g' .. obj.a}")) == {
         "x": 4, "y": [1, 2], "s": "g3"}
+
+
+# ---- the argocd-cm form of the same scripts -----------------------------------------------------------
+
+def test_argocd_cm_patch_carries_exactly_these_scripts() -> None:
+    spec = importlib.util.spec_from_file_location("gen", REPO / "hack" / "gen_install_manifest.py")
+    assert spec and spec.loader
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.drifted(gen.argocd_cm_patch()) == [], "run `make install-manifests` (hack/gen_install_manifest.py)"
+    data = yaml.safe_load((REPO / "argocd" / "argocd-cm-patch.yaml").read_text())["data"]
+    assert data["resource.customizations.health.modelfleet.io_ModelDeployment"] == (KIND_DIR / "health.lua").read_text()
+    actions = yaml.safe_load(data["resource.customizations.actions.modelfleet.io_ModelDeployment"])
+    assert actions["discovery.lua"] == (ACTIONS_DIR / "discovery.lua").read_text()
+    assert {d["name"]: d["action.lua"] for d in actions["definitions"]} == {
+        d.name: (d / "action.lua").read_text() for d in ACTIONS_DIR.iterdir() if (d / "action.lua").exists()}
