@@ -346,6 +346,7 @@ class LocalCluster:
         stages = sorted((self.root / "kwok-stages").glob("*.yaml"))
         if not stages:
             raise TestbedError(f"no kwok stages in {self.root / 'kwok-stages'}: rebuild the testbed")
+        stages += sorted((HERE / "kwok-stages").glob("*.yaml"))  # the testbed's own: outcomes of Job pods
         config = self.workdir / "kwok.yaml"
         config.write_text("\n---\n".join(s.read_text() for s in stages))
         self._spawn("kwok", [

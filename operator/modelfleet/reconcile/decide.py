@@ -36,6 +36,7 @@ from modelfleet.planner import plan as make_plan
 from modelfleet.planner.fit import fit_in_inventory
 from modelfleet.planner.types import GpuPool, Plan
 from modelfleet.reconcile.conditions import ConditionSet
+from modelfleet.reconcile.evaluation_job import job_name, render_evaluation_job
 from modelfleet.reconcile.inventory import NodeGpus, PodGpus, free_gpus_per_node
 from modelfleet.reconcile.observed import WORKLOAD_KINDS, Child, PodSummary
 from modelfleet.reconcile.plans import plan_from_status, plan_inputs_hash, plan_to_status
@@ -43,7 +44,7 @@ from modelfleet.render import render_revision, render_route, render_umbrella_ser
 from modelfleet.render.config import OperatorConfig as RenderConfig
 from modelfleet.render.names import umbrella_name
 from modelfleet.rollout import step as rollout_step
-from modelfleet.rollout.types import Event, RevisionState, RolloutDecision, RolloutInput
+from modelfleet.rollout.types import Event, JobRequest, JobState, RevisionState, RolloutDecision, RolloutInput
 
 # How often a ModelDeployment that waits (for pods, for capacity) is looked at again without an event.
 WAITING_RECHECK_SECONDS = 30.0
@@ -75,6 +76,18 @@ class Context:
     lws: bool = True  # the LeaderWorkerSet CRD is installed
 
 
+@dataclass(frozen=True)
+class JobPlan:
+    """The evaluation Job the current analysis step needs. The reconciler reads it by name
+    (``looked_up`` False: not read yet, decide again with it), then creates or deletes it."""
+
+    step: int
+    name: str
+    looked_up: bool
+    create: dict[str, Any] | None = None  # the manifest, when the Job does not exist
+    delete: bool = False  # an earlier attempt's Job is in the way
+
+
 @dataclass
 class Decision:
     status: dict[str, Any]
@@ -89,9 +102,15 @@ class Decision:
     waiting_for_capacity: bool = False
     result: str = "ok"
     aborted_reason: str | None = None
+    evaluation_job: JobPlan | None = None
 
 
-def decide(obs: Observed, ctx: Context, measurements: tuple[AnalysisResult, ...] | None = None) -> Decision:
+# What the reconciler read of evaluation Jobs, by step index (None: no such Job).
+Jobs = Mapping[int, JobState | None]
+
+
+def decide(obs: Observed, ctx: Context, measurements: tuple[AnalysisResult, ...] | None = None,
+           jobs: Jobs | None = None) -> Decision:
     previous = _previous_status(obs.status)
     conditions = ConditionSet.from_status(previous.conditions, obs.generation, obs.now)
     try:
@@ -133,7 +152,7 @@ def decide(obs: Observed, ctx: Context, measurements: tuple[AnalysisResult, ...]
         return _halt(obs, previous, conditions, Phase.FAILED, message, "invalid",
                      plan=plan_to_status(plan, inputs_hash=inputs_hash))
 
-    return _roll_out(obs, ctx, spec, plan, inputs_hash, previous, conditions, measurements)
+    return _roll_out(obs, ctx, spec, plan, inputs_hash, previous, conditions, measurements, jobs or {})
 
 
 # ---- the happy path -------------------------------------------------------------------------------------
@@ -141,7 +160,7 @@ def decide(obs: Observed, ctx: Context, measurements: tuple[AnalysisResult, ...]
 
 def _roll_out(obs: Observed, ctx: Context, spec: ModelDeploymentSpec, plan: Plan, inputs_hash: str,
               previous: ModelDeploymentStatus, conditions: ConditionSet,
-              measurements: tuple[AnalysisResult, ...] | None) -> Decision:
+              measurements: tuple[AnalysisResult, ...] | None, jobs: Jobs) -> Decision:
     assert plan.chosen is not None
     target = revision_hash(spec, plan)
     workloads = {c.revision: c for c in obs.children if c.kind in WORKLOAD_KINDS and c.revision and c.owned}
@@ -172,11 +191,13 @@ def _roll_out(obs: Observed, ctx: Context, spec: ModelDeploymentSpec, plan: Plan
         traffic_granularity_percent=None if provider == TrafficProvider.GATEWAY_API else
         max(1, round(100 / max(1, total_replicas))),
         traffic_provider=provider,
+        evaluation_jobs={step: state for step, state in jobs.items() if state is not None},
     ))
 
     decision = Decision(status={}, events=list(rollout.events), measure=rollout.measure,
                         measure_revision=rollout.canary_revision, consumed_action=rollout.consumed_action,
-                        requeue_after_seconds=rollout.requeue_after_seconds, aborted_reason=rollout.aborted_reason)
+                        requeue_after_seconds=rollout.requeue_after_seconds, aborted_reason=rollout.aborted_reason,
+                        evaluation_job=_job_plan(obs, ctx, spec, target, rollout.evaluation_job, jobs))
     _children(decision, obs, ctx, spec, plan, target, workloads, rollout, provider)
     _readiness(conditions, obs, spec, rollout, workloads)
     pending = [p for p in obs.pods if p.unschedulable_message]
@@ -253,6 +274,23 @@ def _children(decision: Decision, obs: Observed, ctx: Context, spec: ModelDeploy
         if child.revision in live_revisions:
             continue
         decision.delete.append(child)
+
+
+def _job_plan(obs: Observed, ctx: Context, spec: ModelDeploymentSpec, target: str, request: JobRequest | None,
+              jobs: Jobs) -> JobPlan | None:
+    """Create the step's evaluation Job when the reconciler found none; delete a stale one first."""
+    if request is None:
+        return None
+    name = job_name(obs.name, target, request.step)
+    if request.step not in jobs:
+        return JobPlan(step=request.step, name=name, looked_up=False)
+    if request.replace:
+        return JobPlan(step=request.step, name=name, looked_up=True, delete=True)
+    if jobs[request.step] is not None:
+        return JobPlan(step=request.step, name=name, looked_up=True)
+    manifest = render_evaluation_job(spec, request.job, md_name=obs.name, namespace=obs.namespace, revision=target,
+                                     step=request.step, port=ctx.render.service_port, owner=_owner_reference(obs))
+    return JobPlan(step=request.step, name=name, looked_up=True, create=manifest)
 
 
 def _readiness(conditions: ConditionSet, obs: Observed, spec: ModelDeploymentSpec, rollout: RolloutDecision,

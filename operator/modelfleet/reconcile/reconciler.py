@@ -15,16 +15,18 @@ from typing import Any
 from modelfleet import GROUP, KIND, VERSION
 from modelfleet.api import ACTION_ANNOTATION, AnalysisResult
 from modelfleet.reconcile.decide import Context, Decision, Observed, decide
+from modelfleet.reconcile.evaluation_job import job_state
 from modelfleet.reconcile.inventory import allocated_gpus_by_type
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.statusdiff import merge_patch
 from modelfleet.reconcile.worker import Outcome, Snapshot
-from modelfleet.rollout.types import Event
+from modelfleet.rollout.types import Event, JobState
 
 log = logging.getLogger("modelfleet.reconcile")
 MD_API_VERSION = f"{GROUP}/{VERSION}"
 Measure = Callable[[Observed, Decision], tuple[AnalysisResult, ...]]
+MAX_JOB_LOOKUPS = 3
 
 
 class Reconciler:
@@ -51,8 +53,18 @@ class Reconciler:
     def reconcile(self, obj: dict[str, Any], snapshot: Snapshot) -> Outcome:
         observed = gather(obj, snapshot, self.clock())
         decision = decide(observed, self.context)
+        jobs: dict[int, JobState | None] = {}
+        # An analysis step with an evaluation Job: read the Job by name, decide again with it (a
+        # step that passes may lead to another such step, hence the bounded loop).
+        for _ in range(MAX_JOB_LOOKUPS):
+            plan = decision.evaluation_job
+            if plan is None or plan.looked_up:
+                break
+            found = self.kube.get("batch/v1", "Job", observed.namespace, plan.name)
+            jobs[plan.step] = job_state(found) if found is not None else None
+            decision = decide(observed, self.context, jobs=jobs)
         if decision.measure and self.measure is not None:
-            decision = decide(observed, self.context, measurements=self.measure(observed, decision))
+            decision = decide(observed, self.context, measurements=self.measure(observed, decision), jobs=jobs)
         self.act(observed, decision)
         self._record(observed, decision)
         return Outcome(decision.result, decision.requeue_after_seconds, decision.waiting_for_capacity)
@@ -77,6 +89,11 @@ class Reconciler:
             self.kube.apply(obj)
         for child in decision.delete:
             self.kube.delete(child.api_version, child.kind, obs.namespace, child.name, uid=child.uid)
+        job = decision.evaluation_job
+        if job is not None and job.looked_up and job.delete:
+            self.kube.delete("batch/v1", "Job", obs.namespace, job.name)
+        elif job is not None and job.looked_up and job.create is not None:
+            self.kube.apply(job.create)
         if decision.consumed_action and ACTION_ANNOTATION in (obs.annotations or {}):
             self.kube.patch(MD_API_VERSION, KIND, obs.namespace, obs.name,
                             {"metadata": {"annotations": {ACTION_ANNOTATION: None}}})

@@ -18,9 +18,11 @@ from modelfleet.api import (
     RolloutSpec,
     Verdict,
     format_duration,
+    parse_duration,
 )
 from modelfleet.rollout.clock import elapsed_seconds, format_time, parse_time
 from modelfleet.rollout.context import DONE, Abort, Hold, Outcome, Pass
+from modelfleet.rollout.evaluation import EVALUATION_RESULT, job_progress, show_job_result
 
 
 def required_rounds(spec: RolloutSpec, names: tuple[str, ...]) -> int:
@@ -31,7 +33,7 @@ def required_rounds(spec: RolloutSpec, names: tuple[str, ...]) -> int:
 
 def seconds_until_due(p: Pass) -> float:
     """0 when a measurement is due now: none yet in this step, or analysisInterval since the last."""
-    stamps = [parse_time(r.at) for r in p.status.analysis]
+    stamps = [parse_time(r.at) for r in p.status.analysis if r.name != EVALUATION_RESULT]
     latest = max((s for s in stamps if s is not None), default=None)
     if latest is None:
         return 0.0
@@ -41,11 +43,20 @@ def seconds_until_due(p: Pass) -> float:
 def analysis_step(p: Pass, step: AnalysisStep) -> Outcome:
     names = tuple(step.templates)
     required = required_rounds(p.inp.spec, names)
-    label = f"step {p.step_index}: analysis {', '.join(names)}"
-    # A long analysis (count x interval) must not trip the deadline meant for a stuck one.
+    label = f"step {p.step_index}: analysis {', '.join(names)}" + (" + evaluation Job" if step.job else "")
+    # A long analysis (count x interval) must not trip the deadline meant for a stuck one, nor may
+    # the deadline cut an evaluation Job short of its own timeout.
     deadline = p.deadline_seconds + required * p.interval_seconds
+    job = job_progress(p, step.job) if step.job is not None else None
+    if job is not None:
+        deadline = max(deadline, parse_duration(job.request.job.timeout) + p.interval_seconds)
+        show_job_result(p, job.result)
+        if job.abort is not None:
+            return job.abort
 
     def hold(message: str, requeue: float | None, measure: tuple[str, ...] = ()) -> Hold:
+        if job is not None and job.requeue_after_seconds is not None:
+            requeue = min(requeue or job.requeue_after_seconds, job.requeue_after_seconds)
         return Hold(
             message=f"{label}: {message}",
             canary_replicas=p.replicas_for(p.weight),
@@ -53,8 +64,12 @@ def analysis_step(p: Pass, step: AnalysisStep) -> Outcome:
             requeue_after_seconds=requeue,
             deadline_seconds=deadline,
             measure=measure,
+            evaluation_job=job.request if job is not None else None,
         )
 
+    if p.status.success_count >= required:  # the templates passed in an earlier pass; the Job has not
+        return DONE if job is None or job.passed else hold(
+            f"{required}/{required} rounds passed; {job.result.message}", None)
     wait_seconds = seconds_until_due(p)
     progress = f"{p.status.success_count}/{required} rounds passed"
     if p.status.analysis:
@@ -65,9 +80,11 @@ def analysis_step(p: Pass, step: AnalysisStep) -> Outcome:
     if results is None:
         return hold(f"{progress}; measuring", None, measure=names)
     outcome = record_round(p, names, results)
+    if job is not None:
+        show_job_result(p, job.result)
     if outcome is not None:
         return outcome
-    if p.status.success_count >= required:
+    if p.status.success_count >= required and (job is None or job.passed):
         return DONE
     latest = "; ".join(describe_result(r) for r in p.status.analysis)
     return hold(f"{p.status.success_count}/{required} rounds passed; latest: {latest}", p.interval_seconds)

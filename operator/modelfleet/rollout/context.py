@@ -21,7 +21,7 @@ from modelfleet.api import (
     parse_duration,
 )
 from modelfleet.rollout.replicas import canary_replicas, swap_stable_replicas
-from modelfleet.rollout.types import Event, RevisionState, RolloutInput
+from modelfleet.rollout.types import Event, JobRequest, RevisionState, RolloutInput
 
 # How soon to look again while waiting on the cluster (pods, traffic read-back). Children's own
 # watch events usually come sooner; this is the floor that makes waiting level-based.
@@ -49,6 +49,7 @@ class Hold:
     paused: bool = False
     measure: tuple[str, ...] = ()
     stable_replicas: int | None = None  # None: derived from the canary's replicas and the capacity mode
+    evaluation_job: JobRequest | None = None
 
 
 @dataclass(frozen=True)

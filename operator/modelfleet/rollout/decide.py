@@ -6,7 +6,7 @@ from modelfleet.api import ConditionStatus, Phase, Reason, format_duration
 from modelfleet.rollout.clock import elapsed_seconds
 from modelfleet.rollout.context import POLL_SECONDS, Abort, Hold, Pass
 from modelfleet.rollout.replicas import granularity_text
-from modelfleet.rollout.types import RolloutDecision
+from modelfleet.rollout.types import JobRequest, RolloutDecision
 
 RETRY_HINT = "annotate the ModelDeployment with modelfleet.io/action=retry, or change the spec"
 _DEADLINE_PREFIX = "progress deadline exceeded: "
@@ -58,6 +58,7 @@ def hold_decision(p: Pass, hold: Hold) -> RolloutDecision:
         progressing=progressing,
         requeue_after_seconds=_requeue(hold, waited_seconds),
         measure=hold.measure,
+        evaluation_job=hold.evaluation_job,
     )
 
 
@@ -142,6 +143,7 @@ def _decision(
     requeue_after_seconds: float | None,
     measure: tuple[str, ...] = (),
     aborted_reason: str | None = None,
+    evaluation_job: JobRequest | None = None,
 ) -> RolloutDecision:
     inp = p.inp
     stable, canary = inp.stable_revision, inp.target_revision
@@ -168,4 +170,5 @@ def _decision(
         requeue_after_seconds=requeue_after_seconds,
         aborted_reason=aborted_reason,
         consumed_action=p.consumed_action,
+        evaluation_job=evaluation_job,
     )

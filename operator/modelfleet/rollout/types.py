@@ -13,12 +13,14 @@ Analysis is a two-phase exchange: when the current step wants a measurement, the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelfleet.api import (
     AnalysisResult,
     ConditionStatus,
+    EvaluationJob,
     Phase,
     RolloutAction,
     RolloutSpec,
@@ -35,6 +37,27 @@ class RevisionState:
     replicas: int  # spec.replicas of its Deployment / LeaderWorkerSet
     ready_replicas: int  # replicas whose pods are all Ready
     exists: bool = True
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What the cluster shows for the evaluation Job of one analysis step of the target revision."""
+
+    finished: bool = False  # Complete or Failed
+    succeeded: bool = False
+    finished_at: str | None = None  # RFC 3339; a run that finished before the step started is stale
+    message: str = ""  # why it failed (the Job's Failed condition)
+    deleting: bool = False  # being deleted (a stale run on its way out)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """The evaluation Job the current analysis step needs: create it when absent; ``replace``: the
+    Job of that name is an earlier attempt's (finished before this step started), delete it first."""
+
+    step: int
+    job: EvaluationJob
+    replace: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +85,8 @@ class RolloutInput:
     # The provider in force, resolved by the reconciler (``auto`` is never passed here):
     # gatewayAPI splits exact weights on the owned HTTPRoute, replicas splits by replica ratio.
     traffic_provider: TrafficProvider = TrafficProvider.GATEWAY_API
+    # The evaluation Jobs of the target revision, by step index (absent: no such Job exists).
+    evaluation_jobs: Mapping[int, JobState] = field(default_factory=dict)
 
     @property
     def off_stable_weight(self) -> int | None:
@@ -97,3 +122,4 @@ class RolloutDecision:
     extra: dict[str, str] = field(default_factory=dict)
     # The manual action was taken into account (or is a no-op here): clear the annotation.
     consumed_action: bool = False
+    evaluation_job: JobRequest | None = None  # the Job the current analysis step runs
