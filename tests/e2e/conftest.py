@@ -43,6 +43,8 @@ def rig(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         discovery.stop()
         prometheus.stop()
         exporter.stop()
+    # Every scenario, aborts and outages included, is a decision, never a crashed reconcile.
+    assert "Traceback" not in operator.log(), operator.log()[-6000:]
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ a Job's pod its outcome by image: ``...:exit-1`` fails, ``...:hang`` never finis
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -88,6 +89,6 @@ def test_an_evaluation_job_gates_its_step_success_failure_and_timeout(
     took_timeout = time.monotonic() - began
     assert_back_on_stable(api, ns, name, stable, timed_out["revisions"]["canary"])
     assert "evaluation Job" in timed_out["rollout"]["abortReason"]
-    assert "running" in job_entry(waiting)["message"]
+    assert re.search(r"evaluation Job is (starting|running) \(timeout 6s\)", job_entry(waiting)["message"])
     print(f"\n[e2e] evaluation Job fails, patch to abort: {took_failure:.1f}s; "
           f"times out (6s), patch to abort: {took_timeout:.1f}s")
