@@ -19,6 +19,7 @@ from modelfleet.reconcile.evaluation_job import job_state
 from modelfleet.reconcile.inventory import allocated_gpus_by_type
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.metrics import OperatorMetrics
+from modelfleet.reconcile.refused import REFUSED_STATUSES, refused_decision
 from modelfleet.reconcile.statusdiff import merge_patch
 from modelfleet.reconcile.worker import Outcome, Snapshot
 from modelfleet.rollout.types import Event, JobState
@@ -65,7 +66,7 @@ class Reconciler:
             decision = decide(observed, self.context, jobs=jobs)
         if decision.measure and self.measure is not None:
             decision = decide(observed, self.context, measurements=self.measure(observed, decision), jobs=jobs)
-        self.act(observed, decision)
+        decision = self.act(observed, decision)
         self._record(observed, decision)
         return Outcome(decision.result, decision.requeue_after_seconds, decision.waiting_for_capacity)
 
@@ -81,7 +82,20 @@ class Reconciler:
         self.metrics.set_allocated(allocated_gpus_by_type(obs.nodes, obs.gpu_pods))
 
     # ---- act ----------------------------------------------------------------------------------------
-    def act(self, obs: Observed, decision: Decision) -> None:
+    def act(self, obs: Observed, decision: Decision) -> Decision:
+        """Write the children, then the status and events; returns the decision that was written
+        (a refused child turns it into one that reports the refusal, see :mod:`.refused`)."""
+        try:
+            self._write_children(obs, decision)
+        except ApiError as error:
+            if error.status not in REFUSED_STATUSES:
+                raise
+            log.warning("the API server refused a child of %s/%s: %s", obs.namespace, obs.name, error)
+            decision = refused_decision(obs, decision, str(error))
+        self._write_status(obs, decision)
+        return decision
+
+    def _write_children(self, obs: Observed, decision: Decision) -> None:
         for child, replicas in decision.scale:
             self.kube.patch(child.api_version, child.kind, obs.namespace, child.name,
                             {"spec": {"replicas": replicas}})
@@ -97,6 +111,8 @@ class Reconciler:
         if decision.consumed_action and ACTION_ANNOTATION in (obs.annotations or {}):
             self.kube.patch(MD_API_VERSION, KIND, obs.namespace, obs.name,
                             {"metadata": {"annotations": {ACTION_ANNOTATION: None}}})
+
+    def _write_status(self, obs: Observed, decision: Decision) -> None:
         patch = merge_patch(dict(obs.status or {}), decision.status)
         if patch:
             try:

@@ -1,0 +1,55 @@
+"""A child the API server refuses to store, reported like an invalid spec (pure).
+
+Our schema cannot hold every rule of every child's own validation: a ``tokenSecretRef.name`` with
+capitals passes the CRD but makes the Deployment invalid (a Secret name is a DNS subdomain), a
+hostname with a space makes the HTTPRoute invalid. Retrying such a write cannot succeed until the
+user changes the spec, so the pass ends with a status that says what the API server refused and
+why (its own message names the child's field), and a Warning event when that becomes true. The
+stored rollout state is kept: the step the decision wanted did not happen.
+"""
+
+from __future__ import annotations
+
+from modelfleet.api import ConditionStatus, ConditionType, ModelDeploymentStatus, Phase, Reason
+from modelfleet.reconcile.conditions import ConditionSet
+from modelfleet.reconcile.decide import Decision, Observed
+
+# BadRequest and Invalid (422): the request itself is wrong; Conflict, Forbidden, 5xx are not the spec's fault.
+REFUSED_STATUSES = frozenset({400, 422})
+RULED = (ConditionType.READY, ConditionType.PROGRESSING, ConditionType.DEGRADED)
+
+
+def refused_decision(obs: Observed, decision: Decision, refusal: str) -> Decision:
+    """The decision to write instead of `decision` when the API server refused one of its children.
+
+    Conditions the pass computed (Schedulable, LicenseAccepted) stand; Ready, Progressing and
+    Degraded say InvalidSpec with the API server's words. Nothing is applied, scaled or deleted.
+    """
+    previous = _previous(obs)
+    conditions = ConditionSet.from_status(previous.conditions, obs.generation, obs.now)
+    for raw in decision.status.get("conditions") or []:
+        type_ = ConditionType(str(raw["type"]))
+        if type_ not in RULED:
+            conditions.set(type_, ConditionStatus(str(raw["status"])), str(raw.get("reason", "")),
+                           str(raw.get("message", "")))
+    message = (f"the API server refused an object rendered from this spec: {refusal}; "
+               f"change the spec field that sets the value it names")
+    conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
+    conditions.set(ConditionType.PROGRESSING, ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
+    conditions.set(ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.INVALID_SPEC, message)
+    status = dict(decision.status)
+    status.update({"phase": Phase.FAILED.value, "conditions": conditions.to_list(), "message": message[:1000]})
+    for key in ("revisions", "rollout"):
+        kept = getattr(previous, key)
+        if kept is None:
+            status.pop(key, None)
+        else:
+            status[key] = kept.model_dump(by_alias=True, exclude_none=True)
+    return Decision(status=status, events=conditions.transition_events(), result="invalid")
+
+
+def _previous(obs: Observed) -> ModelDeploymentStatus:
+    try:
+        return ModelDeploymentStatus.model_validate(dict(obs.status or {}))
+    except ValueError:
+        return ModelDeploymentStatus()
