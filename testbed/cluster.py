@@ -280,6 +280,32 @@ class LocalCluster:
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.procs.items()}
 
+    def restart_apiserver(self, sig: int = signal.SIGTERM, down_seconds: float = 0.0,
+                          grace_seconds: float = 10.0) -> float:
+        """Stop kube-apiserver by its PID (`sig`), then start it again on the same port and etcd.
+
+        Every client keeps its kubeconfig and reconnects; returns the seconds from the signal until
+        /readyz answers again. On SIGTERM the API server stops listening at once but may drain
+        long-running requests for a minute, so it is killed after `grace_seconds`. The old log is
+        kept beside the new one as kube-apiserver.<n>.log.
+        """
+        proc = self.procs["kube-apiserver"]
+        began = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        time.sleep(down_seconds)
+        log = self.logs / "kube-apiserver.log"
+        if log.exists():
+            log.rename(self.logs / f"kube-apiserver.{len(list(self.logs.glob('kube-apiserver.*.log')))}.log")
+        self._start_apiserver()
+        self._wait_http(f"{self.server}/readyz", "kube-apiserver after a restart", timeout=90)
+        return time.monotonic() - began
+
     # ---- components --------------------------------------------------------------------------------
     def _spawn(self, name: str, args: list[str]) -> None:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child for its lifetime
