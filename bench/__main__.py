@@ -1,0 +1,169 @@
+"""``python -m bench``: run the fleet-scale benchmarks, print the tables, keep the results, write the doc.
+
+    python -m bench --smoke                          # tiny N on one small cluster, well under a minute
+    python -m bench                                  # everything, as in docs/BENCHMARKS.md (about 1.5 h)
+    python -m bench --only converge --sizes 1000 --repeat 3 --steady-seconds 300
+    python -m bench --report                         # print the tables and rewrite the doc from results
+
+Results are merged into ``bench/results.json`` (a rerun of one section or one N replaces only those
+records) and ``docs/BENCHMARKS.md`` is regenerated from them, keeping its hand-written analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench import doc, environment, plan_throughput, report
+from bench.clusters import FLEET, SMOKE_FLEET, ClusterSource, fresh, shared
+from bench.converge import run_baseline, run_operator
+from bench.latency import run_latency
+from bench.operator import BenchOperator
+from bench.rollouts import run_rollouts
+from bench.workload import Workload
+from testbed.cluster import REPO, LocalCluster
+
+SECTIONS = ("planner", "latency", "converge", "rollouts")
+RESULTS = REPO / "bench" / "results.json"
+DOC = REPO / "docs" / "BENCHMARKS.md"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny N on one small shared cluster; no files written")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
+    parser.add_argument("--sizes", default="100,1000", help="converge: numbers of ModelDeployments")
+    parser.add_argument("--repeat", type=int, default=3, help="converge, latency, planner: runs per figure")
+    parser.add_argument("--concurrency", type=int, default=8, help="operator workers = baseline threads")
+    parser.add_argument("--replicas", type=int, default=1, help="converge: replicas per ModelDeployment")
+    parser.add_argument("--steady-seconds", type=float, default=300, help="steady-state window (0: skip)")
+    parser.add_argument("--steady-size", type=int, default=1000, help="N whose last operator run measures it")
+    parser.add_argument("--baseline-create", action="store_true", help="also a POST baseline (once per N)")
+    parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--canaries", type=int, default=100)
+    parser.add_argument("--pause-seconds", type=int, default=10)
+    parser.add_argument("--planner-seconds", type=float, default=3.0)
+    parser.add_argument("--max-load", type=float, default=1.0, help="wait for this 1-minute load before a run")
+    parser.add_argument("--max-load-wait-minutes", type=float, default=30)
+    parser.add_argument("--results", type=Path, help=f"results file (default {RESULTS.relative_to(REPO)})")
+    parser.add_argument("--doc", type=Path, help=f"doc to write (default {DOC.relative_to(REPO)})")
+    parser.add_argument("--no-doc", action="store_true", help="do not write the doc")
+    parser.add_argument("--report", action="store_true", help="only print the tables and write the doc")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.sizes, args.repeat, args.steady_seconds, args.steady_size = "3", 1, 3, 3
+        args.latency_samples, args.canaries, args.pause_seconds, args.planner_seconds = 3, 2, 1, 0.2
+        BenchOperator.quiet_seconds = 1.0
+    return args
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def load_results(path: Path | None) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path is not None and path.exists() else {}
+
+
+def save_results(path: Path | None, results: dict[str, Any]) -> None:
+    if path is not None:
+        path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+
+def run_planner(args: argparse.Namespace) -> list[dict[str, Any]]:
+    runs = []
+    for _ in range(args.repeat):
+        for processes in (1, 2):
+            load = environment.wait_for_load(args.max_load, args.max_wait_seconds, say)
+            result = plan_throughput.run(args.planner_seconds) if processes == 1 else \
+                plan_throughput.run_parallel(processes, args.planner_seconds)
+            runs.append({"processes": processes, "plans": result.plans, "per_cpu_second": result.per_cpu_second,
+                         "per_wall_second": result.per_wall_second, "loadavg_at_start": load})
+            say(f"planner, {processes} process(es): {result.per_cpu_second:,.0f} plans/s (CPU time)")
+    return runs
+
+
+def run_converge(args: argparse.Namespace, clusters: ClusterSource, results: dict[str, Any],
+                 save: Callable[[], None]) -> None:
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    results["converge"] = [r for r in results.get("converge", []) if r["count"] not in sizes]
+    for n in sizes:
+        for rep in range(args.repeat):
+            tag = f"n{n}r{rep}"
+            work = Workload(count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"bench-{tag}")
+            base = Workload(count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"base-{tag}")
+            runs = [run_baseline(clusters, base, args.concurrency)]
+            if args.baseline_create and rep == 0:
+                create = Workload(count=n, replicas=args.replicas, namespace_prefix=f"post-{tag}")
+                runs.append(run_baseline(clusters, create, args.concurrency, verb="create"))
+            steady = args.steady_seconds if n == args.steady_size and rep == args.repeat - 1 else 0
+            runs.append(run_operator(clusters, work, args.concurrency, steady_seconds=steady))
+            for run in runs:
+                say(f"converge N={n} run {rep + 1}/{args.repeat} {run.mode}: {run.seconds:.1f} s "
+                    f"(load {run.loadavg_at_start[0]:.2f})")
+            results["converge"] += [r.to_json() for r in runs]
+            save()
+
+
+@contextlib.contextmanager
+def cluster_source(args: argparse.Namespace) -> Iterator[ClusterSource]:
+    if args.smoke:
+        with LocalCluster(fleet_file=SMOKE_FLEET, quiet=True) as cluster:
+            yield shared(cluster)
+    else:
+        yield fresh(FLEET, max_load=args.max_load, max_wait_seconds=args.max_wait_seconds)
+
+
+def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callable[[], None]) -> None:
+    sections = [s for s in args.only.split(",") if s]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+    results["meta"] = environment.describe()
+    if "planner" in sections:
+        results["planner"] = run_planner(args)
+        save()
+    needs_cluster = [s for s in sections if s != "planner"]
+    if not needs_cluster:
+        return
+    with cluster_source(args) as clusters:
+        if "latency" in sections:
+            results["latency"] = []
+            for rep in range(1 if args.smoke else args.repeat):
+                run = run_latency(clusters, args.latency_samples, namespace_prefix=f"bench-lat{rep}")
+                say(f"latency run {rep + 1}: {len(run.children_seconds)} samples")
+                results["latency"].append(run.to_json())
+                save()
+        if "converge" in sections:
+            run_converge(args, clusters, results, save)
+        if "rollouts" in sections:
+            run = run_rollouts(clusters, args.canaries, args.pause_seconds, args.concurrency)
+            say(f"rollouts: {args.canaries} canaries")
+            results["rollouts"] = [run.to_json()]
+            save()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.max_wait_seconds = 0 if args.smoke else args.max_load_wait_minutes * 60
+    results_path = args.results if args.results or args.smoke else RESULTS
+    doc_path = None if args.no_doc or (args.smoke and not args.doc) else (args.doc or DOC)
+    results = load_results(results_path)
+    if not args.report:
+        run_sections(args, results, lambda: save_results(results_path, results))
+    for table in [*report.all_tables(results), report.target_table(results)]:
+        print(report.as_text(table), end="\n\n")
+    if doc_path is not None:
+        doc.write(doc_path, results)
+        say(f"wrote {doc_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Converge N ModelDeployments, against a direct client creating the same children (the baseline).
+
+Both runs watch Deployments and Services the same way; the clock starts before the first write and
+stops when the watch has shown every child (and, for the operator, a status with the current
+``observedGeneration``). API requests are counted from the API server's ``apiserver_request_total``
+between the start and the moment everything settled (every pod Ready and, for the operator, no
+reconcile for a few seconds).
+
+With ``steady_seconds``, the operator run then stays idle-but-watching for that long and counts every
+write made in the window: an unchanged ModelDeployment should cost no write at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.clusters import HEARTBEAT_RESOURCES, ClusterSource
+from bench.environment import loadavg
+from bench.kubeapi import RequestKey, Watch, delta, kube_client, scrape_requests, writes
+from bench.operator import BenchOperator
+from bench.tracker import Tracker, children_done, converged, pods_ready, ready
+from bench.workload import (
+    Workload,
+    apply_children,
+    create_children,
+    create_model_deployments,
+    make_namespaces,
+    rendered_children,
+    spec,
+)
+from testbed.cluster import LocalCluster
+
+OURS = "app.kubernetes.io/managed-by=modelfleet"
+
+
+@dataclass
+class SteadyState:
+    seconds: float
+    reconciles: int
+    cpu_seconds: float
+    peak_rss_bytes: int
+    writes: dict[str, int]  # "VERB resource[/sub]" -> count, kwok's heartbeats excluded
+    requests: dict[str, int]
+
+
+@dataclass
+class ConvergeRun:
+    mode: str  # "operator" | "baseline" | "baseline-create"
+    count: int
+    replicas: int
+    concurrency: int
+    seconds: float  # start -> every child there (operator: and observedGeneration current)
+    pods_ready_seconds: float | None  # start -> every Deployment has its replicas Ready
+    ready_seconds: float | None = None  # operator: start -> every ModelDeployment Ready=True
+    create_seconds: float = 0.0  # how long the client took to send its writes
+    requests: dict[str, int] = field(default_factory=dict)  # start -> settled
+    reconciles: int | None = None
+    reconcile_errors: int | None = None
+    cpu_seconds: float | None = None  # operator CPU, start -> settled
+    cpu_seconds_to_converge: float | None = None
+    peak_rss_bytes: int | None = None  # operator VmHWM when settled
+    idle_rss_bytes: int | None = None  # operator RSS before the first ModelDeployment
+    steady: SteadyState | None = None
+    loadavg_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def request_table(counts: Counter[RequestKey]) -> dict[str, int]:
+    """``{"PATCH modeldeployments/status": 1000, ...}`` (requests without a resource, like /metrics, dropped)."""
+    return {f"{verb} {resource}{'/' + sub if sub else ''}": n for (verb, resource, sub), n in sorted(counts.items())
+            if resource}
+
+
+@contextlib.contextmanager
+def watching(cluster: LocalCluster, tracker: Tracker, model_deployments: bool) -> Iterator[list[Watch]]:
+    watches = [Watch(cluster, "/apis/apps/v1/deployments", tracker.on_child("Deployment"), OURS),
+               Watch(cluster, "/api/v1/services", tracker.on_child("Service"), OURS)]
+    if model_deployments:
+        watches.append(Watch(cluster, "/apis/modelfleet.io/v1alpha1/modeldeployments",
+                             tracker.on_model_deployment))
+    try:
+        for w in watches:
+            w.start()
+        yield watches
+    finally:
+        for w in watches:
+            w.stop()
+
+
+def first_error(watches: list[Watch]) -> BaseException | None:
+    return next((w.error for w in watches if w.error is not None), None)
+
+
+def timeout_for(count: int) -> float:
+    return 120 + 1.0 * count
+
+
+def _pods_ready_at(tracker: Tracker, watches: list[Watch], replicas: int, timeout_seconds: float) -> float | None:
+    if replicas == 0:
+        return None
+    return tracker.wait(pods_ready, timeout_seconds, errors=lambda: first_error(watches))
+
+
+def run_operator(clusters: ClusterSource, workload: Workload, concurrency: int, steady_seconds: float = 0,
+                 verbose: bool = False) -> ConvergeRun:
+    body = spec(workload.replicas)
+    with clusters() as cluster, tempfile.TemporaryDirectory() as tmp:
+        make_namespaces(cluster, workload.namespace_names)
+        kube = kube_client(cluster)
+        operator = BenchOperator(cluster, Path(tmp), {"workers": concurrency}, verbose=verbose).start()
+        try:
+            tracker = Tracker(workload.model_keys())
+            with watching(cluster, tracker, model_deployments=True) as watches:
+                operator.wait_quiet()
+                load, idle_rss = loadavg(), operator.usage().rss_bytes
+                before, cpu_before = scrape_requests(cluster), operator.usage().cpu_seconds
+                reconciles_before = operator.reconciles()
+                started = time.monotonic()
+                create_model_deployments(kube, workload, body, concurrency)
+                created = time.monotonic()
+                timeout = timeout_for(workload.count)
+                converged_at = tracker.wait(converged, timeout, errors=lambda: first_error(watches))
+                cpu_converged = operator.usage().cpu_seconds
+                pods_at = _pods_ready_at(tracker, watches, workload.replicas, timeout)
+                ready_at = tracker.wait(ready, timeout, errors=lambda: first_error(watches))
+                reconciles = operator.wait_quiet(timeout_seconds=timeout) - reconciles_before
+                after, usage = scrape_requests(cluster), operator.usage()
+                run = ConvergeRun(
+                    mode="operator", count=workload.count, replicas=workload.replicas, concurrency=concurrency,
+                    seconds=converged_at - started, create_seconds=created - started,
+                    pods_ready_seconds=None if pods_at is None else pods_at - started,
+                    ready_seconds=ready_at - started, requests=request_table(delta(after, before)),
+                    reconciles=reconciles, cpu_seconds=usage.cpu_seconds - cpu_before,
+                    cpu_seconds_to_converge=cpu_converged - cpu_before, peak_rss_bytes=usage.peak_rss_bytes,
+                    idle_rss_bytes=idle_rss, loadavg_at_start=load)
+                if steady_seconds > 0:
+                    run.steady = steady_state(cluster, operator, steady_seconds)
+                run.reconcile_errors = operator.log().count("failed (attempt")
+            return run
+        finally:
+            operator.stop()
+
+
+def steady_state(cluster: LocalCluster, operator: BenchOperator, seconds: float) -> SteadyState:
+    before, cpu_before = scrape_requests(cluster), operator.usage().cpu_seconds
+    reconciles_before = operator.reconciles()
+    time.sleep(seconds)
+    moved = delta(scrape_requests(cluster), before)
+    usage = operator.usage()
+    return SteadyState(seconds=seconds, reconciles=operator.reconciles() - reconciles_before,
+                       cpu_seconds=usage.cpu_seconds - cpu_before, peak_rss_bytes=usage.peak_rss_bytes,
+                       writes=request_table(writes(moved, HEARTBEAT_RESOURCES)), requests=request_table(moved))
+
+
+def run_baseline(clusters: ClusterSource, workload: Workload, concurrency: int, verb: str = "apply") -> ConvergeRun:
+    """The same children, rendered up front, sent by a direct client with the operator's concurrency."""
+    body = spec(workload.replicas)
+    children = [obj for key in workload.model_keys() for obj in rendered_children(key, body)]
+    send = apply_children if verb == "apply" else create_children
+    with clusters() as cluster:
+        make_namespaces(cluster, workload.namespace_names)
+        kube = kube_client(cluster)
+        tracker = Tracker(workload.model_keys())
+        with watching(cluster, tracker, model_deployments=False) as watches:
+            load = loadavg()
+            before = scrape_requests(cluster)
+            started = time.monotonic()
+            send(kube, children, concurrency)
+            created = time.monotonic()
+            timeout = timeout_for(workload.count)
+            done_at = tracker.wait(children_done, timeout, errors=lambda: first_error(watches))
+            pods_at = _pods_ready_at(tracker, watches, workload.replicas, timeout)
+            after = scrape_requests(cluster)
+        return ConvergeRun(mode="baseline" if verb == "apply" else "baseline-create", count=workload.count,
+                           replicas=workload.replicas, concurrency=concurrency, seconds=done_at - started,
+                           create_seconds=created - started,
+                           pods_ready_seconds=None if pods_at is None else pods_at - started,
+                           requests=request_table(delta(after, before)), loadavg_at_start=load)
