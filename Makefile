@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit integration testbed cluster crds lint typecheck bench check-engine-flags clean help
+.PHONY: demo test unit integration testbed cluster crds install-manifests lock lint typecheck bench soak check-engine-flags clean help
 
 help:
 	@echo "make demo     - build what is missing, start the local cluster with simulated GPUs, run the operator on examples"
@@ -13,7 +13,7 @@ help:
 	@echo "make unit     - the pure-core tests only (no cluster)"
 	@echo "make testbed  - build the control-plane binaries into the cache (done automatically by test/demo)"
 	@echo "make cluster  - start the local cluster and keep it running"
-	@echo "make crds     - regenerate crds/ from the API models"
+	@echo "make crds     - regenerate crds/ from the API models (and the chart's CRD, install.yaml)"
 	@echo "make lint     - ruff, mypy and import-linter"
 	@echo "make bench    - benchmarks that print numbers"
 
@@ -43,8 +43,16 @@ integration: $(STAMP) testbed
 cluster: $(STAMP) testbed
 	$(PY) -m testbed.cluster up --keep
 
-crds: $(STAMP)
+crds: $(STAMP) testbed
 	$(VENV)/bin/modelfleet crd -o crds
+	$(PY) hack/gen_install_manifest.py
+
+install-manifests: $(STAMP) testbed
+	$(PY) hack/gen_install_manifest.py
+
+lock: $(STAMP)
+	$(VENV)/bin/pip-compile --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests testbed bench hack

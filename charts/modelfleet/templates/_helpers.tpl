@@ -77,6 +77,9 @@ annotations:
 {{- if not .Values.gatewayApi.enabled }}
 {{- $_ := set $config "gatewayApi" false }}
 {{- end }}
+{{- if not .Values.leaderWorkerSet.enabled }}
+{{- $_ := set $config "leaderWorkerSet" false }}
+{{- end }}
 {{- if not $config.prometheus.url }}
 {{- $_ := unset $config.prometheus "url" }}
 {{- end }}
@@ -108,6 +111,9 @@ annotations:
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, create, delete]
 {{- if .Values.gatewayApi.enabled }}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

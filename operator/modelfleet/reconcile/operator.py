@@ -59,7 +59,8 @@ def crd_installed(kube: Kube, name: str) -> bool:
 def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics]:
     gateway_api = config.gateway_api if config.gateway_api is not None else crd_installed(
         kube, "httproutes.gateway.networking.k8s.io")
-    lws = crd_installed(kube, "leaderworkersets.leaderworkerset.x-k8s.io")
+    lws = config.leader_worker_set if config.leader_worker_set is not None else crd_installed(
+        kube, "leaderworkersets.leaderworkerset.x-k8s.io")
     metrics = OperatorMetrics()
     context = Context(license_policy=license_policy(config), render=render_config(config),
                       gateway_api=gateway_api, lws=lws)
@@ -94,6 +95,9 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=prefix, key="last-handled-configuration")
         settings.posting.enabled = False  # we post our own Events, one per decision
+        # No dynamic discovery of CRDs and namespaces: the operator's resources are fixed at start-up, and
+        # scanning needs list/watch on CRDs and namespaces that a least-privilege Role does not grant.
+        settings.scanning.disabled = True
         settings.watching.server_timeout = config.watch.server_timeout_seconds
         settings.watching.client_timeout = config.watch.client_timeout_seconds
         settings.execution.max_workers = max(4, config.workers)
