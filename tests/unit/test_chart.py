@@ -25,7 +25,7 @@ SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 PASS_THROUGH = {".global", ".operator.affinity.nodeAffinity", ".operator.affinity.podAffinity",
                 ".operator.affinity.podAntiAffinity"}
 # Keys the chart derives from other values instead of taking them from `config`.
-DERIVED_CONFIG_KEYS = {"namespaces", "metrics", "gatewayApi"}
+DERIVED_CONFIG_KEYS = {"namespaces", "metrics", "gatewayApi", "leaderWorkerSet"}
 
 
 def generator() -> Any:
