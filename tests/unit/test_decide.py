@@ -173,3 +173,19 @@ def test_gpus_held_by_the_model_deployments_own_pods_count_as_free_when_it_repla
     others = tuple(PodGpus(node, "nvidia.com/gpu", 4, None) for node in ("l4-0", "l4-1"))
     blocked = decide(observed(spec(), gpu_pods=others), CTX)
     assert condition(blocked, "Schedulable")["reason"] == "InsufficientCapacity"
+
+
+def test_a_spec_the_renderer_refuses_becomes_a_condition_not_an_exception() -> None:
+    bad = spec(engine={"name": "vllm", "version": "0.1.0"})
+    decision = decide(observed(bad), CTX)
+    ready = condition(decision, "Ready")
+    assert ready["reason"] == "InvalidSpec" and "engine.version" in ready["message"]
+    assert decision.apply == [] and decision.status["phase"] == "Failed"
+
+
+def test_a_token_written_in_the_spec_is_refused_and_never_copied_into_the_status() -> None:
+    bad = spec(engine={"name": "vllm", "env": [{"name": "HF_TOKEN", "value": "hf_secret_value"}]})
+    decision = decide(observed(bad), CTX)
+    assert condition(decision, "Ready")["reason"] == "InvalidSpec"
+    assert "hf_secret_value" not in str(decision.status)
+    assert decision.apply == []

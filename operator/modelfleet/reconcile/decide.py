@@ -42,6 +42,7 @@ from modelfleet.reconcile.observed import WORKLOAD_KINDS, Child, PodSummary
 from modelfleet.reconcile.plans import plan_from_status, plan_inputs_hash, plan_to_status
 from modelfleet.render import render_revision, render_route, render_umbrella_service, revision_hash
 from modelfleet.render.config import OperatorConfig as RenderConfig
+from modelfleet.render.errors import RenderError
 from modelfleet.render.names import umbrella_name
 from modelfleet.rollout import step as rollout_step
 from modelfleet.rollout.types import Event, JobRequest, JobState, RevisionState, RolloutDecision, RolloutInput
@@ -152,7 +153,14 @@ def decide(obs: Observed, ctx: Context, measurements: tuple[AnalysisResult, ...]
         return _halt(obs, previous, conditions, Phase.FAILED, message, "invalid",
                      plan=plan_to_status(plan, inputs_hash=inputs_hash))
 
-    return _roll_out(obs, ctx, spec, plan, inputs_hash, previous, conditions, measurements, jobs or {})
+    try:
+        return _roll_out(obs, ctx, spec, plan, inputs_hash, previous, conditions, measurements, jobs or {})
+    except RenderError as error:  # e.g. a quantization the engine cannot apply on load: the user must change it
+        message = f"cannot render the engine pods: {error}"
+        conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
+        conditions.set(ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.INVALID_SPEC, message)
+        return _halt(obs, previous, conditions, Phase.FAILED, message, "invalid",
+                     plan=plan_to_status(plan, inputs_hash=inputs_hash))
 
 
 # ---- the happy path -------------------------------------------------------------------------------------
