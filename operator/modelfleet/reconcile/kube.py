@@ -9,6 +9,7 @@ method they support works here too.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,27 @@ from kubernetes import config as kube_config
 from kubernetes.client import Configuration
 
 FIELD_MANAGER = "modelfleet"
+APPLY_PATCH = "application/apply-patch+yaml"
+# Characters YAML may not carry raw (YAML 1.1 "printable"); json.dumps already escapes C0 controls.
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def apply_patch_body(obj: Any) -> bytes:
+    """`obj` as JSON the API server's YAML decoder reads back unchanged (server-side apply is YAML).
+
+    json.dumps writes a character outside the BMP as a surrogate-pair escape, which go-yaml refuses
+    ("found invalid Unicode character escape code"): an emoji in an engine argument would make the
+    Deployment impossible to apply. So: UTF-8 as is, and \\u escapes only for what YAML forbids raw.
+    A lone surrogate has no encoding at all: it stays an escape, and the API server's refusal says so.
+
+    >>> apply_patch_body({"args": ["--chat-template=\U0001f600", "\x7f"]})
+    b'{"args": ["--chat-template=\\xf0\\x9f\\x98\\x80", "\\\\u007f"]}'
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        return f"\\u{ord(match.group()):04x}"
+
+    return _NOT_YAML_PRINTABLE.sub(escape, json.dumps(obj, ensure_ascii=False)).encode()
 
 
 class ApiError(Exception):
@@ -115,7 +137,10 @@ class Kube:
     def request(self, method: str, path: str, body: Any = None, content_type: str | None = None,
                 query: dict[str, str] | None = None) -> Any:
         url = self.server + path + (f"?{urlencode(query)}" if query else "")
-        data = None if body is None else json.dumps(body).encode()
+        if body is None:
+            data = None
+        else:
+            data = apply_patch_body(body) if content_type == APPLY_PATCH else json.dumps(body).encode()
         if data is not None and content_type is None:
             content_type = "application/json"
         resp = self._http.request(method, url, body=data, headers=self._headers(content_type),
@@ -136,7 +161,7 @@ class Kube:
         meta = obj["metadata"]
         return dict(self.request(
             "PATCH", res.path(meta.get("namespace"), meta["name"]), obj,
-            content_type="application/apply-patch+yaml",
+            content_type=APPLY_PATCH,
             query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}))
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
