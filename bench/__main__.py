@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import doc, environment, plan_throughput, report
+from bench import decide_cost, doc, environment, plan_throughput, report
 from bench.clusters import FLEET, SMOKE_FLEET, ClusterSource, fresh, shared
 from bench.converge import run_baseline, run_operator
 from bench.latency import run_latency
@@ -50,7 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pause-seconds", type=int, default=10)
     parser.add_argument("--planner-seconds", type=float, default=3.0)
     parser.add_argument("--max-load", type=float, default=1.0, help="wait for this 1-minute load before a run")
-    parser.add_argument("--max-load-wait-minutes", type=float, default=30)
+    parser.add_argument("--initial-load-wait-minutes", type=float, default=30,
+                        help="before the first run: wait this long at most for --max-load")
+    parser.add_argument("--max-load-wait-minutes", type=float, default=5,
+                        help="before each later run (a cool-down after the previous one)")
     parser.add_argument("--results", type=Path, help=f"results file (default {RESULTS.relative_to(REPO)})")
     parser.add_argument("--doc", type=Path, help=f"doc to write (default {DOC.relative_to(REPO)})")
     parser.add_argument("--no-doc", action="store_true", help="do not write the doc")
@@ -89,6 +92,19 @@ def run_planner(args: argparse.Namespace) -> list[dict[str, Any]]:
     return runs
 
 
+def run_decide_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """CPU of the pure decision per reconcile pass, as shipped and with libyaml as a what-if."""
+    runs = []
+    passes = 20 if args.smoke else 300
+    for _ in range(args.repeat):
+        for libyaml in (False, True):
+            load = environment.wait_for_load(args.max_load, args.max_wait_seconds, say)
+            runs.append({"libyaml": libyaml, "ms": decide_cost.run_subprocess(passes, libyaml),
+                         "loadavg_at_start": load})
+    say(f"decide(): {runs[0]['ms']}")
+    return runs
+
+
 def run_converge(args: argparse.Namespace, clusters: ClusterSource, results: dict[str, Any],
                  save: Callable[[], None]) -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -102,11 +118,13 @@ def run_converge(args: argparse.Namespace, clusters: ClusterSource, results: dic
             if args.baseline_create and rep == 0:
                 create = Workload(count=n, replicas=args.replicas, namespace_prefix=f"post-{tag}")
                 runs.append(run_baseline(clusters, create, args.concurrency, verb="create"))
-            steady = args.steady_seconds if n == args.steady_size and rep == args.repeat - 1 else 0
-            runs.append(run_operator(clusters, work, args.concurrency, steady_seconds=steady))
             for run in runs:
                 say(f"converge N={n} run {rep + 1}/{args.repeat} {run.mode}: {run.seconds:.1f} s "
                     f"(load {run.loadavg_at_start[0]:.2f})")
+            steady = args.steady_seconds if n == args.steady_size and rep == args.repeat - 1 else 0
+            runs.append(run_operator(clusters, work, args.concurrency, steady_seconds=steady))
+            say(f"converge N={n} run {rep + 1}/{args.repeat} operator: {runs[-1].seconds:.1f} s "
+                f"(load {runs[-1].loadavg_at_start[0]:.2f})")
             results["converge"] += [r.to_json() for r in runs]
             save()
 
@@ -126,8 +144,11 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
     if unknown:
         raise SystemExit(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
     results["meta"] = environment.describe()
+    if args.initial_wait_seconds > 0:
+        environment.wait_for_load(args.max_load, args.initial_wait_seconds, say)
     if "planner" in sections:
         results["planner"] = run_planner(args)
+        results["decide"] = run_decide_cost(args)
         save()
     needs_cluster = [s for s in sections if s != "planner"]
     if not needs_cluster:
@@ -152,6 +173,7 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.max_wait_seconds = 0 if args.smoke else args.max_load_wait_minutes * 60
+    args.initial_wait_seconds = 0 if args.smoke else args.initial_load_wait_minutes * 60
     results_path = args.results if args.results or args.smoke else RESULTS
     doc_path = None if args.no_doc or (args.smoke and not args.doc) else (args.doc or DOC)
     results = load_results(results_path)
