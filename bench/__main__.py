@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import decide_cost, doc, environment, plan_throughput, report
+from bench import decide_cost, doc, environment, plan_throughput, report, whatif
 from bench.clusters import FLEET, SMOKE_FLEET, ClusterSource, fresh, shared
 from bench.converge import run_baseline, run_operator
 from bench.latency import run_latency
@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--replicas", type=int, default=1, help="converge: replicas per ModelDeployment")
     parser.add_argument("--steady-seconds", type=float, default=300, help="steady-state window (0: skip)")
     parser.add_argument("--steady-size", type=int, default=1000, help="N whose last operator run measures it")
+    parser.add_argument("--what-if", default="", help=f"converge only: patch the operator ({', '.join(whatif.PATCHES)}),"
+                        " stored apart from the shipped figures")
     parser.add_argument("--baseline-create", action="store_true", help="also a POST baseline (once per N)")
     parser.add_argument("--latency-samples", type=int, default=50)
     parser.add_argument("--canaries", type=int, default=100)
@@ -108,13 +110,16 @@ def run_decide_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
 def run_converge(args: argparse.Namespace, clusters: ClusterSource, results: dict[str, Any],
                  save: Callable[[], None]) -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    results["converge"] = [r for r in results.get("converge", []) if r["count"] not in sizes]
+    what_if = args.what_if
+    results["converge"] = [r for r in results.get("converge", [])
+                           if r["count"] not in sizes or r.get("what_if", "") != what_if]
     for n in sizes:
         for rep in range(args.repeat):
             tag = f"n{n}r{rep}"
             work = Workload(count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"bench-{tag}")
             base = Workload(count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"base-{tag}")
             runs = [run_baseline(clusters, base, args.concurrency)]
+            runs[0].what_if = what_if
             if args.baseline_create and rep == 0:
                 create = Workload(count=n, replicas=args.replicas, namespace_prefix=f"post-{tag}")
                 runs.append(run_baseline(clusters, create, args.concurrency, verb="create"))
@@ -122,8 +127,8 @@ def run_converge(args: argparse.Namespace, clusters: ClusterSource, results: dic
                 say(f"converge N={n} run {rep + 1}/{args.repeat} {run.mode}: {run.seconds:.1f} s "
                     f"(load {run.loadavg_at_start[0]:.2f})")
             steady = args.steady_seconds if n == args.steady_size and rep == args.repeat - 1 else 0
-            runs.append(run_operator(clusters, work, args.concurrency, steady_seconds=steady))
-            say(f"converge N={n} run {rep + 1}/{args.repeat} operator: {runs[-1].seconds:.1f} s "
+            runs.append(run_operator(clusters, work, args.concurrency, steady_seconds=steady, what_if=what_if))
+            say(f"converge N={n} run {rep + 1}/{args.repeat} operator {what_if}: {runs[-1].seconds:.1f} s "
                 f"(load {runs[-1].loadavg_at_start[0]:.2f})")
             results["converge"] += [r.to_json() for r in runs]
             save()

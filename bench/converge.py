@@ -69,6 +69,7 @@ class ConvergeRun:
     idle_rss_bytes: int | None = None  # operator RSS before the first ModelDeployment
     steady: SteadyState | None = None
     loadavg_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    what_if: str = ""  # patches applied to the operator for this pair of runs (bench/whatif.py)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,12 +112,13 @@ def _pods_ready_at(tracker: Tracker, watches: list[Watch], replicas: int, timeou
 
 
 def run_operator(clusters: ClusterSource, workload: Workload, concurrency: int, steady_seconds: float = 0,
-                 verbose: bool = False) -> ConvergeRun:
+                 verbose: bool = False, what_if: str = "") -> ConvergeRun:
     body = spec(workload.replicas)
     with clusters() as cluster, tempfile.TemporaryDirectory() as tmp:
         make_namespaces(cluster, workload.namespace_names)
         kube = kube_client(cluster)
-        operator = BenchOperator(cluster, Path(tmp), {"workers": concurrency}, verbose=verbose).start()
+        operator = BenchOperator(cluster, Path(tmp), {"workers": concurrency}, verbose=verbose,
+                                 what_if=what_if).start()
         try:
             tracker = Tracker(workload.model_keys())
             with watching(cluster, tracker, model_deployments=True) as watches:
@@ -141,7 +143,7 @@ def run_operator(clusters: ClusterSource, workload: Workload, concurrency: int, 
                     ready_seconds=ready_at - started, requests=request_table(delta(after, before)),
                     reconciles=reconciles, cpu_seconds=usage.cpu_seconds - cpu_before,
                     cpu_seconds_to_converge=cpu_converged - cpu_before, peak_rss_bytes=usage.peak_rss_bytes,
-                    idle_rss_bytes=idle_rss, loadavg_at_start=load)
+                    idle_rss_bytes=idle_rss, loadavg_at_start=load, what_if=what_if)
                 if steady_seconds > 0:
                     run.steady = steady_state(cluster, operator, steady_seconds)
                 run.reconcile_errors = operator.log().count("failed (attempt")

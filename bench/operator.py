@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import procstat
+from bench import procstat, whatif
 from testbed.cluster import LocalCluster
 from testbed.operator_process import OperatorProcess
 from testbed.wait import wait_for
@@ -29,8 +29,9 @@ class BenchOperator(OperatorProcess):
     quiet_seconds = 3.0
 
     def __init__(self, cluster: LocalCluster, workdir: Path, config: dict[str, Any] | None = None,
-                 verbose: bool = False) -> None:
-        super().__init__(cluster, workdir, {**DEFAULT_CONFIG, **(config or {})})
+                 verbose: bool = False, what_if: str = "") -> None:
+        super().__init__(cluster, workdir, {**DEFAULT_CONFIG, **(config or {})},
+                         extra_env=whatif.environment(what_if.split(","), workdir) if what_if else None)
         self.verbose = verbose
 
     def start(self) -> BenchOperator:

@@ -37,18 +37,45 @@ def loads(runs: Sequence[dict[str, Any]]) -> str:
     return ", ".join(f"{r['loadavg_at_start'][0]:.1f}" for r in runs) or "-"
 
 
-def _runs(results: dict[str, Any], mode: str, count: int) -> list[dict[str, Any]]:
-    return [r for r in results.get("converge", []) if r["mode"] == mode and r["count"] == count]
+def _runs(results: dict[str, Any], mode: str, count: int, what_if: str = "") -> list[dict[str, Any]]:
+    return [r for r in results.get("converge", [])
+            if r["mode"] == mode and r["count"] == count and r.get("what_if", "") == what_if]
 
 
-def _ratios(results: dict[str, Any], count: int) -> list[float]:
+def _ratios(results: dict[str, Any], count: int, what_if: str = "") -> list[float]:
     """operator / baseline per repetition (the i-th operator run against the i-th baseline run)."""
-    pairs = zip(_runs(results, "operator", count), _runs(results, "baseline", count), strict=False)
+    pairs = zip(_runs(results, "operator", count, what_if), _runs(results, "baseline", count, what_if),
+                strict=False)
     return [op["seconds"] / base["seconds"] for op, base in pairs if base["seconds"] > 0]
 
 
 def sizes(results: dict[str, Any]) -> list[int]:
-    return sorted({r["count"] for r in results.get("converge", [])})
+    return sorted({r["count"] for r in results.get("converge", []) if not r.get("what_if")})
+
+
+def what_if_table(results: dict[str, Any]) -> Table:
+    """Converge of the operator with proposed changes patched in, next to the shipped operator."""
+    rows = []
+    tags = sorted({r.get("what_if", "") for r in results.get("converge", []) if r.get("what_if")})
+    counts = sorted({r["count"] for r in results.get("converge", []) if r.get("what_if")})
+    for n in counts:
+        for tag in ["", *tags]:
+            op = _runs(results, "operator", n, tag)
+            if not op:
+                continue
+            rows.append((f"{n:,}", tag or "as shipped", median_spread([r["seconds"] for r in op], unit=" s"),
+                         median_spread(_ratios(results, n, tag), digits=2),
+                         median_spread([r["ready_seconds"] for r in op], unit=" s"),
+                         median_spread([r["reconciles"] / n for r in op], 1),
+                         median_spread([r["cpu_seconds"] for r in op], 1, " s"),
+                         median_spread([sum(v for k, v in r["requests"].items() if k.startswith("POST events"))
+                                        / n for r in op], 1),
+                         loads(op)))
+    return Table("What-if: the operator with proposed changes patched in at start-up (bench/whatif.py)",
+                 ("N", "patches", "converge", "ratio op/base", "all Ready", "reconciles per MD", "operator CPU",
+                  "POST events per MD (all clients)", "load at start"), rows,
+                 "Not the shipped code: each patch stands in for a proposed change (see the analysis), measured "
+                 "on the same workload against its own baseline run.")
 
 
 def converge_table(results: dict[str, Any]) -> Table:
@@ -107,7 +134,7 @@ def resources_table(results: dict[str, Any]) -> Table:
 
 
 def _largest_operator_run(results: dict[str, Any]) -> dict[str, Any] | None:
-    op = [r for r in results.get("converge", []) if r["mode"] == "operator"]
+    op = [r for r in results.get("converge", []) if r["mode"] == "operator" and not r.get("what_if")]
     return max(op, key=lambda r: r["count"]) if op else None
 
 
@@ -137,7 +164,7 @@ def steady_table(results: dict[str, Any]) -> Table:
     rows = []
     for r in results.get("converge", []):
         steady = r.get("steady")
-        if r["mode"] != "operator" or not steady:
+        if r["mode"] != "operator" or not steady or r.get("what_if"):
             continue
         written = sum(steady["writes"].values())
         rows.append((f"{r['count']:,}", f"{steady['seconds']:.0f} s", f"{steady['reconciles']:,}",
@@ -183,7 +210,8 @@ def targets(results: dict[str, Any], big: int = 1000) -> list[Target]:
     out.append(Target("converge ratio at N = 1,000", "<= 1.5 (aim 1.2)",
                       f"{statistics.median(ratios):.2f}" if ratios else "not measured",
                       statistics.median(ratios) <= 1.5 if ratios else None))
-    steady = [r["steady"] for r in results.get("converge", []) if r["mode"] == "operator" and r.get("steady")]
+    steady = [r["steady"] for r in results.get("converge", [])
+              if r["mode"] == "operator" and r.get("steady") and not r.get("what_if")]
     writes = [sum(s["writes"].values()) for s in steady]
     out.append(Target("steady-state writes", "0", ", ".join(map(str, writes)) or "not measured",
                       all(w == 0 for w in writes) if writes else None))
@@ -218,7 +246,7 @@ def decide_table(results: dict[str, Any]) -> Table:
 
 def all_tables(results: dict[str, Any]) -> list[Table]:
     tables = [converge_table(results), latency_table(results), api_table(results), steady_table(results),
-              resources_table(results), decide_table(results), planner_table(results)]
+              resources_table(results), decide_table(results), planner_table(results), what_if_table(results)]
     if results.get("rollouts"):
         tables.append(rollout_table(results))
     return [t for t in tables if t.rows]
