@@ -64,7 +64,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.sizes, args.repeat, args.steady_seconds, args.steady_size = "3", 1, 3, 3
         args.latency_samples, args.canaries, args.pause_seconds, args.planner_seconds = 3, 2, 1, 0.2
-        BenchOperator.quiet_seconds = 1.0
     return args
 
 
@@ -175,12 +174,20 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
             save()
 
 
+def output_paths(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """Where results and the doc go; --smoke writes neither unless told to."""
+    results = args.results if args.results or args.smoke else RESULTS
+    document = None if args.no_doc or (args.smoke and not args.doc) else (args.doc or DOC)
+    return results, document
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.max_wait_seconds = 0 if args.smoke else args.max_load_wait_minutes * 60
     args.initial_wait_seconds = 0 if args.smoke else args.initial_load_wait_minutes * 60
-    results_path = args.results if args.results or args.smoke else RESULTS
-    doc_path = None if args.no_doc or (args.smoke and not args.doc) else (args.doc or DOC)
+    results_path, doc_path = output_paths(args)
+    if args.smoke:
+        BenchOperator.quiet_seconds = 1.0  # tiny N settles at once
     results = load_results(results_path)
     if not args.report:
         run_sections(args, results, lambda: save_results(results_path, results))

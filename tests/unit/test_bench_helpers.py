@@ -6,6 +6,7 @@ import doctest
 from collections import Counter
 from pathlib import Path
 
+from bench import __main__ as bench_main
 from bench import audit, doc, kubeapi, operator, procstat, report, stats
 from bench.audit import client_name
 from bench.kubeapi import delta, request_counts, writes
@@ -137,3 +138,11 @@ def test_the_worked_examples_in_the_bench_docstrings_hold() -> None:
     for module in (audit, kubeapi, operator, procstat, stats):
         failures, tried = doctest.testmod(module)
         assert tried > 0 and failures == 0, module.__name__
+
+
+def test_a_smoke_run_writes_no_results_and_no_doc_unless_told() -> None:
+    assert bench_main.output_paths(bench_main.parse_args(["--smoke"])) == (None, None)
+    results, document = bench_main.output_paths(bench_main.parse_args([]))
+    assert results == bench_main.RESULTS and document == bench_main.DOC
+    told = bench_main.output_paths(bench_main.parse_args(["--smoke", "--doc", "/tmp/x.md"]))
+    assert told == (None, Path("/tmp/x.md"))
