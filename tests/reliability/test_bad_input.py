@@ -124,10 +124,7 @@ UNICODE_ARGS = {
 
 @pytest.mark.parametrize("kind", [
     "control",
-    pytest.param("emoji", marks=pytest.mark.xfail(strict=True, reason=(
-        "render/templating.py quote() writes JSON surrogate-pair escapes that PyYAML reads back as two lone "
-        "surrogates, so the Deployment is refused (InvalidSpec). Fix: quote as reconcile.kube.apply_patch_body "
-        "does (UTF-8, \\u escapes only for what YAML forbids raw)"))),
+    "emoji",
 ])
 def test_unusual_characters_in_a_spec_reach_the_engine_verbatim(rig: Rig, kind: str) -> None:
     """Sent as JSON (kubectl create), which can carry what YAML cannot; the operator's own

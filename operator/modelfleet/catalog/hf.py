@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -175,6 +176,9 @@ def read_json_file(path: str | os.PathLike[str], max_bytes: int) -> Any:
     """Parsed JSON of a small file, or CatalogError saying what is wrong with it."""
     where = os.fspath(path)
     try:
+        # A FIFO or device would block or stream forever: only a regular file is a metadata file.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise CatalogError(f"{where}: cannot be read (not a regular file); point at the model's config.json or index file")
         with open(path, "rb") as handle:
             raw = handle.read(max_bytes + 1)
     except OSError as error:

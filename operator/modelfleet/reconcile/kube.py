@@ -9,7 +9,6 @@ method they support works here too.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -19,28 +18,17 @@ import urllib3
 from kubernetes import config as kube_config
 from kubernetes.client import Configuration
 
+from modelfleet.render.templating import json_for_yaml
+
 FIELD_MANAGER = "modelfleet"
 APPLY_PATCH = "application/apply-patch+yaml"
-# Characters YAML may not carry raw (YAML 1.1 "printable"); json.dumps already escapes C0 controls.
-_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-
-
 def apply_patch_body(obj: Any) -> bytes:
     """`obj` as JSON the API server's YAML decoder reads back unchanged (server-side apply is YAML).
-
-    json.dumps writes a character outside the BMP as a surrogate-pair escape, which go-yaml refuses
-    ("found invalid Unicode character escape code"): an emoji in an engine argument would make the
-    Deployment impossible to apply. So: UTF-8 as is, and \\u escapes only for what YAML forbids raw.
-    A lone surrogate has no encoding at all: it stays an escape, and the API server's refusal says so.
 
     >>> apply_patch_body({"args": ["--chat-template=\U0001f600", "\x7f"]})
     b'{"args": ["--chat-template=\\xf0\\x9f\\x98\\x80", "\\\\u007f"]}'
     """
-
-    def escape(match: re.Match[str]) -> str:
-        return f"\\u{ord(match.group()):04x}"
-
-    return _NOT_YAML_PRINTABLE.sub(escape, json.dumps(obj, ensure_ascii=False)).encode()
+    return json_for_yaml(obj).encode()
 
 
 class ApiError(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,27 @@ def templates_dir() -> Path:
     return path
 
 
+# Characters YAML may not carry raw (YAML 1.1 "printable"); json.dumps already escapes C0 controls.
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def json_for_yaml(value: Any, sort_keys: bool = False) -> str:
+    """`value` as JSON text that a YAML parser (PyYAML here, go-yaml in the API server) reads back unchanged.
+
+    json.dumps escapes a character outside the BMP as a surrogate pair, which YAML parsers read as two
+    lone surrogates or refuse: an emoji in an engine argument would break the Deployment. So: the
+    characters themselves, and \\u escapes only for what YAML forbids raw.
+
+    >>> json_for_yaml(["--chat-template=\U0001f600", "\x7f"]) == '["--chat-template=\U0001f600", "\\\\u007f"]'
+    True
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        return f"\\u{ord(match.group()):04x}"
+
+    return _NOT_YAML_PRINTABLE.sub(escape, json.dumps(value, ensure_ascii=False, sort_keys=sort_keys))
+
+
 def quote(value: Any) -> str:
     """A scalar or list as JSON text, which YAML reads back unchanged.
 
@@ -42,7 +64,7 @@ def quote(value: Any) -> str:
     """
     if isinstance(value, tuple):
         value = list(value)
-    return json.dumps(value, sort_keys=True)
+    return json_for_yaml(value, sort_keys=True)
 
 
 @lru_cache(maxsize=4)
