@@ -50,10 +50,12 @@ def rig(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
     operator = OperatorProcess(cluster, tmp_path_factory.mktemp("reliability"), config={
         "namespaces": list(NAMESPACES), "resyncSeconds": 10, "gatewayApi": True,
     })
+    faults = Faults(cluster)
     try:
         operator.start()
-        yield Rig(cluster, operator, Reader(cluster), Faults(cluster))
+        yield Rig(cluster, operator, Reader(cluster), faults)
     finally:
+        print(f"\n[reliability] faults injected in this run:\n{faults.summary()}")
         operator.stop()
         for namespace in NAMESPACES:  # free the GPUs for whatever runs next in this session
             cluster.kubectl("delete", "md", "--all", "-n", namespace, "--wait=false", check=False)

@@ -86,6 +86,7 @@ class InvariantChecker:
     unavailable: int = 0
     skipped: int = 0  # objects not judged in a sample because they changed while it was read
     slowest_sample_seconds: float = 0.0
+    last_unavailable: str = ""  # why the last unavailable sample failed
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -114,22 +115,28 @@ class InvariantChecker:
         """Remember a user object (by API path) that must survive with the same uid."""
         obj = self.reader.get(path)
         assert obj is not None, f"{path} does not exist"
-        self._user_objects[path] = _meta(obj)["uid"]
+        with self._lock:
+            self._user_objects[path] = _meta(obj)["uid"]
 
     def summary(self) -> str:
         return (f"{self.samples} samples (slowest {self.slowest_sample_seconds:.1f}s; {self.unavailable} with the "
                 f"API unavailable; {self.skipped} objects skipped mid-change), {len(self.violations)} violations")
 
-    def assert_held(self) -> None:
+    def assert_held(self, min_samples: int = 3) -> None:
+        """No violation, from enough samples that the checker was really watching."""
         assert not self.violations, "\n".join([self.summary(), *self.violations[:40]])
+        assert self.samples >= min_samples, f"the checker took too few samples to judge: {self.summary()}"
 
     # ---- sampling -------------------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.sample()
-            except Unavailable:
+            except Unavailable as error:
                 self.unavailable += 1
+                self.last_unavailable = str(error)[:200]
+            except Exception as error:  # the checker's own failure must fail the test, not end the thread
+                self._violation(f"checker failed: {error!r}")
             self._stop.wait(self.interval_seconds)
 
     def sample(self) -> None:
@@ -258,7 +265,7 @@ class InvariantChecker:
             del self._orphans_since[key]
 
     def _check_user_objects(self) -> None:
-        for path, uid in self._user_objects.items():
+        for path, uid in list(self._user_objects.items()):
             obj = self.reader.get(path)
             if obj is None:
                 self._violation(f"user object {path} was deleted")

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kubernetes import config as kube_config
+from kubernetes.client import ApiClient, Configuration
 
 from testbed.cluster import LocalCluster
 
@@ -22,7 +23,10 @@ class Unavailable(RuntimeError):
 
 class Reader:
     def __init__(self, cluster: LocalCluster, timeout_seconds: float = 5) -> None:
-        self._client = kube_config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        configuration = Configuration()
+        kube_config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=configuration)
+        configuration.retries = 0  # a refused connection is an answer (the API server is down), not a retry
+        self._client = ApiClient(configuration)
         self._timeout_seconds = timeout_seconds
 
     def get(self, path: str) -> dict[str, Any] | None:

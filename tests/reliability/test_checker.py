@@ -4,6 +4,7 @@ so a fault test that reports zero violations means something."""
 from __future__ import annotations
 
 import doctest
+import time
 from typing import Any
 
 import pytest
@@ -145,3 +146,18 @@ def test_observed_generation_must_not_go_back() -> None:
 def test_worked_examples_in_docstrings_hold(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_checker_that_fails_reports_it_and_one_that_saw_too_little_cannot_pass() -> None:
+    class Broken(FakeReader):
+        def mds(self, namespace: str) -> list[dict[str, Any]]:
+            raise KeyError("metadata")
+
+    with InvariantChecker(Broken([]), (NS,), interval_seconds=0.01) as checker:  # type: ignore[arg-type]
+        deadline = time.monotonic() + 5
+        while not checker.violations and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert any("checker failed: KeyError" in v for v in checker.violations)
+    idle = InvariantChecker(FakeReader([]), (NS,))  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match="too few samples"):
+        idle.assert_held()
