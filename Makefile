@@ -16,6 +16,7 @@ help:
 	@echo "make crds     - regenerate crds/ from the API models (and the chart's CRD, install.yaml)"
 	@echo "make lint     - ruff, mypy and import-linter"
 	@echo "make bench    - benchmarks that print numbers"
+	@echo "make soak     - fault injection at soak strength (operator kills mid-rollout, API server/etcd faults, 400 generated specs): ~12 min"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,9 @@ typecheck: $(STAMP)
 
 check-engine-flags: $(STAMP)
 	$(PY) hack/check_engine_flags.py $(if $(TGI_DOC),--tgi-doc $(TGI_DOC))
+
+soak: $(STAMP) testbed
+	MODELFLEET_SOAK=1 $(PY) -m pytest tests/reliability -q -s -p no:cacheprovider
 
 bench: $(STAMP) testbed
 	$(PY) bench/plan_throughput.py

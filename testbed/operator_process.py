@@ -20,7 +20,14 @@ CRD_DIR = REPO / "crds"
 
 def install_crds(cluster: LocalCluster) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modelfleet.io", "--timeout=60s")
+
+    # Poll rather than `kubectl wait`: a CRD that has no conditions yet makes `wait` fail at once.
+    def established() -> bool:
+        out = cluster.kubectl("get", "crd/modeldeployments.modelfleet.io", "-o",
+                              'jsonpath={.status.conditions[?(@.type=="Established")].status}', check=False)
+        return out.returncode == 0 and out.stdout.strip() == "True"
+
+    wait_for(established, "the ModelDeployment CRD to be Established", timeout=60)
 
 
 class OperatorProcess:
