@@ -25,6 +25,7 @@ from bench.clusters import HEARTBEAT_RESOURCES, ClusterSource
 from bench.environment import loadavg
 from bench.kubeapi import RequestKey, Watch, delta, kube_client, scrape_requests, writes
 from bench.operator import BenchOperator
+from bench.stats import percentile
 from bench.tracker import Tracker, children_done, converged, pods_ready, ready
 from bench.workload import (
     Workload,
@@ -70,6 +71,7 @@ class ConvergeRun:
     steady: SteadyState | None = None
     loadavg_at_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
     what_if: str = ""  # patches applied to the operator for this pair of runs (bench/whatif.py)
+    spread_seconds: dict[str, float] = field(default_factory=dict)  # p10/p50/p90 of each one's converge time
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +105,12 @@ def first_error(watches: list[Watch]) -> BaseException | None:
 
 def timeout_for(count: int) -> float:
     return 120 + 1.0 * count
+
+
+def spread(tracker: Tracker, done: Any, started: float) -> dict[str, float]:
+    """When the 10th, 50th and 90th percentile ModelDeployment converged: a uniform crawl or a long tail."""
+    times = sorted(t - started for t in (done(p) for p in tracker.progress.values()) if t is not None)
+    return {f"p{q}": percentile(times, q) for q in (10, 50, 90)} if times else {}
 
 
 def _pods_ready_at(tracker: Tracker, watches: list[Watch], replicas: int, timeout_seconds: float) -> float | None:
@@ -143,7 +151,8 @@ def run_operator(clusters: ClusterSource, workload: Workload, concurrency: int, 
                     ready_seconds=ready_at - started, requests=request_table(delta(after, before)),
                     reconciles=reconciles, cpu_seconds=usage.cpu_seconds - cpu_before,
                     cpu_seconds_to_converge=cpu_converged - cpu_before, peak_rss_bytes=usage.peak_rss_bytes,
-                    idle_rss_bytes=idle_rss, loadavg_at_start=load, what_if=what_if)
+                    idle_rss_bytes=idle_rss, loadavg_at_start=load, what_if=what_if,
+                    spread_seconds=spread(tracker, converged, started))
                 if steady_seconds > 0:
                     run.steady = steady_state(cluster, operator, steady_seconds)
                 run.reconcile_errors = operator.log().count("failed (attempt")
@@ -186,4 +195,5 @@ def run_baseline(clusters: ClusterSource, workload: Workload, concurrency: int, 
                            replicas=workload.replicas, concurrency=concurrency, seconds=done_at - started,
                            create_seconds=created - started,
                            pods_ready_seconds=None if pods_at is None else pods_at - started,
-                           requests=request_table(delta(after, before)), loadavg_at_start=load)
+                           requests=request_table(delta(after, before)), loadavg_at_start=load,
+                           spread_seconds=spread(tracker, children_done, started))
