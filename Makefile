@@ -15,7 +15,7 @@ help:
 	@echo "make cluster  - start the local cluster and keep it running"
 	@echo "make crds     - regenerate crds/ from the API models (and the chart's CRD, install.yaml)"
 	@echo "make lint     - ruff, mypy and import-linter"
-	@echo "make bench    - benchmarks that print numbers"
+	@echo "make bench    - fleet-scale benchmarks that print tables and write docs/BENCHMARKS.md (BENCH_ARGS=--smoke for a quick run)"
 	@echo "make soak     - fault injection at soak strength (operator kills mid-rollout, API server/etcd faults, 400 generated specs): ~12 min"
 
 $(STAMP): pyproject.toml
@@ -70,7 +70,7 @@ soak: $(STAMP) testbed
 	MODELFLEET_SOAK=1 $(PY) -m pytest tests/reliability -q -s -p no:cacheprovider
 
 bench: $(STAMP) testbed
-	$(PY) bench/plan_throughput.py
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
