@@ -14,13 +14,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import decide_cost, doc, environment, plan_throughput, report, whatif
+from bench import clusters as bench_clusters
+from bench import decide_cost, doc, environment, report, snapshot, whatif
 from bench.clusters import FLEET, SMOKE_FLEET, ClusterSource, fresh, shared
 from bench.converge import run_baseline, run_operator
 from bench.latency import run_latency
@@ -60,6 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--doc", type=Path, help=f"doc to write (default {DOC.relative_to(REPO)})")
     parser.add_argument("--no-doc", action="store_true", help="do not write the doc")
     parser.add_argument("--report", action="store_true", help="only print the tables and write the doc")
+    parser.add_argument("--commit", default="HEAD", help="the commit of operator/ and templates/ to measure")
     args = parser.parse_args(argv)
     if args.smoke:
         args.sizes, args.repeat, args.steady_seconds, args.steady_size = "3", 1, 3, 3
@@ -80,17 +85,43 @@ def save_results(path: Path | None, results: dict[str, Any]) -> None:
         path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
 
 
+PLANNER_RUN = """\
+import json, sys
+from bench import plan_throughput as p
+seconds, processes = float(sys.argv[1]), int(sys.argv[2])
+r = p.run(seconds) if processes == 1 else p.run_parallel(processes, seconds)
+print(json.dumps({"plans": r.plans, "per_cpu_second": r.per_cpu_second, "per_wall_second": r.per_wall_second}))
+"""
+
+
+def code_environment() -> dict[str, str]:
+    """A child interpreter that imports the session's operator snapshot (and finds ``bench``)."""
+    code = BenchOperator.code
+    if code is None:
+        return dict(os.environ)
+    paths = [code.environment()["PYTHONPATH"], str(REPO), os.environ.get("PYTHONPATH", "")]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths).rstrip(os.pathsep),
+                MODELFLEET_TEMPLATES_DIR=code.environment()["MODELFLEET_TEMPLATES_DIR"])
+
+
 def run_planner(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """bench/plan_throughput.py, 1 and 2 processes, on the session's snapshot of the planner."""
     runs = []
     for _ in range(args.repeat):
         for processes in (1, 2):
             load = environment.loadavg()  # CPU-time figures: no cool-down needed
-            result = plan_throughput.run(args.planner_seconds) if processes == 1 else \
-                plan_throughput.run_parallel(processes, args.planner_seconds)
-            runs.append({"processes": processes, "plans": result.plans, "per_cpu_second": result.per_cpu_second,
-                         "per_wall_second": result.per_wall_second, "loadavg_at_start": load})
-            say(f"planner, {processes} process(es): {result.per_cpu_second:,.0f} plans/s (CPU time)")
+            out = subprocess.run([sys.executable, "-c", PLANNER_RUN, str(args.planner_seconds), str(processes)],
+                                 capture_output=True, text=True, check=True, env=code_environment(), cwd=REPO)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            runs.append(stamped({"processes": processes, **result, "loadavg_at_start": load}))
+            say(f"planner, {processes} process(es): {result['per_cpu_second']:,.0f} plans/s (CPU time)")
     return runs
+
+
+def stamped(record: dict[str, Any]) -> dict[str, Any]:
+    """A result record with the commit of the operator code it measured."""
+    record["commit"] = BenchOperator.code.commit if BenchOperator.code else "working tree"
+    return record
 
 
 def run_decide_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -100,8 +131,9 @@ def run_decide_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     for _ in range(args.repeat):
         for libyaml in (False, True):
             load = environment.loadavg()
-            runs.append({"libyaml": libyaml, "ms": decide_cost.run_subprocess(passes, libyaml),
+            runs.append({"libyaml": libyaml, "ms": decide_cost.run_subprocess(passes, libyaml, code_environment()),
                          "loadavg_at_start": load})
+            stamped(runs[-1])
     say(f"decide(): {runs[0]['ms']}")
     return runs
 
@@ -129,7 +161,7 @@ def run_converge(args: argparse.Namespace, clusters: ClusterSource, results: dic
             runs.append(run_operator(clusters, work, args.concurrency, steady_seconds=steady, what_if=what_if))
             say(f"converge N={n} run {rep + 1}/{args.repeat} operator {what_if}: {runs[-1].seconds:.1f} s "
                 f"(load {runs[-1].loadavg_at_start[0]:.2f})")
-            results["converge"] += [r.to_json() for r in runs]
+            results["converge"] += [stamped(r.to_json()) for r in runs]
             save()
 
 
@@ -147,7 +179,7 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise SystemExit(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
-    results["meta"] = environment.describe()
+    results["meta"] = environment.describe(BenchOperator.code.commit if BenchOperator.code else None)
     if args.initial_wait_seconds > 0:
         environment.wait_for_load(args.max_load, args.initial_wait_seconds, say)
     if "planner" in sections:
@@ -163,14 +195,14 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
             for rep in range(1 if args.smoke else args.repeat):
                 run = run_latency(clusters, args.latency_samples, namespace_prefix=f"bench-lat{rep}")
                 say(f"latency run {rep + 1}: {len(run.children_seconds)} samples")
-                results["latency"].append(run.to_json())
+                results["latency"].append(stamped(run.to_json()))
                 save()
         if "converge" in sections:
             run_converge(args, clusters, results, save)
         if "rollouts" in sections:
             run = run_rollouts(clusters, args.canaries, args.pause_seconds, args.concurrency)
             say(f"rollouts: {args.canaries} canaries")
-            results["rollouts"] = [run.to_json()]
+            results["rollouts"] = [stamped(run.to_json())]
             save()
 
 
@@ -187,10 +219,17 @@ def main(argv: list[str] | None = None) -> int:
     args.initial_wait_seconds = 0 if args.smoke else args.initial_load_wait_minutes * 60
     results_path, doc_path = output_paths(args)
     if args.smoke:
-        BenchOperator.quiet_seconds = 1.0  # tiny N settles at once
+        BenchOperator.quiet_seconds = bench_clusters.QUIET_WINDOW_SECONDS = 1.0  # tiny N settles at once
+    # A plain `kill` must still stop the clusters and operators this process started (by their PIDs).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = load_results(results_path)
     if not args.report:
-        run_sections(args, results, lambda: save_results(results_path, results))
+        BenchOperator.code = snapshot.take(args.commit)
+        say(f"operator code: commit {BenchOperator.code.commit} ({BenchOperator.code.root})")
+        try:
+            run_sections(args, results, lambda: save_results(results_path, results))
+        finally:
+            BenchOperator.code.remove()
     for table in [*report.all_tables(results), report.target_table(results)]:
         print(report.as_text(table), end="\n\n")
     if doc_path is not None:

@@ -26,10 +26,14 @@ SMOKE_FLEET = BENCH / "fleet-smoke.yaml"
 # kwok's heartbeats: node leases every 10 s and node status every ~10 min per node. Never the operator's.
 HEARTBEAT_RESOURCES = frozenset({"leases", "nodes"})
 ClusterSource = Callable[[], AbstractContextManager[LocalCluster]]
+QUIET_WINDOW_SECONDS = 3.0  # --smoke shortens it
 
 
-def wait_quiet(cluster: LocalCluster, window_seconds: float = 3.0, timeout_seconds: float = 120) -> float:
-    """Wait until a window passes with no write but heartbeats; the seconds it took."""
+def wait_quiet(cluster: LocalCluster, window_seconds: float | None = None, timeout_seconds: float = 120) -> float:
+    """Wait until a window passes with no write but heartbeats (so also none by the operator); the
+    seconds it took. Settled means this, not "no reconcile": with N ModelDeployments resyncing every
+    60 s a reconcile is always under way, and a pass that writes nothing is the steady state."""
+    window_seconds = QUIET_WINDOW_SECONDS if window_seconds is None else window_seconds
     started = time.monotonic()
     before = scrape_requests(cluster)
     while time.monotonic() - started < timeout_seconds:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.clusters import HEARTBEAT_RESOURCES, ClusterSource
+from bench.clusters import HEARTBEAT_RESOURCES, ClusterSource, wait_quiet
 from bench.environment import loadavg
 from bench.kubeapi import RequestKey, Watch, delta, kube_client, scrape_requests, writes
 from bench.operator import BenchOperator
@@ -62,7 +62,8 @@ class ConvergeRun:
     ready_seconds: float | None = None  # operator: start -> every ModelDeployment Ready=True
     create_seconds: float = 0.0  # how long the client took to send its writes
     requests: dict[str, int] = field(default_factory=dict)  # start -> settled
-    reconciles: int | None = None
+    reconciles: int | None = None  # start -> settled (resync passes included once N takes over a minute)
+    reconciles_to_converge: int | None = None
     reconcile_errors: int | None = None
     cpu_seconds: float | None = None  # operator CPU, start -> settled
     cpu_seconds_to_converge: float | None = None
@@ -139,17 +140,19 @@ def run_operator(clusters: ClusterSource, workload: Workload, concurrency: int, 
                 created = time.monotonic()
                 timeout = timeout_for(workload.count)
                 converged_at = tracker.wait(converged, timeout, errors=lambda: first_error(watches))
-                cpu_converged = operator.usage().cpu_seconds
+                cpu_converged, reconciles_converged = operator.usage().cpu_seconds, operator.reconciles()
                 pods_at = _pods_ready_at(tracker, watches, workload.replicas, timeout)
                 ready_at = tracker.wait(ready, timeout, errors=lambda: first_error(watches))
-                reconciles = operator.wait_quiet(timeout_seconds=timeout) - reconciles_before
+                wait_quiet(cluster, timeout_seconds=timeout)
+                reconciles = operator.reconciles() - reconciles_before
                 after, usage = scrape_requests(cluster), operator.usage()
                 run = ConvergeRun(
                     mode="operator", count=workload.count, replicas=workload.replicas, concurrency=concurrency,
                     seconds=converged_at - started, create_seconds=created - started,
                     pods_ready_seconds=None if pods_at is None else pods_at - started,
                     ready_seconds=ready_at - started, requests=request_table(delta(after, before)),
-                    reconciles=reconciles, cpu_seconds=usage.cpu_seconds - cpu_before,
+                    reconciles=reconciles, reconciles_to_converge=reconciles_converged - reconciles_before,
+                    cpu_seconds=usage.cpu_seconds - cpu_before,
                     cpu_seconds_to_converge=cpu_converged - cpu_before, peak_rss_bytes=usage.peak_rss_bytes,
                     idle_rss_bytes=idle_rss, loadavg_at_start=load, what_if=what_if,
                     spread_seconds=spread(tracker, converged, started))

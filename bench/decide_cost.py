@@ -118,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_subprocess(passes: int, libyaml: bool) -> dict[str, float]:
+def run_subprocess(passes: int, libyaml: bool, env: dict[str, str] | None = None) -> dict[str, float]:
     """``measure`` in a fresh interpreter (the libyaml what-if must not leak into the caller)."""
     command = [sys.executable, "-m", "bench.decide_cost", "--json", "--passes", str(passes)]
     out = subprocess.run(command + (["--libyaml"] if libyaml else []), capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[1])
+                         check=True, cwd=Path(__file__).resolve().parents[1], env=env)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 

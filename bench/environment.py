@@ -58,9 +58,9 @@ def _memory_gib() -> float:
     return 0.0
 
 
-def describe() -> dict[str, Any]:
+def describe(commit: str | None = None) -> dict[str, Any]:
     bins = testbed_root(build=False) / "bin"
-    commit = _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    commit = commit or _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": round(_memory_gib(), 1),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procstat, whatif
+from bench.snapshot import CodeSnapshot
 from testbed.cluster import LocalCluster
 from testbed.operator_process import OperatorProcess
 from testbed.wait import wait_for
@@ -25,13 +26,18 @@ DEFAULT_CONFIG: dict[str, Any] = {"resyncSeconds": 60, "workers": 8}
 
 
 class BenchOperator(OperatorProcess):
-    # How long without a reconcile counts as settled; --smoke shortens it.
+    # How long without a reconcile counts as idle; --smoke shortens it.
     quiet_seconds = 3.0
+    # The session's copy of one commit of the operator (bench/snapshot.py); None: the working tree.
+    code: CodeSnapshot | None = None
 
     def __init__(self, cluster: LocalCluster, workdir: Path, config: dict[str, Any] | None = None,
                  verbose: bool = False, what_if: str = "") -> None:
-        super().__init__(cluster, workdir, {**DEFAULT_CONFIG, **(config or {})},
-                         extra_env=whatif.environment(what_if.split(","), workdir) if what_if else None)
+        code_env = self.code.environment() if self.code else {}
+        env = whatif.environment(what_if.split(","), workdir, [code_env["PYTHONPATH"]] if code_env else [])
+        if code_env:
+            env["MODELFLEET_TEMPLATES_DIR"] = code_env["MODELFLEET_TEMPLATES_DIR"]
+        super().__init__(cluster, workdir, {**DEFAULT_CONFIG, **(config or {})}, extra_env=env)
         self.verbose = verbose
 
     def start(self) -> BenchOperator:

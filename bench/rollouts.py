@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.clusters import ClusterSource
+from bench.clusters import ClusterSource, wait_quiet
 from bench.converge import watching
 from bench.environment import loadavg
 from bench.kubeapi import kube_client
@@ -110,7 +110,7 @@ def run_rollouts(clusters: ClusterSource, count: int, pause_seconds: int = 10, c
                 errors = lambda: next((w.error for w in watches if w.error), None)  # noqa: E731
                 create_model_deployments(kube, workload, spec(2, canary_pause_seconds=pause_seconds), concurrency)
                 tracker.wait(ready, 120 + 2 * count, errors=errors)
-                operator.wait_quiet()
+                wait_quiet(cluster)
                 load = loadavg()
                 recorder.armed.set()
                 started = time.monotonic()

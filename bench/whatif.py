@@ -70,15 +70,21 @@ def apply(names: Iterable[str]) -> None:
             patches[name]()
 
 
-def environment(names: Iterable[str], workdir: Path) -> dict[str, str]:
-    """The environment that makes a ``modelfleet run`` child process apply ``names``."""
+def environment(names: Iterable[str], workdir: Path, first_paths: Iterable[str] = ()) -> dict[str, str]:
+    """The environment that makes a ``modelfleet run`` child process apply ``names``; ``first_paths``
+    (the session's operator snapshot) stay ahead of the repository on ``PYTHONPATH``."""
     names = [n for n in names if n]
     unknown = set(names) - set(PATCHES)
     if unknown:
         raise ValueError(f"unknown what-if patches {sorted(unknown)}; choose from {PATCHES}")
-    shim = workdir / "whatif-site"
-    shim.mkdir(parents=True, exist_ok=True)
-    (shim / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    repo = Path(__file__).resolve().parents[1]
-    path = os.pathsep.join([str(shim), str(repo), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return {ENV: ",".join(names), "PYTHONPATH": path}
+    paths = list(first_paths)
+    env: dict[str, str] = {}
+    if names:
+        shim = workdir / "whatif-site"
+        shim.mkdir(parents=True, exist_ok=True)
+        (shim / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        paths = [str(shim), *paths, str(Path(__file__).resolve().parents[1])]
+        env[ENV] = ",".join(names)
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env

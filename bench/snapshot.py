@@ -1,0 +1,42 @@
+"""One commit of the operator for a whole benchmark session.
+
+Several people change ``operator/`` while a long session runs; an operator started from the working
+tree would mix versions between runs. The session exports ``operator/`` and ``templates/`` of one
+commit (``git archive``) and every operator process it starts imports that copy (first on
+``PYTHONPATH``, ahead of the editable install) and renders its templates; each result records the commit.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed.cluster import REPO
+
+
+@dataclass(frozen=True)
+class CodeSnapshot:
+    commit: str  # short hash
+    root: Path  # holds operator/ and templates/
+
+    def environment(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(self.root / "operator"), "MODELFLEET_TEMPLATES_DIR": str(self.root / "templates")}
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def take(commit: str = "HEAD") -> CodeSnapshot:
+    short = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", commit], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", short, "operator", "templates"],
+                             capture_output=True, check=True).stdout
+    root = Path(tempfile.mkdtemp(prefix=f"modelfleet-bench-{short}-"))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(root, filter="data")
+    return CodeSnapshot(short, root)
