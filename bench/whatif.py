@@ -9,6 +9,8 @@ Results are stored and reported apart from the shipped operator's figures.
 - ``no-events``: the reconciler posts no Events (the upper bound of taking them off the critical path).
 - ``no-status-wake``: a watch event that changes neither ``metadata.generation`` nor the annotations
   (the operator's own status write, typically) updates the stored copy but wakes no reconcile.
+- ``render-cache``: the decision's renders are memoised on their inputs (spec, plan, names, revision,
+  replicas), so a pass over an unchanged ModelDeployment renders nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ENV = "MODELFLEET_BENCH_WHATIF"
-PATCHES = ("libyaml", "no-events", "no-status-wake")
+PATCHES = ("libyaml", "no-events", "no-status-wake", "render-cache")
 SITECUSTOMIZE = f"""\
 import os
 if os.environ.get({ENV!r}):
@@ -63,8 +65,35 @@ def _no_status_wake() -> None:
     Workers.observe = quiet_observe  # type: ignore[method-assign]
 
 
+def _render_cache() -> None:
+    import copy
+    import json
+    from collections import OrderedDict
+
+    from modelfleet.reconcile import decide
+
+    def memoised(render: Any, size: int = 4096) -> Any:
+        cache: OrderedDict[str, Any] = OrderedDict()
+
+        def wrapper(spec: Any, *args: Any, **kwargs: Any) -> Any:
+            key = json.dumps([spec.model_dump(mode="json") if spec is not None else None, repr(args),
+                              {k: repr(v) for k, v in sorted(kwargs.items())}], sort_keys=True)
+            if key not in cache:
+                cache[key] = render(spec, *args, **kwargs)
+                if len(cache) > size:
+                    cache.popitem(last=False)
+            cache.move_to_end(key)
+            return copy.deepcopy(cache[key])  # the decision adds ownerReferences to what it gets
+
+        return wrapper
+
+    decide.render_revision = memoised(decide.render_revision)  # type: ignore[attr-defined]
+    decide.render_umbrella_service = memoised(decide.render_umbrella_service)  # type: ignore[attr-defined]
+
+
 def apply(names: Iterable[str]) -> None:
-    patches = {"libyaml": _libyaml, "no-events": _no_events, "no-status-wake": _no_status_wake}
+    patches = {"libyaml": _libyaml, "no-events": _no_events, "no-status-wake": _no_status_wake,
+               "render-cache": _render_cache}
     for name in names:
         if name:
             patches[name]()
