@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.environment import wait_for_load
 from bench.kubeapi import delta, scrape_requests, writes
-from testbed.cluster import LocalCluster
+from testbed.cluster import LocalCluster, TestbedError
 from testbed.operator_process import install_crds
 
 BENCH = Path(__file__).resolve().parent
@@ -53,12 +53,31 @@ def fresh(fleet: Path = FLEET, max_load: float | None = None, max_wait_seconds: 
     def open_cluster() -> Iterator[LocalCluster]:
         if max_load is not None:
             wait_for_load(max_load, max_wait_seconds, say=lambda m: print(m, file=sys.stderr, flush=True))
-        with LocalCluster(fleet_file=fleet, quiet=True) as cluster:
+        cluster = start_cluster(fleet)
+        try:
             install_crds(cluster)
             wait_quiet(cluster)
             yield cluster
+        finally:
+            cluster.stop()
 
     return open_cluster
+
+
+def start_cluster(fleet: Path, attempts: int = 3) -> LocalCluster:
+    """A started cluster; a start that fails is retried with new ports. The testbed picks free ports
+    before its components bind them, and on a busy machine another process (or an outgoing connection's
+    ephemeral port) sometimes takes one in between: "bind: address already in use"."""
+    for attempt in range(1, attempts + 1):
+        cluster = LocalCluster(fleet_file=fleet, quiet=True)
+        try:
+            return cluster.start()
+        except TestbedError as error:
+            cluster.stop()
+            if attempt == attempts:
+                raise
+            print(f"cluster start failed ({str(error).splitlines()[0]}); retrying", file=sys.stderr, flush=True)
+    raise AssertionError("unreachable")
 
 
 def shared(cluster: LocalCluster) -> ClusterSource:
