@@ -21,7 +21,7 @@ from testbed.cluster import REPO
 
 @dataclass(frozen=True)
 class CodeSnapshot:
-    commit: str  # short hash
+    commit: str  # short hash of the last commit that changed operator/ or templates/
     root: Path  # holds operator/ and templates/
 
     def environment(self) -> dict[str, str]:
@@ -32,8 +32,10 @@ class CodeSnapshot:
 
 
 def take(commit: str = "HEAD") -> CodeSnapshot:
-    short = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", commit], capture_output=True,
-                           text=True, check=True).stdout.strip()
+    """``operator/`` and ``templates/`` as of ``commit``, named by the last commit that changed them (so
+    sessions on commits that only differ elsewhere carry the same name)."""
+    short = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h", commit, "--", "operator",
+                            "templates"], capture_output=True, text=True, check=True).stdout.strip()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", short, "operator", "templates"],
                              capture_output=True, check=True).stdout
     root = Path(tempfile.mkdtemp(prefix=f"modelfleet-bench-{short}-"))
