@@ -151,6 +151,8 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if exc[0] is None:  # the last periodic sample may predate the state the test waited for
+            self.sample()
 
     def _run(self) -> None:
         while not self._stop.is_set():
