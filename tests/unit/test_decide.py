@@ -189,3 +189,25 @@ def test_a_token_written_in_the_spec_is_refused_and_never_copied_into_the_status
     assert condition(decision, "Ready")["reason"] == "InvalidSpec"
     assert "hf_secret_value" not in str(decision.status)
     assert decision.apply == []
+
+
+def test_a_first_deploy_says_its_plan_once_and_its_readiness_once() -> None:
+    """Creation gets one event (the plan); the expected starting states (not Ready yet, progressing,
+    licence fine, not degraded) are quiet; becoming Ready is said once, in the rollout's words."""
+    first = decide(observed(spec()), CTX)
+    assert [(e.type, e.reason) for e in first.events] == [("Normal", "PlanFeasible")]
+    said = list(first.events)
+    children = created(first)
+    status = first.status
+    for i in range(3):
+        decision = decide(observed(spec(), status=status, children=children, now=NOW + timedelta(seconds=i + 1)),
+                          CTX)
+        said.extend(decision.events)
+        status = decision.status
+    assert [e.reason for e in said] == ["PlanFeasible", "RolloutComplete", "ReplicasReady"]
+    assert condition(decision, "Ready")["status"] == "True"
+
+
+def test_a_problem_on_creation_is_a_warning_at_once() -> None:
+    decision = decide(observed(spec(model={"id": "example/not-in-the-catalog"})), CTX)
+    assert [(e.type, e.reason) for e in decision.events] == [("Warning", "UnknownModel")]

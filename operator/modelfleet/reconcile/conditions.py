@@ -5,13 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from modelfleet.api import Condition, ConditionStatus, ConditionType
+from modelfleet.api import Condition, ConditionStatus, ConditionType, Reason
 from modelfleet.rollout.types import Event
 
 ORDER = (ConditionType.READY, ConditionType.PROGRESSING, ConditionType.DEGRADED, ConditionType.SCHEDULABLE,
          ConditionType.LICENSE_ACCEPTED)
 # Transitions that deserve a Warning event rather than a Normal one.
 WARN_WHEN_FALSE = {ConditionType.SCHEDULABLE, ConditionType.LICENSE_ACCEPTED, ConditionType.READY}
+# A condition's first value says nothing new when it is the expected starting state: a new object's
+# replicas are not ready yet, it is progressing, not degraded, and its licence is fine. So only the
+# plan (Schedulable) and problems get an event on creation; later transitions of these conditions do.
+QUIET_START: set[tuple[ConditionType, ConditionStatus, str | None]] = {
+    (ConditionType.READY, ConditionStatus.FALSE, Reason.REPLICAS_NOT_READY),
+    (ConditionType.PROGRESSING, ConditionStatus.TRUE, None),
+    (ConditionType.DEGRADED, ConditionStatus.FALSE, None),
+    (ConditionType.LICENSE_ACCEPTED, ConditionStatus.TRUE, None),
+}
 
 
 def rfc3339(when: datetime) -> str:
@@ -47,17 +56,19 @@ class ConditionSet:
         return [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in ordered]
 
     def transition_events(self) -> list[Event]:
-        """An event for each condition whose status or reason changed in this pass."""
+        """An event for each condition whose status or reason changed in this pass (see QUIET_START)."""
         events = []
         for type_ in ORDER:
             now = self._current.get(type_.value)
             before = self._previous.get(type_.value)
             if now is None or (before is not None and before.status == now.status and before.reason == now.reason):
                 continue
-            if type_ == ConditionType.DEGRADED and now.status == ConditionStatus.FALSE and before is None:
+            if before is None and ({(type_, now.status, now.reason), (type_, now.status, None)} & QUIET_START):
                 continue
             warn = (type_ in WARN_WHEN_FALSE and now.status == ConditionStatus.FALSE) or (
                 type_ == ConditionType.DEGRADED and now.status == ConditionStatus.TRUE)
-            events.append(Event("Warning" if warn else "Normal", now.reason or type_.value,
-                                now.message or f"{type_.value} is {now.status.value}"))
+            event = Event("Warning" if warn else "Normal", now.reason or type_.value,
+                          now.message or f"{type_.value} is {now.status.value}")
+            if event not in events:  # two conditions failing for one reason: say it once
+                events.append(event)
         return events

@@ -68,7 +68,8 @@ class Reconciler:
             decision = decide(observed, self.context, measurements=self.measure(observed, decision), jobs=jobs)
         decision = self.act(observed, decision)
         self._record(observed, decision)
-        return Outcome(decision.result, decision.requeue_after_seconds, decision.waiting_for_capacity)
+        return Outcome(decision.result, decision.requeue_after_seconds, decision.waiting_for_capacity,
+                       status=decision.status)
 
     def forget(self, key: tuple[str, str]) -> None:
         self.metrics.forget(key)

@@ -21,8 +21,11 @@ from modelfleet.reconcile.observed import Child, PodSummary
 log = logging.getLogger("modelfleet.worker")
 Key = tuple[str, str]  # (namespace, name)
 INDEX_NAMES = ("gpu_nodes", "gpu_pods", "engine_pods", "deployments", "services", "httproutes", "leaderworkersets")
-# Coalesce bursts of watch events (a Deployment, its ReplicaSet's pods ...) into one pass.
+# Coalesce bursts of watch events into one pass. A change of the ModelDeployment itself is acted on
+# almost at once; changes of its children and pods (a Deployment's status, its pods being scheduled,
+# started and becoming Ready: several events within a second) are gathered a little longer.
 DEBOUNCE_SECONDS = 0.05
+CHILD_DEBOUNCE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Outcome:
     result: str  # "ok" | "waiting" | "invalid" | "error"
     requeue_after_seconds: float | None = None
     waiting_for_capacity: bool = False
+    status: dict[str, Any] | None = None  # the status this pass left on the object (None: unknown)
 
 
 ReconcileFn = Callable[[dict[str, Any], Snapshot], Outcome]
@@ -65,6 +69,10 @@ class Workers:
         self._inventory_cache: tuple[int, tuple[NodeGpus, ...], tuple[PodGpus, ...]] | None = None
         self._inventory_version = 0
         self._errors: dict[Key, int] = {}
+        self._why: dict[Key, set[str]] = {}  # what woke each loop: "object" (the watch) or "children"
+        # What each object looked like after its last pass, with the status that pass wrote: the watch
+        # event of our own status patch matches it and needs no new pass.
+        self._settled: dict[Key, tuple[Any, ...]] = {}
 
     # ---- called from kopf handlers (event loop thread) ------------------------------------------------
     def bind_indexes(self, kwargs: Mapping[str, Any]) -> None:
@@ -76,7 +84,9 @@ class Workers:
         if key not in self._tasks:
             self._wake[key] = asyncio.Event()
             self._tasks[key] = asyncio.get_running_loop().create_task(self._loop(key), name=f"reconcile {key}")
-        self.trigger(key)
+        elif self._settled.get(key) == _fingerprint(obj, obj.get("status")):
+            return  # the echo of our own status write: nothing to decide
+        self._wake_for(key, "object")
 
     def forget(self, key: Key) -> None:
         task = self._tasks.pop(key, None)
@@ -86,12 +96,19 @@ class Workers:
         self._wake.pop(key, None)
         self._waiting_capacity.discard(key)
         self._errors.pop(key, None)
+        self._why.pop(key, None)
+        self._settled.pop(key, None)
         if self._on_forget is not None:
             self._on_forget(key)
 
     def trigger(self, key: Key) -> None:
+        """A child, pod or the inventory changed: look at the object again (soon, not at once)."""
+        self._wake_for(key, "children")
+
+    def _wake_for(self, key: Key, why: str) -> None:
         event = self._wake.get(key)
         if event is not None:
+            self._why.setdefault(key, set()).add(why)
             event.set()
 
     def note_node(self, name: str, summary: NodeGpus | None) -> bool:
@@ -124,12 +141,19 @@ class Workers:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._workers)
         wake = self._wake[key]
+        delay = self.resync_seconds
         while True:
-            await asyncio.sleep(DEBOUNCE_SECONDS)
+            await asyncio.sleep(DEBOUNCE_SECONDS if "object" in self._why.get(key, ()) else CHILD_DEBOUNCE_SECONDS)
             wake.clear()
+            why = self._why.pop(key, set())
             obj = self._latest.get(key)
             if obj is None:
                 return
+            if why == {"object"} and self._settled.get(key) == _fingerprint(obj, obj.get("status")):
+                # Our own status write, seen by the watch while the pass that wrote it still ran.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=min(delay, self.resync_seconds))
+                continue
             snapshot = self._snapshot(key)
             async with self._slots:
                 try:
@@ -139,6 +163,10 @@ class Workers:
                     failures = self._errors[key] = self._errors.get(key, 0) + 1
                     log.exception("reconcile of %s/%s failed (attempt %d)", key[0], key[1], failures)
                     outcome = Outcome("error", requeue_after_seconds=min(300.0, 2.0 ** min(failures, 8)))
+            if outcome.status is not None:
+                self._settled[key] = _fingerprint(obj, outcome.status)
+            else:
+                self._settled.pop(key, None)
             if outcome.waiting_for_capacity:
                 self._waiting_capacity.add(key)
             else:
@@ -167,3 +195,10 @@ class Workers:
         pods = tuple(v for store in (pods_index.values() if pods_index is not None else ()) for v in store)
         self._inventory_cache = (self._inventory_version, nodes, pods)
         return nodes, pods
+
+
+def _fingerprint(obj: Mapping[str, Any], status: Any) -> tuple[Any, ...]:
+    """Everything a pass reads from the ModelDeployment itself (the spec through its generation)."""
+    meta = obj.get("metadata") or {}
+    return (meta.get("uid"), meta.get("generation"), meta.get("annotations") or {}, meta.get("deletionTimestamp"),
+            status or {})
