@@ -40,7 +40,8 @@ from modelfleet.reconcile.evaluation_job import job_name, render_evaluation_job
 from modelfleet.reconcile.inventory import NodeGpus, PodGpus, free_gpus_per_node
 from modelfleet.reconcile.observed import WORKLOAD_KINDS, Child, PodSummary
 from modelfleet.reconcile.plans import plan_from_status, plan_inputs_hash, plan_to_status
-from modelfleet.render import render_revision, render_route, render_umbrella_service, revision_hash
+from modelfleet.render import memo as rendered
+from modelfleet.render import render_route, revision_hash
 from modelfleet.render.config import OperatorConfig as RenderConfig
 from modelfleet.render.errors import RenderError
 from modelfleet.render.names import umbrella_name
@@ -247,15 +248,15 @@ def _children(decision: Decision, obs: Observed, ctx: Context, spec: ModelDeploy
     owner = _owner_reference(obs)
     desired: list[dict[str, Any]] = []
     if target in rollout.replicas:
-        desired.extend(render_revision(spec, plan, name=obs.name, namespace=obs.namespace, revision=target,
-                                       replicas=rollout.replicas[target], config=ctx.render))
+        desired.extend(rendered.revision(spec, plan, name=obs.name, namespace=obs.namespace, revision=target,
+                                         replicas=rollout.replicas[target], config=ctx.render))
     for revision, replicas in rollout.replicas.items():
         if revision == target:
             continue
         workload = workloads.get(revision)
         if workload is not None and workload.replicas != replicas:
             decision.scale.append((workload, replicas))
-    desired.append(render_umbrella_service(spec, name=obs.name, namespace=obs.namespace, config=ctx.render))
+    desired.append(rendered.umbrella_service(spec, name=obs.name, namespace=obs.namespace, config=ctx.render))
     keep: set[tuple[str, str]] = set()
     if provider == TrafficProvider.GATEWAY_API and spec.rollout.canary.traffic_routing.gateway_api:
         if rollout.weights:

@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from modelfleet.catalog import gpu_catalog, license_catalog, model_catalog
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.reconcile.config import OperatorConfig
 from modelfleet.reconcile.decide import Context
@@ -19,6 +20,7 @@ from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.reconciler import Reconciler
 from modelfleet.reconcile.worker import Workers
 from modelfleet.render.config import OperatorConfig as RenderConfig
+from modelfleet.render.templating import compile_templates
 
 log = logging.getLogger("modelfleet")
 
@@ -56,11 +58,21 @@ def crd_installed(kube: Kube, name: str) -> bool:
         raise
 
 
+def warm_up() -> None:
+    """Read the catalogs and compile the templates before the first watch event, so the first
+    reconciles (a whole fleet's, after a restart) do not each wait on it."""
+    gpu_catalog()
+    model_catalog()
+    license_catalog()
+    compile_templates()
+
+
 def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics]:
     gateway_api = config.gateway_api if config.gateway_api is not None else crd_installed(
         kube, "httproutes.gateway.networking.k8s.io")
     lws = config.leader_worker_set if config.leader_worker_set is not None else crd_installed(
         kube, "leaderworkersets.leaderworkerset.x-k8s.io")
+    warm_up()
     metrics = OperatorMetrics()
     context = Context(license_policy=license_policy(config), render=render_config(config),
                       gateway_api=gateway_api, lws=lws)

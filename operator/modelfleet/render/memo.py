@@ -1,0 +1,80 @@
+"""A bounded memo of the renderer for the reconcile loop (still pure: same inputs, same objects).
+
+A ModelDeployment is looked at again on every change of its children and pods, and each pass renders
+its revision to compare the result with what the API server holds. Rendering (templates, then YAML)
+is most of a pass's CPU, and its inputs rarely change between passes, so the loop renders through
+this memo. Callers get deep copies: the decision adds ownerReferences to what it receives.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from modelfleet.api import ModelDeploymentSpec
+from modelfleet.planner.types import Plan
+from modelfleet.render import render_revision, render_umbrella_service
+from modelfleet.render.config import OperatorConfig
+
+# Room for the revisions of a few thousand ModelDeployments (a rendered revision is ~10 KB).
+MAX_ENTRIES = 2048
+
+
+class _Memo:
+    def __init__(self, max_entries: int) -> None:
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_entries
+        self.hits = self.misses = 0
+
+    def get(self, key: Any, make: Any) -> Any:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+        if found is None:
+            found = make()
+            with self._lock:
+                self.misses += 1
+                self._entries[key] = found
+                while len(self._entries) > self._max:
+                    self._entries.popitem(last=False)
+        return copy.deepcopy(found)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+
+_MEMO = _Memo(MAX_ENTRIES)
+
+
+def revision(spec: ModelDeploymentSpec, plan: Plan, *, name: str, namespace: str, revision: str, replicas: int,
+             config: OperatorConfig) -> list[dict[str, Any]]:
+    """:func:`modelfleet.render.render_revision`, memoised on every input."""
+    key = ("revision", json.dumps(spec.model_dump(mode="json"), sort_keys=True), plan, name, namespace, revision,
+           replicas, repr(config))
+    return list(_MEMO.get(key, lambda: render_revision(spec, plan, name=name, namespace=namespace,
+                                                        revision=revision, replicas=replicas, config=config)))
+
+
+def umbrella_service(spec: ModelDeploymentSpec, *, name: str, namespace: str,
+                     config: OperatorConfig) -> dict[str, Any]:
+    """:func:`modelfleet.render.render_umbrella_service`, memoised."""
+    key = ("umbrella", name, namespace, repr(config))
+    return dict(_MEMO.get(key, lambda: render_umbrella_service(spec, name=name, namespace=namespace,
+                                                                config=config)))
+
+
+def stats() -> tuple[int, int]:
+    """(hits, misses) since start-up or the last :func:`clear`."""
+    return _MEMO.hits, _MEMO.misses
+
+
+def clear() -> None:
+    _MEMO.clear()
