@@ -58,6 +58,21 @@ def crd_installed(kube: Kube, name: str) -> bool:
         raise
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff-base at all. kopf builds one (a deep copy of the object) on every watch event, for
+    on.create/update handlers and daemons; this operator registers none (see :mod:`.handlers`), so
+    the copy of every pod and Deployment event would be pure waste, and nothing is ever stored."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def warm_up() -> None:
     """Read the catalogs and compile the templates before the first watch event, so the first
     reconciles (a whole fleet's, after a restart) do not each wait on it."""
@@ -104,8 +119,7 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix = config.progress_annotation_prefix
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=prefix, key="last-handled-configuration")
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.posting.enabled = False  # we post our own Events, one per decision
         # No dynamic discovery of CRDs and namespaces: the operator's resources are fixed at start-up, and
         # scanning needs list/watch on CRDs and namespaces that a least-privilege Role does not grant.

@@ -1,0 +1,30 @@
+"""The kopf wiring registers only indexes and event triggers: the operator's NoDiffBase storage (no
+diff-base copies, nothing stored on objects) is only right while no changing handler or daemon exists."""
+
+from __future__ import annotations
+
+import kopf
+
+from modelfleet.reconcile.handlers import register
+from modelfleet.reconcile.operator import NoDiffBase
+from modelfleet.reconcile.worker import Outcome, Workers
+
+
+def test_no_changing_handlers_or_daemons_are_registered() -> None:
+    registry = kopf.OperatorRegistry()
+    register(registry, Workers(lambda obj, snap: Outcome("ok"), workers=1, resync_seconds=60, lws_enabled=True),
+             gateway_api=True)
+    # kopf keeps one sub-registry per kind of handler; only watching (events) and indexing may be used.
+    assert registry._changing.get_all_handlers() == []
+    assert registry._spawning.get_all_handlers() == []
+    assert len(registry._watching.get_all_handlers()) >= 5
+    assert len(registry._indexing.get_all_handlers()) >= 5
+
+
+def test_the_diff_base_is_empty_and_never_stored() -> None:
+    storage = NoDiffBase()
+    body = kopf.Body({"metadata": {"name": "x", "annotations": {"a": "b"}}, "spec": {"replicas": 1}})
+    assert storage.build(body=body) == {} and storage.fetch(body=body) is None
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=storage.build(body=body))
+    assert not patch
