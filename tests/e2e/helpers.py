@@ -72,10 +72,21 @@ def new_revision(cluster: LocalCluster, namespace: str, name: str) -> None:
 
 
 def events(api: Api, namespace: str, name: str) -> list[dict[str, Any]]:
-    """The events of the ModelDeployment that exists now (not of an earlier one of the same name), oldest first."""
+    """The events of the ModelDeployment that exists now (not of an earlier one of the same name), oldest first.
+
+    The operator posts Events from a background queue, just after the status they go with: read until
+    two reads 0.3 s apart agree, so the Events of the status a test waited for are there."""
     uid = api.md(namespace, name)["metadata"]["uid"]
-    got = api.get(f"/api/v1/namespaces/{namespace}/events?fieldSelector={quote('involvedObject.uid=' + uid)}")
-    items = (got or {}).get("items", [])
+    path = f"/api/v1/namespaces/{namespace}/events?fieldSelector={quote('involvedObject.uid=' + uid)}"
+    names: list[str] | None = None
+    deadline = time.monotonic() + 5
+    while True:
+        items = (api.get(path) or {}).get("items", [])
+        now = sorted(e["metadata"]["name"] for e in items)
+        if now == names or time.monotonic() > deadline:
+            break
+        names = now
+        time.sleep(0.3)
     return sorted(items, key=lambda e: (e.get("lastTimestamp") or "", e["metadata"].get("resourceVersion", "")))
 
 

@@ -96,9 +96,10 @@ def test_a_model_deployment_gets_a_plan_children_and_a_ready_status(cluster: Loc
 
     table = cluster.kubectl("get", "md", "-n", "op-basic").stdout
     assert "Qwen/Qwen3.5-9B" in table and "L4" in table and "Healthy" in table
-    events = get_json(cluster, "events", "-n", "op-basic", "--field-selector",
-                      "involvedObject.name=qwen-small")["items"]
-    assert {e["reason"] for e in events} & {"PlanFeasible", "ReplicasReady"}
+    # Events leave the operator from a background queue, just after the status they go with.
+    wait_for(lambda: {e["reason"] for e in get_json(cluster, "events", "-n", "op-basic", "--field-selector",
+                                                     "involvedObject.name=qwen-small")["items"]}
+             >= {"PlanFeasible", "ReplicasReady"}, "the plan and readiness events", timeout=10)
 
 
 def test_scale_subresource_scales_the_engine(cluster: LocalCluster, operator: OperatorProcess) -> None:
@@ -246,8 +247,9 @@ def test_a_refused_licence_stops_the_rollout(cluster: LocalCluster, operator: Op
     needs = wait_for(lambda: licence("kimi"), "Kimi K2.6 waiting for acceptance", timeout=60)
     assert needs["reason"] == "LicenseNeedsAcceptance" and "licenseAccepted" in needs["message"]
     assert not workloads(cluster, "op-licence", "minimax") and not workloads(cluster, "op-licence", "kimi")
-    events = get_json(cluster, "events", "-n", "op-licence")["items"]
-    assert any(e["reason"] == "LicenseRefused" and e["type"] == "Warning" for e in events)
+    wait_for(lambda: any(e["reason"] == "LicenseRefused" and e["type"] == "Warning"
+                         for e in get_json(cluster, "events", "-n", "op-licence")["items"]),
+             "a LicenseRefused warning", timeout=10)
 
 
 @pytest.mark.parametrize(("patch", "expected"), [

@@ -13,6 +13,7 @@ from modelfleet.catalog import gpu_catalog, license_catalog, model_catalog
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.reconcile.config import OperatorConfig
 from modelfleet.reconcile.decide import Context
+from modelfleet.reconcile.events import EventSink
 from modelfleet.reconcile.handlers import register
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.measure import PrometheusMeasure
@@ -82,7 +83,7 @@ def warm_up() -> None:
     compile_templates()
 
 
-def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics]:
+def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics, EventSink]:
     gateway_api = config.gateway_api if config.gateway_api is not None else crd_installed(
         kube, "httproutes.gateway.networking.k8s.io")
     lws = config.leader_worker_set if config.leader_worker_set is not None else crd_installed(
@@ -93,20 +94,21 @@ def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Wo
                       gateway_api=gateway_api, lws=lws)
     measure = PrometheusMeasure(config.prometheus.url, config.prometheus.timeout_seconds) \
         if config.prometheus.url else None
-    reconciler = Reconciler(kube, context, metrics, measure=measure)
+    events = EventSink(kube.create)
+    reconciler = Reconciler(kube, context, metrics, measure=measure, events=events)
     workers = Workers(reconciler, workers=config.workers, resync_seconds=config.resync_seconds, lws_enabled=lws,
                       on_forget=reconciler.forget)
     registry = kopf.OperatorRegistry()
     register(registry, workers, gateway_api=gateway_api)
     log.info("gateway API %s, LeaderWorkerSet %s", "on" if gateway_api else "off", "on" if lws else "off")
-    return registry, workers, metrics
+    return registry, workers, metrics, events
 
 
 def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | None = None) -> int:
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # both clients (ours and kopf's) read the same file
     kube = Kube.from_environment(kubeconfig)
-    registry, workers, metrics = build(config, kube)
+    registry, workers, metrics, events = build(config, kube)
     if config.metrics.port:
         metrics.serve(config.metrics.address, config.metrics.port)
 
@@ -132,6 +134,7 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:
         await workers.shutdown()
+        await asyncio.to_thread(events.flush, 5.0)  # what was decided is also said
 
     asyncio.run(kopf.operator(
         registry=registry, standalone=True, clusterwide=not config.namespaces,

@@ -32,8 +32,12 @@ MAX_JOB_LOOKUPS = 3
 
 class Reconciler:
     def __init__(self, kube: Kube, context: Context, metrics: OperatorMetrics, measure: Measure | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 events: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """`events` takes each Event body off the pass (an :class:`.events.EventSink`); without it,
+        Events are posted in the pass itself."""
         self.kube = kube
+        self.events = events
         self.context = context
         self.metrics = metrics
         self.measure = measure
@@ -137,6 +141,9 @@ class Reconciler:
             "source": {"component": "modelfleet"}, "reportingComponent": "modelfleet.io/operator",
             "reportingInstance": "modelfleet", "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
+        if self.events is not None:
+            self.events(body)
+            return
         try:
             self.kube.create(body)
         except ApiError as error:  # an event is best effort: never fail a reconcile over it
