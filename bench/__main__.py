@@ -125,15 +125,12 @@ def stamped(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_decide_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """CPU of the pure decision per reconcile pass, as shipped and with libyaml as a what-if."""
+    """CPU of the pure decision per reconcile pass: a first pass (renders) and a steady one (memo)."""
     runs = []
     passes = 20 if args.smoke else 300
     for _ in range(args.repeat):
-        for libyaml in (False, True):
-            load = environment.loadavg()
-            runs.append({"libyaml": libyaml, "ms": decide_cost.run_subprocess(passes, libyaml, code_environment()),
-                         "loadavg_at_start": load})
-            stamped(runs[-1])
+        load = environment.loadavg()
+        runs.append(stamped({"ms": decide_cost.run_subprocess(passes, code_environment()), "loadavg_at_start": load}))
     say(f"decide(): {runs[0]['ms']}")
     return runs
 

@@ -91,10 +91,16 @@ def free_gpus_per_node(nodes: Iterable[NodeGpus], pods: Iterable[PodGpus],
     >>> free_gpus_per_node([h], [PodGpus("h0", "nvidia.com/gpu", 4, None)])
     {'H200': (4,)}
     """
+    if isinstance(nodes, tuple) and isinstance(pods, tuple):
+        return _free_from_snapshot(nodes, pods, exclude_owner)
     used: dict[str, int] = {}
     for pod in pods:
         if exclude_owner is None or pod.owner != exclude_owner:
             used[pod.node] = used.get(pod.node, 0) + pod.count
+    return _free(nodes, used)
+
+
+def _free(nodes: Iterable[NodeGpus], used: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
     free: dict[str, list[int]] = {}
     for node in nodes:
         if node.gpu_type is None or not node.schedulable:
@@ -103,8 +109,59 @@ def free_gpus_per_node(nodes: Iterable[NodeGpus], pods: Iterable[PodGpus],
     return {gpu: tuple(sorted(counts, reverse=True)) for gpu, counts in sorted(free.items())}
 
 
+@dataclass(frozen=True)
+class _Totals:
+    """What one inventory snapshot adds up to, kept while the operator reuses the same snapshot."""
+
+    nodes: tuple[NodeGpus, ...]
+    pods: tuple[PodGpus, ...]
+    used: Mapping[str, int]  # GPUs in use per node
+    by_owner: Mapping[str, Mapping[str, int]]  # owner -> node -> GPUs its pods hold
+    free: dict[str, tuple[int, ...]]
+
+
+_last: _Totals | None = None
+
+
+def _free_from_snapshot(nodes: tuple[NodeGpus, ...], pods: tuple[PodGpus, ...],
+                        exclude_owner: str | None) -> dict[str, tuple[int, ...]]:
+    """:func:`free_gpus_per_node` for the snapshots the operator passes around (immutable tuples that
+    every pass between two inventory changes shares): the sums are made once per snapshot, and
+    excluding an owner only gives back what its own pods hold. Same results, O(nodes) per call."""
+    global _last
+    totals = _last
+    if totals is None or totals.nodes is not nodes or totals.pods is not pods:
+        used: dict[str, int] = {}
+        by_owner: dict[str, dict[str, int]] = {}
+        for pod in pods:
+            used[pod.node] = used.get(pod.node, 0) + pod.count
+            if pod.owner is not None:
+                held = by_owner.setdefault(pod.owner, {})
+                held[pod.node] = held.get(pod.node, 0) + pod.count
+        totals = _last = _Totals(nodes, pods, used, by_owner, _free(nodes, used))
+    mine = totals.by_owner.get(exclude_owner) if exclude_owner is not None else None
+    if not mine:
+        return dict(totals.free)
+    return _free(nodes, {node: count - mine.get(node, 0) for node, count in totals.used.items()})
+
+
+_allocated: tuple[Any, Any, dict[str, int]] | None = None
+
+
 def allocated_gpus_by_type(nodes: Iterable[NodeGpus], pods: Iterable[PodGpus]) -> dict[str, int]:
-    """GPUs held by ModelFleet pods, by catalog GPU type (for the operator's metrics)."""
+    """GPUs held by ModelFleet pods, by catalog GPU type (for the operator's metrics); summed once
+    per inventory snapshot when given the operator's shared tuples."""
+    global _allocated
+    last = _allocated
+    if last is not None and last[0] is nodes and last[1] is pods and isinstance(pods, tuple):
+        return dict(last[2])
+    result = _allocated_by_type(nodes, pods)
+    if isinstance(nodes, tuple) and isinstance(pods, tuple):
+        _allocated = (nodes, pods, result)
+    return dict(result)
+
+
+def _allocated_by_type(nodes: Iterable[NodeGpus], pods: Iterable[PodGpus]) -> dict[str, int]:
     node_type = {n.name: n.gpu_type or n.product or "unknown" for n in nodes}
     out: dict[str, int] = {}
     for pod in pods:

@@ -8,7 +8,6 @@ this memo. Callers get deep copies: the decision adds ownerReferences to what it
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections import OrderedDict
@@ -43,7 +42,7 @@ class _Memo:
                 self._entries[key] = found
                 while len(self._entries) > self._max:
                     self._entries.popitem(last=False)
-        return copy.deepcopy(found)
+        return _copy(found)
 
     def clear(self) -> None:
         with self._lock:
@@ -52,6 +51,16 @@ class _Memo:
 
 
 _MEMO = _Memo(MAX_ENTRIES)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of rendered JSON (dicts, lists, scalars): several times faster than copy.deepcopy,
+    which keeps a memo of every node for cycles that rendered objects cannot have."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
 
 
 def revision(spec: ModelDeploymentSpec, plan: Plan, *, name: str, namespace: str, revision: str, replicas: int,
