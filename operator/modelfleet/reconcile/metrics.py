@@ -37,13 +37,20 @@ class OperatorMetrics:
 
         self._lock = threading.Lock()
         self._fleet: dict[Key, tuple[str, str | None, int]] = {}
+        # Fleet totals kept up to date per change (a pass must not cost O(fleet)).
+        self._phases: dict[str, int] = {}
+        self._planned: dict[str, int] = {}
+        self._allocated: dict[str, int] | None = None
 
     def record(self, key: Key, phase: str, gpu_type: str | None, gpus: int, canary_weight: int | None) -> None:
         """Remember one ModelDeployment's phase and planned GPUs, then refresh the fleet gauges."""
         with self._lock:
             previous = self._fleet.get(key)
-            self._fleet[key] = (phase, gpu_type, gpus)
-            self._refresh()
+            current = (phase, gpu_type, gpus)
+            if previous != current:
+                self._fleet[key] = current
+                self._count(previous, -1)
+                self._count(current, +1)
             if previous is not None and previous[0] != phase:
                 with contextlib.suppress(KeyError):
                     self.rollout_phase.remove(key[0], key[1], previous[0])
@@ -53,7 +60,7 @@ class OperatorMetrics:
     def forget(self, key: Key) -> None:
         with self._lock:
             previous = self._fleet.pop(key, None)
-            self._refresh()
+            self._count(previous, -1)
             if previous is not None:
                 with contextlib.suppress(KeyError):
                     self.rollout_phase.remove(key[0], key[1], previous[0])
@@ -61,23 +68,33 @@ class OperatorMetrics:
             self.canary_weight.remove(key[0], key[1])
 
     def set_allocated(self, by_type: dict[str, int]) -> None:
-        self.gpus_allocated.clear()
-        for gpu_type, count in by_type.items():
-            self.gpus_allocated.labels(gpu_type=gpu_type).set(count)
+        with self._lock:
+            if by_type == self._allocated:
+                return
+            self._allocated = dict(by_type)
+            self.gpus_allocated.clear()
+            for gpu_type, count in by_type.items():
+                self.gpus_allocated.labels(gpu_type=gpu_type).set(count)
 
-    def _refresh(self) -> None:
-        phases: dict[str, int] = {}
-        planned: dict[str, int] = {}
-        for phase, gpu_type, gpus in self._fleet.values():
-            phases[phase] = phases.get(phase, 0) + 1
-            if gpu_type:
-                planned[gpu_type] = planned.get(gpu_type, 0) + gpus
-        self.deployments_by_phase.clear()
-        for phase, count in phases.items():
-            self.deployments_by_phase.labels(phase=phase).set(count)
-        self.gpus_planned.clear()
-        for gpu_type, count in planned.items():
-            self.gpus_planned.labels(gpu_type=gpu_type).set(count)
+    def _count(self, entry: tuple[str, str | None, int] | None, sign: int) -> None:
+        """Add (`sign` +1) or take away (-1) one ModelDeployment's share of the fleet gauges."""
+        if entry is None:
+            return
+        phase, gpu_type, gpus = entry
+        _add(self._phases, phase, sign, self.deployments_by_phase, "phase")
+        if gpu_type:
+            _add(self._planned, gpu_type, sign * gpus, self.gpus_planned, "gpu_type")
 
     def serve(self, address: str, port: int) -> None:
         start_http_server(port, addr=address, registry=self.registry)
+
+
+def _add(totals: dict[str, int], label: str, amount: int, gauge: Gauge, name: str) -> None:
+    """Change one labelled total; a label whose total is 0 leaves the gauge (as if never seen)."""
+    totals[label] = totals.get(label, 0) + amount
+    if totals[label] == 0:
+        del totals[label]
+        with contextlib.suppress(KeyError):
+            gauge.remove(label)
+    else:
+        gauge.labels(**{name: label}).set(totals[label])

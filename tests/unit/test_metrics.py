@@ -1,0 +1,36 @@
+"""The fleet gauges kept per change equal a recount of every ModelDeployment's last record."""
+
+from __future__ import annotations
+
+import random
+
+from modelfleet.reconcile.metrics import OperatorMetrics
+
+
+def samples(metrics: OperatorMetrics, name: str, label: str) -> dict[str, float]:
+    return {s.labels[label]: s.value for family in metrics.registry.collect() if family.name == name
+            for s in family.samples}
+
+
+def test_fleet_gauges_follow_records_and_forgets() -> None:
+    rng = random.Random(7)
+    metrics = OperatorMetrics()
+    fleet: dict[tuple[str, str], tuple[str, str | None, int]] = {}
+    for _ in range(2000):
+        key = ("ns", f"m{rng.randrange(30)}")
+        if rng.random() < 0.1:
+            metrics.forget(key)
+            fleet.pop(key, None)
+        else:
+            entry = (rng.choice(["Pending", "Progressing", "Healthy", "Degraded"]),
+                     rng.choice([None, "L4", "H100-80GB"]), rng.randrange(0, 9))
+            metrics.record(key, *entry, canary_weight=None)
+            fleet[key] = entry
+        phases: dict[str, float] = {}
+        planned: dict[str, float] = {}
+        for phase, gpu, gpus in fleet.values():
+            phases[phase] = phases.get(phase, 0) + 1
+            if gpu and gpus:
+                planned[gpu] = planned.get(gpu, 0) + gpus
+        assert samples(metrics, "modelfleet_modeldeployments", "phase") == phases
+        assert {k: v for k, v in samples(metrics, "modelfleet_gpus_planned", "gpu_type").items() if v} == planned
