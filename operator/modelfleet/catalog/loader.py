@@ -53,7 +53,8 @@ MODEL_KEYS = frozenset(v.MODEL_INT_FIELDS) | {
 MOE_KEYS = frozenset({"routed_experts", "shared_experts", "experts_per_token", "expert_intermediate_size"})
 
 
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# PyYAML's C (libyaml) safe loader when built with it: the catalogs and the renderer parse with it.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_data_file(name: str) -> Mapping[str, Any]:
@@ -61,7 +62,7 @@ def read_data_file(name: str) -> Mapping[str, Any]:
     where = f"catalog/data/{name}"
     try:
         raw = resources.files("modelfleet.catalog").joinpath("data", name).read_text(encoding="utf-8")
-        data = yaml.load(raw, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, the C one when present
+        data = yaml.load(raw, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader, the C one when present
     except (OSError, yaml.YAMLError) as error:
         raise CatalogError(f"{where}: cannot be read ({error}); reinstall the modelfleet package") from error
     if not isinstance(data, Mapping):
