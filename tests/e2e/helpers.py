@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -67,27 +68,34 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def epoch(timestamp: str) -> float:
+    """Seconds since the epoch of an RFC 3339 timestamp from the API server."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
 def new_revision(cluster: LocalCluster, namespace: str, name: str) -> None:
     patch_spec(cluster, namespace, name, {"model": {"revision": unique("r")}})
 
 
-def events(api: Api, namespace: str, name: str) -> list[dict[str, Any]]:
+def events(api: Api, namespace: str, name: str, until: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """The events of the ModelDeployment that exists now (not of an earlier one of the same name), oldest first.
 
-    The operator posts Events from a background queue, just after the status they go with: read until
-    two reads 0.3 s apart agree, so the Events of the status a test waited for are there."""
+    The operator posts Events in order from a background queue, just after the status they go with: read
+    until every reason in `until` is there (the last Event of the status a test waited for makes every
+    earlier one certain) and two reads 0.3 s apart agree; give up after 10 s and return what is there."""
     uid = api.md(namespace, name)["metadata"]["uid"]
     path = f"/api/v1/namespaces/{namespace}/events?fieldSelector={quote('involvedObject.uid=' + uid)}"
     names: list[str] | None = None
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while True:
         items = (api.get(path) or {}).get("items", [])
         now = sorted(e["metadata"]["name"] for e in items)
-        if now == names or time.monotonic() > deadline:
+        complete = set(until) <= {e["reason"] for e in items}
+        if (complete and now == names) or time.monotonic() > deadline:
             break
         names = now
         time.sleep(0.3)
-    return sorted(items, key=lambda e: (e.get("lastTimestamp") or "", e["metadata"].get("resourceVersion", "")))
+    return sorted(items, key=lambda e: (e.get("lastTimestamp") or "", int(e["metadata"].get("resourceVersion") or 0)))
 
 
 def metric_value(text: str, metric: str, /, **labels: str) -> float | None:
@@ -187,15 +195,21 @@ class Sampler:
                 sample.phase, sample.step, sample.weight, sample.route, sample.replicas):
             self.samples.append(sample)
         prefix = f"{self.name}-"
+        # The reads above are not one snapshot: judge weight against readiness only when the route
+        # and the status did not change while the Deployments were read.
+        consistent = (self.api.route_weights(self.namespace, self.name) == route
+                      and (self.api.status(self.namespace, self.name).get("rollout") or {}).get("weight")
+                      == rollout.get("weight"))
         if route is not None:
             if sum(route.values()) != 100:
                 self.violations.append(f"route weights sum to {sum(route.values())}: {route}")
-            for service, weight in route.items():
+            for service, weight in route.items() if consistent else ():
                 revision = service.removeprefix(prefix)
                 if weight > 0 and replicas.get(revision, (0, 0))[1] < 1:
                     self.violations.append(f"{service} has weight {weight} without a Ready pod: {replicas}")
         canary = (status.get("revisions") or {}).get("canary")
-        if route is None and canary and (rollout.get("weight") or 0) > 0 and replicas.get(canary, (0, 0))[1] < 1:
+        if consistent and route is None and canary and (rollout.get("weight") or 0) > 0 \
+                and replicas.get(canary, (0, 0))[1] < 1:
             self.violations.append(f"canary {canary} has weight {rollout.get('weight')} without a Ready pod")
 
     def phases(self) -> list[str]:

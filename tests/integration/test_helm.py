@@ -247,8 +247,10 @@ def test_operator_with_the_charts_service_account_reconciles_to_ready(
         assert got["status"]["phase"] == "Healthy" and condition(got, "Schedulable")["status"] == "True"
         assert len(children(cluster, "deployments", APP_NS, "granted")) == 1
         assert children(cluster, "services", APP_NS, "granted")
-        events = get_json(cluster, "events", "-n", APP_NS, "--field-selector", "involvedObject.name=granted")
-        assert events["items"], "the operator's events were created under the chart's identity"
+        # Events leave the operator from a background queue, just after the status they go with.
+        wait_for(lambda: get_json(cluster, "events", "-n", APP_NS, "--field-selector",
+                                  "involvedObject.name=granted")["items"],
+                 "the operator's events, created under the chart's identity", timeout=15)
         assert unexpected_denials(operator.log()) == []
     finally:
         operator.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -60,6 +61,22 @@ def wait_ready(cluster: LocalCluster, namespace: str, name: str, timeout: int = 
     got = get_json(cluster, "md", name, "-n", namespace)
     assert out.returncode == 0, f"{name} not Ready: {json.dumps(got.get('status'), indent=1)}"
     return dict(got)
+
+
+def _sample(text: str, metric: str, /, **labels: str) -> float | None:
+    """One sample of a Prometheus text exposition (labels matched exactly, in any order)."""
+    for line in text.splitlines():
+        if not line.startswith(metric + "{"):
+            continue
+        body = line[len(metric) + 1:line.index("}")]
+        found = {k: v.strip('"') for k, v in (part.split("=", 1) for part in body.split(",") if part)}
+        if found == labels:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def reconciles_ok(text: str) -> float | None:
+    return _sample(text, "modelfleet_reconciles_total", result="ok")
 
 
 def delete_and_wait(cluster: LocalCluster, namespace: str, name: str) -> None:
@@ -120,8 +137,23 @@ def test_a_change_to_the_pods_rolls_out_a_new_revision_ready_before_the_old_goes
         [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig), "get", "deployments", "-n", "op-basic",
          "-l", "modelfleet.io/name=qwen-small", "-w", "-o", "json", "--output-watch-events"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    chunks: list[str] = []
+
+    def read() -> None:
+        assert watch.stdout is not None
+        for line in watch.stdout:
+            chunks.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def watched() -> list[dict[str, Any]]:
+        return _complete_documents("".join(chunks))
+
     try:
-        time.sleep(1)
+        # The watch has listed the current revision before anything changes.
+        wait_for(lambda: any(e["object"]["metadata"]["labels"]["modelfleet.io/revision"] in before
+                             for e in watched()), "the watch to list the current revision", timeout=30)
         cluster.kubectl("patch", "md", "qwen-small", "-n", "op-basic", "--type=merge",
                         "-p", json.dumps({"spec": {"model": {"revision": "0123abc"}}}))
 
@@ -132,13 +164,15 @@ def test_a_change_to_the_pods_rolls_out_a_new_revision_ready_before_the_old_goes
                 "phase") == "Healthy"
 
         wait_for(rolled, "the new revision to replace the old one", timeout=90)
-        time.sleep(1)
+        wait_for(lambda: any(e["type"] == "DELETED"
+                             and e["object"]["metadata"]["labels"]["modelfleet.io/revision"] in before
+                             for e in watched()), "the watch to see the old revision deleted", timeout=30)
     finally:
         watch.terminate()
-        out, _ = watch.communicate(timeout=10)
-    events = [json.loads(doc) for doc in _json_documents(out)]
+        watch.wait(timeout=10)
+        reader.join(timeout=10)
     ready: dict[str, int] = {}
-    for event in events:
+    for event in watched():
         obj = event["object"]
         revision = obj["metadata"]["labels"]["modelfleet.io/revision"]
         replicas = 0 if event["type"] == "DELETED" else int(obj["spec"].get("replicas", 0))
@@ -146,30 +180,46 @@ def test_a_change_to_the_pods_rolls_out_a_new_revision_ready_before_the_old_goes
             replicas, int((obj.get("status") or {}).get("readyReplicas") or 0))
         # At every moment the watch shows, some revision serves with every replica ready.
         assert max(ready.values()) >= 2, f"capacity dropped during the rollout: {ready} after {event['type']}"
-    assert any(e["type"] == "DELETED" and e["object"]["metadata"]["labels"]["modelfleet.io/revision"] in before
-               for e in events), "the old revision was deleted"
 
 
-def _json_documents(text: str) -> list[str]:
-    """Split kubectl's stream of pretty-printed JSON objects."""
+def _complete_documents(text: str) -> list[dict[str, Any]]:
+    """The complete objects in kubectl's stream of pretty-printed JSON (a partial last one is left out)."""
     decoder, docs, i = json.JSONDecoder(), [], 0
     while i < len(text):
         if text[i].isspace():
             i += 1
             continue
-        obj, end = decoder.raw_decode(text, i)
-        docs.append(json.dumps(obj))
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            break
+        docs.append(obj)
         i = end
     return docs
 
 
+def _quiet_versions(cluster: LocalCluster, namespace: str, name: str) -> tuple[str, ...]:
+    """The resourceVersions of the object and its Deployments once they have not changed for 3 s
+    (the passes that follow a rollout, e.g. the one woken by the old revision's deletion, are done)."""
+    def versions() -> tuple[str, ...]:
+        md_rv = get_json(cluster, "md", name, "-n", namespace)["metadata"]["resourceVersion"]
+        return (md_rv, *sorted(d["metadata"]["resourceVersion"] for d in workloads(cluster, namespace, name)))
+
+    def unchanged() -> tuple[str, ...] | None:
+        first = versions()
+        time.sleep(3)
+        return first if versions() == first else None
+
+    return tuple(wait_for(unchanged, f"{namespace}/{name} to be quiet", timeout=60, interval=0))
+
+
 def test_an_unchanged_spec_is_not_rewritten(cluster: LocalCluster, operator: OperatorProcess) -> None:
-    [deployment] = workloads(cluster, "op-basic", "qwen-small")
-    md_before = get_json(cluster, "md", "qwen-small", "-n", "op-basic")["metadata"]["resourceVersion"]
+    before = _quiet_versions(cluster, "op-basic", "qwen-small")
+    assert len(before) == 2, "one Deployment"
     time.sleep(25)  # longer than the resync period (20 s in these tests)
+    md_rv = get_json(cluster, "md", "qwen-small", "-n", "op-basic")["metadata"]["resourceVersion"]
     [after] = workloads(cluster, "op-basic", "qwen-small")
-    assert after["metadata"]["resourceVersion"] == deployment["metadata"]["resourceVersion"]
-    assert get_json(cluster, "md", "qwen-small", "-n", "op-basic")["metadata"]["resourceVersion"] == md_before
+    assert (md_rv, after["metadata"]["resourceVersion"]) == before
 
 
 def test_operator_restart_recreates_nothing(cluster: LocalCluster, operator: OperatorProcess) -> None:
@@ -181,12 +231,14 @@ def test_operator_restart_recreates_nothing(cluster: LocalCluster, operator: Ope
         return out
 
     before = uids()
-    rv_before = get_json(cluster, "md", "qwen-small", "-n", "op-basic")["metadata"]["resourceVersion"]
+    rv_before = _quiet_versions(cluster, "op-basic", "qwen-small")
     operator.kill()
     operator.start()
-    time.sleep(10)
+    wait_for(lambda: (reconciles_ok(operator.metrics()) or 0) > 0, "the restarted operator's first reconcile",
+             timeout=30)
+    time.sleep(5)  # and whatever that pass would have written has reached the API server
     assert uids() == before
-    assert get_json(cluster, "md", "qwen-small", "-n", "op-basic")["metadata"]["resourceVersion"] == rv_before
+    assert _quiet_versions(cluster, "op-basic", "qwen-small") == rv_before
 
 
 def test_deleting_removes_children_and_keeps_what_the_user_owns(cluster: LocalCluster,
@@ -300,11 +352,17 @@ def test_operator_metrics_count_reconciles_and_gpus(cluster: LocalCluster, opera
     make_namespace(cluster, "op-metrics")
     apply(cluster, md("gauged", "op-metrics", "Qwen/Qwen3.5-9B", gpu="L4"))
     wait_ready(cluster, "op-metrics", "gauged")
-    text = operator.metrics()
-    assert 'modelfleet_reconciles_total{result="ok"}' in text
+    # The gauges are set just after the status write that made it Ready.
+    def gauged() -> str | None:
+        text = operator.metrics()
+        phase = _sample(text, "modelfleet_rollout_phase", namespace="op-metrics", name="gauged", phase="Healthy")
+        return text if phase == 1.0 else None
+
+    text = wait_for(gauged, "the rollout-phase gauge of op-metrics/gauged", timeout=10)
+    assert (reconciles_ok(text) or 0) > 0
     assert "modelfleet_reconcile_duration_seconds_bucket" in text
-    assert 'modelfleet_gpus_planned{gpu_type="L4"}' in text
-    assert 'modelfleet_modeldeployments{phase="Healthy"}' in text
+    assert (_sample(text, "modelfleet_gpus_planned", gpu_type="L4") or 0) >= 1
+    assert (_sample(text, "modelfleet_modeldeployments", phase="Healthy") or 0) >= 1
     delete_and_wait(cluster, "op-metrics", "gauged")
 
 
@@ -338,4 +396,6 @@ def test_every_example_applies_and_gets_a_plan(cluster: LocalCluster, operator: 
                     assert status["plan"]["gpuType"].split("-")[0].lower() in json.dumps(labels).lower(), name
     for ns, name in names:
         cluster.kubectl("delete", "md", name, "-n", ns, "--wait=false")
+    for ns, name in names:  # their pods leave the simulated GPUs to the tests that follow
+        delete_and_wait(cluster, ns, name)
 

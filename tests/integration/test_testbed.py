@@ -76,6 +76,10 @@ def test_a_service_account_without_rights_is_forbidden(cluster: LocalCluster, tm
 def test_gpu_pods_bin_pack_and_the_fifth_stays_pending(cluster: LocalCluster) -> None:
     make_namespace(cluster, "binpack")
     selector = {"modelfleet.io/pool": "gpu-h100"}
+    # The H100 pool starts empty (pods of earlier tests may still be terminating).
+    h100 = {n["metadata"]["name"] for n in get_json(cluster, "nodes", "-l", "modelfleet.io/pool=gpu-h100")["items"]}
+    wait_for(lambda: not [p for p in get_json(cluster, "pods", "-A")["items"] if p["spec"].get("nodeName") in h100],
+             "no pods on the H100 nodes", timeout=60)
     for i in range(5):
         cluster.kubectl("apply", "-n", "binpack", "-f", "-", input=json.dumps(gpu_pod(f"p{i}", 4, selector)))
         if i < 4:
