@@ -396,6 +396,7 @@ def test_every_example_applies_and_gets_a_plan(cluster: LocalCluster, operator: 
                     assert status["plan"]["gpuType"].split("-")[0].lower() in json.dumps(labels).lower(), name
     for ns, name in names:
         cluster.kubectl("delete", "md", name, "-n", ns, "--wait=false")
-    for ns, name in names:  # their pods leave the simulated GPUs to the tests that follow
-        delete_and_wait(cluster, ns, name)
+    # Their pods leave the simulated GPUs to the tests that follow.
+    wait_for(lambda: not any(get_json(cluster, "pods", "-n", ns, "-l", f"modelfleet.io/name={name}")["items"]
+                             for ns, name in names), "the examples' pods gone", timeout=90)
 
