@@ -9,6 +9,7 @@ Example (every key optional)::
     progressAnnotationPrefix: modelfleet.io
     watch: {serverTimeoutSeconds: 300, clientTimeoutSeconds: 330}
     prometheus: {url: http://prometheus.monitoring:9090, timeoutSeconds: 5}
+    events: {qps: 10, burst: 100}     # Kubernetes Events: a burst at once, then qps per second
     engineImages: {vllm: vllm/vllm-openai:v0.33.1}
     licensePolicy: {refused: [minimax-m2.7], requireAcceptance: [modified-mit]}
 """
@@ -42,6 +43,11 @@ class PrometheusConfig(_Config):
     timeout_seconds: float = Field(5.0, gt=0)
 
 
+class EventsConfig(_Config):
+    qps: float = Field(10.0, ge=0, description="Events posted per second after a burst (0: no limit).")
+    burst: int = Field(100, ge=1, description="Events posted at once before the rate applies.")
+
+
 class LicensePolicyConfig(_Config):
     allowed: list[str] = Field(default_factory=list)
     require_acceptance: list[str] | None = None  # None: the built-in default list
@@ -57,6 +63,7 @@ class OperatorConfig(_Config):
     progress_annotation_prefix: str = "modelfleet.io"
     watch: WatchConfig = Field(default_factory=WatchConfig)
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
     engine_images: dict[str, str] = Field(default_factory=dict)
     license_policy: LicensePolicyConfig = Field(default_factory=LicensePolicyConfig)
     gateway_api: bool | None = Field(None, description="None: detect the Gateway API CRDs at start-up.")

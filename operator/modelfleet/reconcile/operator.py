@@ -94,7 +94,7 @@ def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Wo
                       gateway_api=gateway_api, lws=lws)
     measure = PrometheusMeasure(config.prometheus.url, config.prometheus.timeout_seconds) \
         if config.prometheus.url else None
-    events = EventSink(kube.create)
+    events = EventSink(kube.create, qps=config.events.qps, burst=config.events.burst)
     reconciler = Reconciler(kube, context, metrics, measure=measure, events=events)
     workers = Workers(reconciler, workers=config.workers, resync_seconds=config.resync_seconds, lws_enabled=lws,
                       on_forget=reconciler.forget)
