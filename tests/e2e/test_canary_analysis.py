@@ -20,6 +20,7 @@ from tests.e2e.helpers import (
     events,
     metric_value,
     new_revision,
+    progressing_reason,
     promoted_from,
     report,
     start_stable,
@@ -152,3 +153,43 @@ def test_a_canary_that_never_becomes_ready_gets_no_weight_and_aborts_at_the_dead
     assert pending["rollout"]["step"] == 0
     schedulable = [c for c in pending["conditions"] if c["type"] == "Schedulable"]
     assert schedulable and schedulable[0]["reason"] in ("PodsPending", "PlanFeasible")
+
+
+def test_without_abort_on_deadline_an_overdue_canary_holds_and_goes_on_once_ready(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-hold", "hold"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name, gpu="L4", steps=[{"setWeight": 50}], progressDeadline="6s",
+                          abortOnDeadline=False)
+    rig.cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/e2e=hold:NoSchedule")
+    tainted = True
+    try:
+        with Sampler(api, ns, name) as sampler:
+            began = time.monotonic()
+            new_revision(rig.cluster, ns, name)
+            overdue = wait_status(api, ns, name, lambda s: progressing_reason(s) == "ProgressDeadlineExceeded",
+                                  "Progressing=False ProgressDeadlineExceeded", timeout=60)
+            canary = overdue["revisions"]["canary"]
+            time.sleep(4)  # two analysis intervals: it keeps holding, nothing is aborted
+            held, held_route = api.status(ns, name), api.route_weights(ns, name)
+            rig.cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/e2e-")
+            tainted = False
+            status = wait_status(api, ns, name, promoted_from(stable), "canary promoted once its pod landed",
+                                 timeout=90)
+            took = time.monotonic() - began
+    finally:
+        if tainted:
+            rig.cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/e2e-", check=False)
+    report(sampler, "overdue without abort, patch to promotion", took)
+    assert not sampler.violations, sampler.violations
+    for seen in (overdue, held):
+        assert seen["phase"] == "Progressing" and "abortReason" not in seen["rollout"], seen
+        assert seen["revisions"] == {"stable": stable, "canary": canary}, seen["revisions"]
+        [progressing] = [c for c in seen["conditions"] if c["type"] == "Progressing"]
+        assert progressing["status"] == "False" and "waited longer than 6s" in progressing["message"], progressing
+    assert "Degraded" not in sampler.phases(), sampler.timeline()
+    assert status["revisions"]["stable"] == canary
+    assert held_route == {f"{name}-{stable}": 100}, "no traffic to a canary that is not Ready"
+    overdue_events = [e for e in events(api, ns, name, until={"RolloutComplete"})
+                      if e["reason"] == "ProgressDeadlineExceeded"]
+    assert [e["type"] for e in overdue_events] == ["Warning"], [e["message"] for e in overdue_events]

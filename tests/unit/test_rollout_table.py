@@ -315,6 +315,7 @@ ROWS: list[tuple[str, RolloutInput, dict[str, Any]]] = [
             "phase": Phase.PROGRESSING,
             "events": [Reason.PROGRESS_DEADLINE_EXCEEDED],
             "abort_reason": None,
+            "message": "progress deadline exceeded: waited longer than 31m at: step 2: analysis",
         },
     ),
 ]

@@ -32,7 +32,7 @@ def hold_decision(p: Pass, hold: Hold) -> RolloutDecision:
     overdue = hold.deadline_seconds is not None and waited_seconds > hold.deadline_seconds
     if overdue and inp.spec.abort_on_deadline:
         return aborted_decision(p, Abort(Reason.PROGRESS_DEADLINE_EXCEEDED, _overdue_text(hold)))
-    message = _DEADLINE_PREFIX + hold.message if overdue else hold.message
+    message = _DEADLINE_PREFIX + _overdue_text(hold) if overdue else hold.message
     if overdue and not (p.status.message or "").startswith(_DEADLINE_PREFIX):
         p.event(Reason.PROGRESS_DEADLINE_EXCEEDED, message, warning=True)
     p.update(message=message, observed_weight=inp.off_stable_weight, granularity=_granularity(p))
