@@ -43,6 +43,42 @@ def annotation_cleared(api: Api, namespace: str, name: str) -> bool:
     return ACTION not in (api.md(namespace, name)["metadata"].get("annotations") or {})
 
 
+def test_pause_freezes_a_timed_pause_and_resume_gives_back_the_time_left(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name, pause_seconds, held_seconds = "e2e-pause", "pause", 8, 10
+    cleanup.append((ns, name))
+    steps = [{"setWeight": 25}, {"pause": {"duration": f"{pause_seconds}s"}}, {"setWeight": 50}]
+    stable = start_stable(rig, api, ns, name, steps=steps)
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        timed = wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "the timed pause")
+        annotate(rig, ns, name, "pause")
+        paused = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused", "paused by the annotation")
+        assert annotation_cleared(api, ns, name)
+        time.sleep(held_seconds)  # longer than the pause step itself: the step must not end meanwhile
+        held = api.status(ns, name)
+        annotate(rig, ns, name, "resume")
+        resumed = wait_status(api, ns, name, lambda s: s.get("phase") != "Paused", "resumed by the annotation")
+        assert annotation_cleared(api, ns, name)
+        status = wait_status(api, ns, name, promoted_from(stable), "canary promoted", timeout=60)
+        took = time.monotonic() - began
+    report(sampler, "pause and resume by annotation mid-pause, patch to promotion", took)
+    assert not sampler.violations, sampler.violations
+    assert held["phase"] == "Paused" and held["rollout"]["step"] == 1, held["rollout"]
+    assert held["rollout"]["pausedAt"] == paused["rollout"]["pausedAt"]
+    assert [c["reason"] for c in held["conditions"] if c["type"] == "Progressing"] == ["RolloutPaused"]
+    route = {(s.route or {}).get(f"{name}-{stable}") for s in sampler.samples
+             if s.phase == "Paused" and s.route}
+    assert route == {75}, "the canary keeps its weight while paused"
+    # Resume moves stepStartedAt forward by the paused time (whole seconds), so the step keeps what it had left.
+    shifted = epoch(resumed["rollout"]["stepStartedAt"]) - epoch(timed["rollout"]["stepStartedAt"])
+    assert held_seconds - 1 <= shifted <= held_seconds + 6, (timed["rollout"], resumed["rollout"])
+    assert resumed["rollout"]["step"] == 1 and "pausedAt" not in resumed["rollout"], resumed["rollout"]
+    assert took >= pause_seconds + held_seconds, sampler.timeline()
+    assert status["revisions"]["stable"] != stable
+
+
 def test_an_operator_killed_mid_pause_resumes_the_same_step_with_the_time_left(
         rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
     ns, name, pause_seconds = "e2e-restart", "restart", 20
