@@ -98,18 +98,6 @@ def events(api: Api, namespace: str, name: str, until: set[str] | frozenset[str]
     return sorted(items, key=lambda e: (e.get("lastTimestamp") or "", int(e["metadata"].get("resourceVersion") or 0)))
 
 
-def metric_value(text: str, metric: str, /, **labels: str) -> float | None:
-    """One sample of the operator's /metrics (labels matched exactly, in any order)."""
-    for line in text.splitlines():
-        if not line.startswith(metric + "{"):
-            continue
-        body = line[len(metric) + 1:line.index("}")]
-        found = dict(part.split("=", 1) for part in body.split(",") if part)
-        if {k: v.strip('"') for k, v in found.items()} == labels:
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
 def wait_status(api: Api, namespace: str, name: str, check: Callable[[dict[str, Any]], Any], what: str,
                 timeout: float = 60) -> dict[str, Any]:
     def matched() -> dict[str, Any] | None:

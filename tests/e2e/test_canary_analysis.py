@@ -18,7 +18,6 @@ from tests.e2e.helpers import (
     assert_back_on_stable,
     epoch,
     events,
-    metric_value,
     new_revision,
     progressing_reason,
     promoted_from,
@@ -26,6 +25,7 @@ from tests.e2e.helpers import (
     start_stable,
     wait_status,
 )
+from tests.integration.kube import metric_value
 
 pytestmark = pytest.mark.cluster
 L4_NODES = ("gpu-l4-0", "gpu-l4-1")

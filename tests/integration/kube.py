@@ -8,7 +8,7 @@ from typing import Any
 from testbed.cluster import LocalCluster
 from testbed.wait import wait_for
 
-__all__ = ["condition", "get_json", "get_or_none", "make_namespace", "wait_for"]
+__all__ = ["condition", "get_json", "get_or_none", "make_namespace", "metric_value", "wait_for"]
 
 
 def get_json(cluster: LocalCluster, *args: str) -> Any:
@@ -31,4 +31,16 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     for c in (obj.get("status") or {}).get("conditions") or []:
         if c.get("type") == type_:
             return dict(c)
+    return None
+
+
+def metric_value(text: str, metric: str, /, **labels: str) -> float | None:
+    """One sample of the operator's /metrics (labels matched exactly, in any order)."""
+    for line in text.splitlines():
+        if not line.startswith(metric + "{"):
+            continue
+        body = line[len(metric) + 1:line.index("}")]
+        found = dict(part.split("=", 1) for part in body.split(",") if part)
+        if {k: v.strip('"') for k, v in found.items()} == labels:
+            return float(line.rsplit(" ", 1)[1])
     return None

@@ -14,7 +14,7 @@ import yaml
 
 from testbed.cluster import REPO, LocalCluster, kubectl_binary
 from testbed.operator_process import OperatorProcess, install_crds
-from tests.integration.kube import condition, get_json, get_or_none, make_namespace, wait_for
+from tests.integration.kube import condition, get_json, get_or_none, make_namespace, metric_value, wait_for
 
 pytestmark = pytest.mark.cluster
 EXAMPLES = REPO / "manifests" / "examples"
@@ -63,20 +63,8 @@ def wait_ready(cluster: LocalCluster, namespace: str, name: str, timeout: int = 
     return dict(got)
 
 
-def _sample(text: str, metric: str, /, **labels: str) -> float | None:
-    """One sample of a Prometheus text exposition (labels matched exactly, in any order)."""
-    for line in text.splitlines():
-        if not line.startswith(metric + "{"):
-            continue
-        body = line[len(metric) + 1:line.index("}")]
-        found = {k: v.strip('"') for k, v in (part.split("=", 1) for part in body.split(",") if part)}
-        if found == labels:
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
 def reconciles_ok(text: str) -> float | None:
-    return _sample(text, "modelfleet_reconciles_total", result="ok")
+    return metric_value(text, "modelfleet_reconciles_total", result="ok")
 
 
 def delete_and_wait(cluster: LocalCluster, namespace: str, name: str) -> None:
@@ -355,14 +343,14 @@ def test_operator_metrics_count_reconciles_and_gpus(cluster: LocalCluster, opera
     # The gauges are set just after the status write that made it Ready.
     def gauged() -> str | None:
         text = operator.metrics()
-        phase = _sample(text, "modelfleet_rollout_phase", namespace="op-metrics", name="gauged", phase="Healthy")
+        phase = metric_value(text, "modelfleet_rollout_phase", namespace="op-metrics", name="gauged", phase="Healthy")
         return text if phase == 1.0 else None
 
     text = wait_for(gauged, "the rollout-phase gauge of op-metrics/gauged", timeout=10)
     assert (reconciles_ok(text) or 0) > 0
     assert "modelfleet_reconcile_duration_seconds_bucket" in text
-    assert (_sample(text, "modelfleet_gpus_planned", gpu_type="L4") or 0) >= 1
-    assert (_sample(text, "modelfleet_modeldeployments", phase="Healthy") or 0) >= 1
+    assert (metric_value(text, "modelfleet_gpus_planned", gpu_type="L4") or 0) >= 1
+    assert (metric_value(text, "modelfleet_modeldeployments", phase="Healthy") or 0) >= 1
     delete_and_wait(cluster, "op-metrics", "gauged")
 
 
