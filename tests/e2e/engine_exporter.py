@@ -1,10 +1,11 @@
-"""A loopback stand-in for vLLM's /metrics, one target per engine pod, driven by the test.
+"""A loopback stand-in for an inference engine's /metrics, one target per engine pod, driven by the test.
 
 Kwok pods run no engine and their IPs are fake, so nothing in the cluster can be scraped. Instead
 :class:`PodDiscovery` lists the engine pods every second (as Prometheus' Kubernetes service discovery
 would) and registers one target per Running pod with the pod's meta labels; every target points at
-:class:`EngineExporter` on 127.0.0.1, which answers with vLLM's metric names for that pod, shaped by
-the :class:`Profile` the test chose for the pod's revision (healthy, slow, erroring, idle).
+:class:`EngineExporter` on 127.0.0.1, which answers with one engine's metric names (vLLM by default,
+SGLang or TGI) for that pod, shaped by the :class:`Profile` the test chose for the pod's revision
+(healthy, slow, erroring, idle).
 
 Counters grow with wall time: every scrape adds ``requests_per_second x elapsed`` requests, each
 with the profile's TTFT and inter-token latency, so ``rate()``, ``increase()`` and
@@ -46,6 +47,37 @@ class Profile:
 HEALTHY = Profile()
 SLOW_TTFT = Profile(ttft_seconds=4.0)  # p95 ~4.9 s against the built-in 2 s threshold
 IDLE = Profile(requests_per_second=0.0)  # below the minimum-requests gate: no data
+FAILING = Profile(error_ratio=0.1)  # one request in ten fails, against the built-in 5 %
+
+
+# TGI has no TTFT histogram: its time to first token is queue time + the prefill batch.
+TGI_QUEUE_SHARE = 0.25
+
+
+@dataclass
+class _Histogram:
+    buckets: tuple[float, ...]
+    counts: list[float] = field(default_factory=list)
+    total: float = 0.0
+    sum: float = 0.0
+
+    def observe(self, value: float, n: float) -> None:
+        if not self.counts:
+            self.counts = [0.0] * len(self.buckets)
+        self.total += n
+        self.sum += n * value
+        for i, le in enumerate(self.buckets):
+            if value <= le:
+                self.counts[i] += n
+
+    def exposition(self, name: str, labels: str) -> list[str]:
+        counts = self.counts or [0.0] * len(self.buckets)
+        sep = f"{labels}," if labels else ""
+        lines = [f"# TYPE {name} histogram"]
+        lines += [f'{name}_bucket{{{sep}le="{le:g}"}} {c:.3f}' for le, c in zip(self.buckets, counts, strict=True)]
+        braces = f"{{{labels}}}" if labels else ""
+        return lines + [f'{name}_bucket{{{sep}le="+Inf"}} {self.total:.3f}', f"{name}_sum{braces} {self.sum:.3f}",
+                        f"{name}_count{braces} {self.total:.3f}"]
 
 
 @dataclass
@@ -53,11 +85,12 @@ class _PodCounters:
     last_seconds: float | None = None
     requests: float = 0.0
     errors: float = 0.0
-    ttft: list[float] = field(default_factory=lambda: [0.0] * len(TTFT_BUCKETS))
-    ttft_sum: float = 0.0
-    itl: list[float] = field(default_factory=lambda: [0.0] * len(ITL_BUCKETS))
-    itl_sum: float = 0.0
-    itl_count: float = 0.0
+    ttft: _Histogram = field(default_factory=lambda: _Histogram(TTFT_BUCKETS))
+    itl: _Histogram = field(default_factory=lambda: _Histogram(ITL_BUCKETS))  # one observation per token
+    # TGI's own histograms: per request
+    queue: _Histogram = field(default_factory=lambda: _Histogram(TTFT_BUCKETS))
+    prefill: _Histogram = field(default_factory=lambda: _Histogram(TTFT_BUCKETS))
+    per_token: _Histogram = field(default_factory=lambda: _Histogram(ITL_BUCKETS))
 
     def advance(self, profile: Profile, now_seconds: float) -> None:
         elapsed = 0.0 if self.last_seconds is None else max(0.0, now_seconds - self.last_seconds)
@@ -67,32 +100,21 @@ class _PodCounters:
             return
         self.requests += n * (1 - profile.error_ratio)
         self.errors += n * profile.error_ratio
-        self.ttft_sum += n * profile.ttft_seconds
-        for i, le in enumerate(TTFT_BUCKETS):
-            if profile.ttft_seconds <= le:
-                self.ttft[i] += n
-        tokens = n * TOKENS_PER_REQUEST
-        self.itl_sum += tokens * profile.itl_seconds
-        self.itl_count += tokens
-        for i, le in enumerate(ITL_BUCKETS):
-            if profile.itl_seconds <= le:
-                self.itl[i] += tokens
-
-
-def _histogram(name: str, labels: str, buckets: tuple[float, ...], counts: list[float], total: float,
-               sum_value: float) -> list[str]:
-    lines = [f"# TYPE {name} histogram"]
-    lines += [f'{name}_bucket{{{labels},le="{le:g}"}} {c:.3f}' for le, c in zip(buckets, counts, strict=True)]
-    lines += [f'{name}_bucket{{{labels},le="+Inf"}} {total:.3f}', f"{name}_sum{{{labels}}} {sum_value:.3f}",
-              f"{name}_count{{{labels}}} {total:.3f}"]
-    return lines
+        self.ttft.observe(profile.ttft_seconds, n)
+        self.itl.observe(profile.itl_seconds, n * TOKENS_PER_REQUEST)
+        self.queue.observe(profile.ttft_seconds * TGI_QUEUE_SHARE, n)
+        self.prefill.observe(profile.ttft_seconds * (1 - TGI_QUEUE_SHARE), n)
+        self.per_token.observe(profile.itl_seconds, n)
 
 
 class EngineExporter:
     """Serves ``/pods/<namespace>/<pod>/<revision>/metrics`` on 127.0.0.1 (a free port)."""
 
-    def __init__(self, model_name: str = "model") -> None:
+    def __init__(self, model_name: str = "model", engine: str = "vllm") -> None:
+        if engine not in _EXPOSITIONS:
+            raise ValueError(f"unknown engine {engine!r}; one of {sorted(_EXPOSITIONS)}")
         self.model_name = model_name
+        self.engine = engine
         self._lock = threading.Lock()
         self._pods: dict[tuple[str, str], _PodCounters] = {}
         self._by_revision: dict[str, Profile] = {}
@@ -151,17 +173,53 @@ class EngineExporter:
             self.scrapes += 1
             counters = self._pods.setdefault((namespace, pod), _PodCounters())
             counters.advance(profile, time.monotonic())
-            labels = f'model_name="{self.model_name}",engine="0"'
-            lines = _histogram("vllm:time_to_first_token_seconds", labels, TTFT_BUCKETS, counters.ttft,
-                               counters.requests + counters.errors, counters.ttft_sum)
-            lines += _histogram("vllm:inter_token_latency_seconds", labels, ITL_BUCKETS, counters.itl,
-                                counters.itl_count, counters.itl_sum)
-            lines += ["# TYPE vllm:request_success_total counter",
-                      f'vllm:request_success_total{{{labels},finished_reason="stop"}} {counters.requests:.3f}',
-                      f'vllm:request_success_total{{{labels},finished_reason="error"}} {counters.errors:.3f}',
-                      "# TYPE vllm:num_requests_waiting gauge",
-                      f"vllm:num_requests_waiting{{{labels}}} {profile.waiting}"]
+            lines = _EXPOSITIONS[self.engine](self.model_name, counters, profile)
         return "\n".join(lines) + "\n"
+
+
+def _vllm(model_name: str, counters: _PodCounters, profile: Profile) -> list[str]:
+    labels = f'model_name="{model_name}",engine="0"'
+    lines = counters.ttft.exposition("vllm:time_to_first_token_seconds", labels)
+    lines += counters.itl.exposition("vllm:inter_token_latency_seconds", labels)
+    return lines + ["# TYPE vllm:request_success_total counter",
+                    f'vllm:request_success_total{{{labels},finished_reason="stop"}} {counters.requests:.3f}',
+                    f'vllm:request_success_total{{{labels},finished_reason="error"}} {counters.errors:.3f}',
+                    "# TYPE vllm:num_requests_waiting gauge",
+                    f"vllm:num_requests_waiting{{{labels}}} {profile.waiting}"]
+
+
+def _sglang(model_name: str, counters: _PodCounters, profile: Profile) -> list[str]:
+    """SGLang's names (python/sglang/srt/metrics/collector.py): every request is counted in
+    num_requests_total, the failed ones also in num_aborted_requests_total."""
+    labels = f'model_name="{model_name}"'
+    lines = counters.ttft.exposition("sglang:time_to_first_token_seconds", labels)
+    lines += counters.itl.exposition("sglang:inter_token_latency_seconds", labels)
+    return lines + ["# TYPE sglang:num_requests_total counter",
+                    f"sglang:num_requests_total{{{labels}}} {counters.requests + counters.errors:.3f}",
+                    "# TYPE sglang:num_aborted_requests_total counter",
+                    f"sglang:num_aborted_requests_total{{{labels}}} {counters.errors:.3f}",
+                    "# TYPE sglang:num_queue_reqs gauge",
+                    f"sglang:num_queue_reqs{{{labels}}} {profile.waiting}"]
+
+
+def _tgi(model_name: str, counters: _PodCounters, profile: Profile) -> list[str]:
+    """TGI's names (router/src/server.rs, backends/v3): no `_total` suffix on counters, failures
+    labelled by `err`, batch durations by `method`, and no model label (one model per server)."""
+    del model_name
+    lines = counters.queue.exposition("tgi_request_queue_duration", "")
+    lines += counters.prefill.exposition("tgi_batch_inference_duration", 'method="prefill"')
+    lines += counters.per_token.exposition("tgi_request_mean_time_per_token_duration", "")
+    return lines + ["# TYPE tgi_request_count counter",
+                    f"tgi_request_count {counters.requests + counters.errors:.3f}",
+                    "# TYPE tgi_request_success counter",
+                    f"tgi_request_success {counters.requests:.3f}",
+                    "# TYPE tgi_request_failure counter",
+                    f'tgi_request_failure{{err="generation"}} {counters.errors:.3f}',
+                    "# TYPE tgi_queue_size gauge",
+                    f"tgi_queue_size {profile.waiting}"]
+
+
+_EXPOSITIONS = {"vllm": _vllm, "sglang": _sglang, "tgi": _tgi}
 
 
 class PodDiscovery:
