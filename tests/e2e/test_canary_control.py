@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.e2e.helpers import (
     epoch,
     events,
     new_revision,
+    patch_spec,
     promoted_from,
     report,
     start_stable,
@@ -77,6 +79,42 @@ def test_pause_freezes_a_timed_pause_and_resume_gives_back_the_time_left(
     assert resumed["rollout"]["step"] == 1 and "pausedAt" not in resumed["rollout"], resumed["rollout"]
     assert took >= pause_seconds + held_seconds, sampler.timeline()
     assert status["revisions"]["stable"] != stable
+
+
+def test_a_pause_in_the_spec_holds_as_a_level_until_it_is_removed_and_resumed(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    """The GitOps way: `spec.rollout.action: pause` committed mid-canary. An annotation cannot
+    outvote it; once it is gone from the spec, `resume` continues the canary."""
+    ns, name = "e2e-level", "level"
+    cleanup.append((ns, name))
+    steps = [{"setWeight": 25}, {"pause": {"duration": "6s"}}, {"setWeight": 50}]
+    stable = start_stable(rig, api, ns, name, steps=steps)
+
+    def paused(s: dict[str, Any]) -> bool:
+        return s.get("phase") == "Paused" and bool((s.get("rollout") or {}).get("pausedAt"))
+
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "the timed pause")
+        patch_spec(rig.cluster, ns, name, {"rollout": {"action": "pause"}})
+        wait_status(api, ns, name, paused, "paused by the spec")
+        annotate(rig, ns, name, "resume")  # the pass after it sees the standing pause again
+        wait_for(lambda: annotation_cleared(api, ns, name), "the resume annotation consumed")
+        time.sleep(8)  # longer than the step's own pause: nothing moves while the spec says pause
+        held = api.status(ns, name)
+        patch_spec(rig.cluster, ns, name, {"rollout": {"action": ""}})
+        annotate(rig, ns, name, "resume")
+        status = wait_status(api, ns, name, promoted_from(stable), "promoted after the spec let go", timeout=60)
+        took = time.monotonic() - began
+    report(sampler, "pause held by the spec, then removed and resumed, patch to promotion", took)
+    assert not sampler.violations, sampler.violations
+    assert paused(held) and held["rollout"]["step"] == 1, held["rollout"]
+    assert status["revisions"]["stable"] != stable
+    control = [e["reason"] for e in events(api, ns, name, until={"RolloutComplete"})
+               if e["reason"] in ("RolloutPaused", "RolloutResumed")]
+    # paused by the spec, resumed by the annotation, paused again by the spec, resumed for good
+    assert control == ["RolloutPaused", "RolloutResumed", "RolloutPaused", "RolloutResumed"], control
 
 
 def test_an_operator_killed_mid_pause_resumes_the_same_step_with_the_time_left(
