@@ -28,6 +28,7 @@ from tests.e2e.helpers import (
 
 pytestmark = pytest.mark.cluster
 ACTION = "modelfleet.io/action"
+L4_NODES = ("gpu-l4-0", "gpu-l4-1")
 UNTIMED = [{"setWeight": 25}, {"pause": {}}]
 
 
@@ -212,6 +213,36 @@ def test_manual_promote_abort_and_retry_through_the_annotation(
     assert not sampler.violations, sampler.violations
     expected = {"RolloutPromoted", "RolloutAborted", "RolloutRetried"}
     assert expected <= {e["reason"] for e in events(api, ns, name, until=expected)}
+
+
+def test_swap_gives_the_canary_the_stables_gpus_one_replica_at_a_time(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    """Both L4 nodes are full with the stable (2 replicas x 4 GPUs): a surge canary could never
+    start, so swap shrinks the stable first, then moves one replica at a time."""
+    ns, name = "e2e-swap", "swap"
+    cleanup.append((ns, name))
+    l4 = set(L4_NODES)
+    wait_for(lambda: not [p for p in rig.cluster.kubectl("get", "pods", "-A", "-o", "jsonpath={.items[*].spec.nodeName}")
+                          .stdout.split() if p in l4], "the L4 nodes free of earlier tests' pods", timeout=60)
+    stable = start_stable(rig, api, ns, name, steps=[{"setWeight": 50}, {"pause": {"duration": "3s"}}], replicas=2,
+                          gpu="L4", gpus_per_replica=4, capacity="swap")
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        status = wait_status(api, ns, name, promoted_from(stable), "promoted by swapping", timeout=120)
+        took = time.monotonic() - began
+        canary = status["revisions"]["stable"]
+        final = api.wait_deployments(ns, name, lambda d: set(d) == {canary})
+    report(sampler, "swap capacity on full nodes, patch to promotion", took)
+    assert not sampler.violations, sampler.violations
+    assert final[canary]["spec"]["replicas"] == 2
+    canary_up = next(s for s in sampler.samples if s.replicas.get(canary, (0, 0))[1] >= 1)
+    assert canary_up.replicas[stable][0] == 1, f"the stable gave up one replica first\n{sampler.timeline()}"
+    while_both = [s for s in sampler.samples if stable in s.replicas and canary in s.replicas]
+    assert all(s.replicas[stable][0] >= 1 for s in while_both if (s.route or {}).get(f"{name}-{stable}", 0) > 0), \
+        "the stable keeps a replica while it has traffic"
+    assert all(s.replicas[stable][0] + s.replicas[canary][0] <= 3 for s in while_both), sampler.timeline()
+    assert 50 in {(s.route or {}).get(f"{name}-{canary}", 0) for s in sampler.samples}, sampler.timeline()
 
 
 def test_the_replicas_provider_splits_by_replica_ratio_and_says_so(
