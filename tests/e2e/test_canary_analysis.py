@@ -193,3 +193,30 @@ def test_without_abort_on_deadline_an_overdue_canary_holds_and_goes_on_once_read
     overdue_events = [e for e in events(api, ns, name, until={"RolloutComplete"})
                       if e["reason"] == "ProgressDeadlineExceeded"]
     assert [e["type"] for e in overdue_events] == ["Warning"], [e["message"] for e in overdue_events]
+
+
+def test_a_user_template_with_count_three_passes_after_three_good_rounds(
+        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    ns, name = "e2e-user", "user"
+    cleanup.append((ns, name))
+    # irate: a rate() window reaching back before the canary's first scrape extrapolates from too
+    # little and reads far low (about 1 request/s of 20 in the first seconds).
+    throughput = {"name": "throughput", "min": 5, "count": 3,
+                  "query": 'sum(irate(vllm:request_success_total{modelfleet_io_revision="{{revision}}",'
+                           'namespace="{{namespace}}"}[30s]))'}
+    steps = [{"setWeight": 25}, {"analysis": {"templates": ["throughput"]}}]
+    stable = start_stable(rig, api, ns, name, steps=steps, analysisTemplates=[throughput])
+    with Sampler(api, ns, name) as sampler:
+        began = time.monotonic()
+        new_revision(rig.cluster, ns, name)
+        two = wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1
+                          and (s.get("rollout") or {}).get("successCount") == 2, "two rounds passed", timeout=90)
+        status = wait_status(api, ns, name, promoted_from(stable), "promoted after the third round", timeout=30)
+        took = time.monotonic() - began
+    report(sampler, "user template with count 3, patch to promotion", took)
+    assert not sampler.violations, sampler.violations
+    assert "2/3 rounds passed" in two["rollout"]["message"], two["rollout"]["message"]
+    [result] = two["rollout"]["analysis"]
+    assert result["name"] == "throughput" and result["verdict"] == "success", result
+    assert result["value"] == pytest.approx(20, rel=0.25), "one canary pod at the exporter's 20 requests/s"
+    assert status["revisions"]["stable"] != stable
