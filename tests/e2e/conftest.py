@@ -19,7 +19,8 @@ from tests.integration.kube import make_namespace
 # Every namespace an e2e test uses: the operator watches only these, so the integration tests'
 # operator (cluster-wide, started by another module) and this one never act on the same objects.
 NAMESPACES = ("e2e-healthy", "e2e-regress", "e2e-promdown", "e2e-idle", "e2e-unready", "e2e-hold", "e2e-user",
-              "e2e-restart", "e2e-pause", "e2e-level", "e2e-swap", "e2e-newer", "e2e-manual", "e2e-ratio", "e2e-job")
+              "e2e-sglang", "e2e-tgi", "e2e-restart", "e2e-pause", "e2e-level", "e2e-swap", "e2e-newer", "e2e-manual",
+              "e2e-ratio", "e2e-job")
 
 
 @pytest.fixture(scope="package")

@@ -124,11 +124,14 @@ class EngineExporter:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                # /pods/<namespace>/<pod>/<revision>[/<engine>]/metrics
                 parts = self.path.strip("/").split("/")
-                if len(parts) != 5 or parts[0] != "pods" or parts[4] != "metrics":
+                if len(parts) not in (5, 6) or parts[0] != "pods" or parts[-1] != "metrics" \
+                        or (len(parts) == 6 and parts[4] not in _EXPOSITIONS):
                     self.send_error(404)
                     return
-                body = exporter.exposition(parts[1], parts[2], parts[3]).encode()
+                engine = parts[4] if len(parts) == 6 else None
+                body = exporter.exposition(parts[1], parts[2], parts[3], engine).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
@@ -167,13 +170,14 @@ class EngineExporter:
             return self._by_revision.get(revision) or self._by_namespace.get(namespace) or HEALTHY
 
     # ---- what Prometheus reads -----------------------------------------------------------------
-    def exposition(self, namespace: str, pod: str, revision: str) -> str:
+    def exposition(self, namespace: str, pod: str, revision: str, engine: str | None = None) -> str:
+        """The pod's metrics in `engine`'s names (default: the exporter's engine)."""
         profile = self.profile(namespace, revision)
         with self._lock:
             self.scrapes += 1
             counters = self._pods.setdefault((namespace, pod), _PodCounters())
             counters.advance(profile, time.monotonic())
-            lines = _EXPOSITIONS[self.engine](self.model_name, counters, profile)
+            lines = _EXPOSITIONS[engine or self.engine](self.model_name, counters, profile)
         return "\n".join(lines) + "\n"
 
 
@@ -222,6 +226,13 @@ def _tgi(model_name: str, counters: _PodCounters, profile: Profile) -> list[str]
 _EXPOSITIONS = {"vllm": _vllm, "sglang": _sglang, "tgi": _tgi}
 
 
+def engine_of(pod: dict[str, Any]) -> str:
+    """Which engine a rendered pod runs (its ``modelfleet.io/engine`` label), so each pod is
+    answered in the metric names of the engine the operator rendered for it."""
+    engine = ((pod.get("metadata") or {}).get("labels") or {}).get("modelfleet.io/engine", "vllm")
+    return engine if engine in _EXPOSITIONS else "vllm"
+
+
 class PodDiscovery:
     """Every second: the Running engine pods of `namespaces` become the Prometheus targets."""
 
@@ -253,7 +264,8 @@ class PodDiscovery:
             if meta["namespace"] not in self.namespaces or (pod.get("status") or {}).get("phase") != "Running":
                 continue
             found.append(ScrapeTarget(
-                self.exporter.address, f"/pods/{meta['namespace']}/{meta['name']}/{revision}/metrics",
+                self.exporter.address,
+                f"/pods/{meta['namespace']}/{meta['name']}/{revision}/{engine_of(pod)}/metrics",
                 {"__meta_kubernetes_namespace": meta["namespace"], "__meta_kubernetes_pod_name": meta["name"],
                  "__meta_kubernetes_pod_label_modelfleet_io_revision": revision}))
         return found

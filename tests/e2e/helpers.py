@@ -42,7 +42,7 @@ class Rig:
 
 def canary_md(name: str, namespace: str, *, steps: list[dict[str, Any]] | None = None, replicas: int = 1,
               gpu: str = "H200", gpus_per_replica: int | None = None, capacity: str = "surge",
-              routing: dict[str, Any] | None = None, **rollout: Any) -> dict[str, Any]:
+              routing: dict[str, Any] | None = None, engine: str = "vllm", **rollout: Any) -> dict[str, Any]:
     accelerator: dict[str, Any] = {"type": gpu}
     if gpus_per_replica is not None:
         accelerator["gpusPerReplica"] = gpus_per_replica
@@ -50,7 +50,8 @@ def canary_md(name: str, namespace: str, *, steps: list[dict[str, Any]] | None =
         "apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "model": {"id": MODEL, "revision": unique("r")}, "accelerator": accelerator, "replicas": replicas,
+            "model": {"id": MODEL, "revision": unique("r")}, "engine": {"name": engine},
+            "accelerator": accelerator, "replicas": replicas,
             "serving": {"maxModelLen": 8192},
             "rollout": {"canary": {"steps": STEPS if steps is None else steps, "trafficRouting": routing or GATEWAY,
                                    "capacity": capacity},
