@@ -18,7 +18,7 @@ GATEWAY_API_VERSION=v1.6.1
 LWS_VERSION=v0.9.0
 
 stamp=$(cd "$here" && cat build.sh k8s/go.mod k8s/go.sum etcd/go.mod etcd/go.sum kwok/go.mod kwok/go.sum \
-        helm/go.mod helm/go.sum | sha256sum | cut -c1-16)
+        helm/go.mod helm/go.sum lws/go.mod lws/go.sum | sha256sum | cut -c1-16)
 root="${MODELFLEET_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelfleet-testbed}/$stamp"
 bin="$root/bin"
 
@@ -79,6 +79,13 @@ if [[ ! -x "$bin/helm" ]]; then
       -o "$bin/helm" helm.sh/helm/v3/cmd/helm)
 fi
 
+if [[ ! -x "$bin/lws-controller" ]]; then
+  log "building the LeaderWorkerSet controller $LWS_VERSION"
+  (cd "$here/lws" && go build -p 2 -trimpath \
+      -ldflags="-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=$LWS_VERSION" \
+      -o "$bin/lws-controller" sigs.k8s.io/lws/cmd)
+fi
+
 log "collecting CRDs and kwok stages from the module cache"
 gw=$(moddir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
 cp "$gw"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$root/crds/gateway-api/"
@@ -96,5 +103,7 @@ log "checking version strings"
   || { echo "testbed: kube-apiserver reports $("$bin/kube-apiserver" --version), want $K8S_VERSION" >&2; exit 1; }
 "$bin/etcd" --version | grep -q "etcd Version: 3.6" || { echo "testbed: unexpected etcd version" >&2; exit 1; }
 "$bin/helm" version --short | grep -q "${HELM_VERSION}" || { echo "testbed: unexpected helm version" >&2; exit 1; }
+"$bin/lws-controller" --version | grep -q "Version: $LWS_VERSION" \
+  || { echo "testbed: unexpected LeaderWorkerSet controller version" >&2; exit 1; }
 touch "$root/.complete"
 echo "$root"

@@ -5,6 +5,11 @@ kube-scheduler (a bin-packing profile) and kwok on 127.0.0.1 with free ports, wr
 kubeconfig, creates the simulated fleet from ``testbed/fleet.yaml``, installs the Gateway API standard
 CRDs and the LeaderWorkerSet CRDs, and stops every process it started by its own PID.
 
+``LocalCluster(lws_controller=True)`` also runs the LeaderWorkerSet controller, the way envtest runs a
+controller with webhooks: its webhook server on 127.0.0.1 with a certificate from the cluster's CA,
+registered by ``url:`` (never through a Service), so a LeaderWorkerSet becomes StatefulSets and pods
+exactly as it would in a real cluster.
+
     python -m testbed.cluster up [--keep]      # start, print the KUBECONFIG; --keep waits for Ctrl-C
     with LocalCluster() as cluster: ...        # from Python
 
@@ -89,6 +94,8 @@ class Ports:
     controller_manager: int = field(default_factory=free_port)
     scheduler: int = field(default_factory=free_port)
     kwok: int = field(default_factory=free_port)
+    lws_webhook: int = field(default_factory=free_port)
+    lws_health: int = field(default_factory=free_port)
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -115,6 +122,62 @@ def make_pki(pki: Path) -> None:
                  "-CAcreateserial", "-days", "3650", "-out", f"{name}.crt", "-extfile", ext, cwd=pki)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def make_serving_cert(pki: Path, name: str) -> Path:
+    """A serving certificate for 127.0.0.1 signed by the cluster's CA, as ``<pki>/<name>/tls.{crt,key}``
+    (the layout controller-runtime's webhook server reads)."""
+    out = pki / name
+    out.mkdir(parents=True, exist_ok=True)
+    (pki / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(out / "tls.key"), "-out", f"{name}.csr",
+             "-subj", f"/CN={name}", cwd=pki)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "3650", "-out", str(out / "tls.crt"), "-extfile", f"{name}.ext", cwd=pki)
+    return out
+
+
+# The LeaderWorkerSet webhooks (config/webhook/manifests.yaml with its kustomize patches), pointing at
+# a URL on 127.0.0.1. The pod webhooks only see pods that carry the LWS name label.
+LWS_POD_SELECTOR = {"matchExpressions": [{"key": "leaderworkerset.sigs.k8s.io/name", "operator": "Exists"}]}
+LWS_WEBHOOKS = (
+    ("MutatingWebhookConfiguration", "mleaderworkerset.kb.io", "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
+     ("leaderworkerset.x-k8s.io", "leaderworkersets", ["CREATE", "UPDATE"]), None),
+    ("MutatingWebhookConfiguration", "mpod.kb.io", "/mutate--v1-pod", ("", "pods", ["CREATE"]), LWS_POD_SELECTOR),
+    ("ValidatingWebhookConfiguration", "vleaderworkerset.kb.io",
+     "/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
+     ("leaderworkerset.x-k8s.io", "leaderworkersets", ["CREATE", "UPDATE"]), None),
+    ("ValidatingWebhookConfiguration", "vpod.kb.io", "/validate--v1-pod", ("", "pods", ["CREATE", "UPDATE"]),
+     LWS_POD_SELECTOR),
+    ("ValidatingWebhookConfiguration", "vdisaggregatedset.kb.io",
+     "/validate-disaggregatedset-x-k8s-io-v1-disaggregatedset",
+     ("disaggregatedset.x-k8s.io", "disaggregatedsets", ["CREATE", "UPDATE"]), None),
+)
+
+
+def lws_webhook_configurations(url: str, ca_bundle: str) -> list[dict[str, Any]]:
+    configs: dict[str, dict[str, Any]] = {}
+    for kind, name, path, (group, resource, operations), selector in LWS_WEBHOOKS:
+        hook: dict[str, Any] = {
+            "name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
+            "clientConfig": {"url": url + path, "caBundle": ca_bundle},
+            "rules": [{"apiGroups": [group], "apiVersions": ["v1"], "operations": operations,
+                       "resources": [resource]}],
+        }
+        if selector:
+            hook["objectSelector"] = selector
+        configs.setdefault(kind, {
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+            "metadata": {"name": f"lws-{kind.removesuffix('WebhookConfiguration').lower()}-webhook-configuration"},
+            "webhooks": [],
+        })["webhooks"].append(hook)
+    return list(configs.values())
 
 
 def write_kubeconfig(path: Path, server: str, pki: Path) -> None:
@@ -180,11 +243,12 @@ class LocalCluster:
     """One control plane. Use as a context manager, or call start() and stop() yourself."""
 
     def __init__(self, workdir: Path | None = None, fleet_file: Path = DEFAULT_FLEET,
-                 install_crds: bool = True, quiet: bool = False) -> None:
+                 install_crds: bool = True, quiet: bool = False, lws_controller: bool = False) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="modelfleet-testbed-"))
         self.fleet_file = fleet_file
         self.install_crds = install_crds
+        self.lws_controller = lws_controller and install_crds
         self.quiet = quiet
         self.ports = Ports()
         self.pki = self.workdir / "pki"
@@ -223,6 +287,8 @@ class LocalCluster:
         self._create_fleet()
         if self.install_crds:
             self._install_crds()
+        if self.lws_controller:
+            self._start_lws_controller()
         self._wait_default_service_account("default")
         self.startup_seconds = time.monotonic() - began
         self._say(f"local cluster ready in {self.startup_seconds:.1f}s: KUBECONFIG={self.kubeconfig}")
@@ -307,11 +373,11 @@ class LocalCluster:
         return time.monotonic() - began
 
     # ---- components --------------------------------------------------------------------------------
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child for its lifetime
         self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=die_with_parent)
+                                            preexec_fn=die_with_parent, env=env)
         log.close()
 
     def _start_etcd(self) -> None:
@@ -381,6 +447,30 @@ class LocalCluster:
             "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{self.ports.kwok}",
             f"--cidr={POD_CIDR}", "--node-ip=127.0.0.1",
         ])
+
+    def _start_lws_controller(self) -> None:
+        """The LeaderWorkerSet controller with its webhooks served on 127.0.0.1 (no cert management,
+        no leader election, no metrics server); webhook configurations registered by URL."""
+        p = self.ports
+        certs = make_serving_cert(self.pki, "lws-webhook")
+        config = self.workdir / "lws.yaml"
+        config.write_text(yaml.safe_dump({
+            "apiVersion": "config.lws.x-k8s.io/v1alpha1", "kind": "Configuration",
+            "leaderElection": {"leaderElect": False},
+            "internalCertManagement": {"enable": False},
+            "webhook": {"host": "127.0.0.1", "port": p.lws_webhook, "certDir": str(certs)},
+            "metrics": {"bindAddress": "0"},
+            "health": {"healthProbeBindAddress": f"127.0.0.1:{p.lws_health}"},
+        }))
+        # Outside a pod the controller takes lws-system as its namespace.
+        self.kubectl("create", "namespace", "lws-system")
+        self._spawn("lws-controller", [self.bin("lws-controller"), f"--config={config}"], env=self.env())
+        self._wait_http(f"http://127.0.0.1:{p.lws_health}/readyz", "the LeaderWorkerSet controller", timeout=60)
+        self._wait(lambda: _listening(p.lws_webhook), "the LeaderWorkerSet webhook server", timeout=30)
+        ca_bundle = base64.b64encode((self.pki / "ca.crt").read_bytes()).decode()
+        configs = lws_webhook_configurations(f"https://127.0.0.1:{p.lws_webhook}", ca_bundle)
+        self.kubectl("apply", "--server-side", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                            "items": configs}))
 
     def _create_fleet(self) -> None:
         fleet = yaml.safe_load(self.fleet_file.read_text())

@@ -1,6 +1,6 @@
 """`make demo`: the operator on a local cluster with a simulated GPU fleet, serving seed-model examples.
 
-Starts the control plane (building what is missing), installs the CRD, runs `modelfleet run`, applies
+Starts the control plane (building what is missing) with the LeaderWorkerSet controller, installs the CRD, runs `modelfleet run`, applies
 several examples, prints `kubectl get md -o wide` and one `kubectl describe md`, then rolls a new model
 version out through its canary steps, and shuts everything down (``--keep`` leaves it running).
 """
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the cluster and operator running")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="modelfleet-demo-"))
-    with LocalCluster() as cluster:
+    with LocalCluster(lws_controller=True) as cluster:  # multi-node examples become real pod groups
         operator = OperatorProcess(cluster, workdir)
         try:
             section(f"local cluster up in {cluster.startup_seconds:.1f}s; simulated GPU nodes")
