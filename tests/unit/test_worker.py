@@ -96,3 +96,56 @@ def test_the_echo_arriving_while_its_pass_still_runs_needs_no_pass_either() -> N
 
     asyncio.run(main())
     assert len(passes) == 1
+
+
+def test_waiting_passes_of_changed_objects_go_before_follow_ups() -> None:
+    order: list[str] = []
+
+    async def main() -> None:
+        slots = worker.PrioritySlots(1)
+
+        async def take(name: str, priority: int) -> None:
+            async with slots.slot(priority):
+                order.append(name)
+                await asyncio.sleep(0.01)
+
+        async with slots.slot(worker.FOLLOW_UP):  # every worker busy
+            tasks = [asyncio.create_task(take(name, priority)) for name, priority in (
+                ("pods moved", worker.FOLLOW_UP), ("new object", worker.CHANGED), ("resync", worker.FOLLOW_UP),
+                ("spec edited", worker.CHANGED))]
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert order == ["new object", "spec edited", "pods moved", "resync"]
+
+
+def test_a_waiter_cancelled_while_waiting_leaves_no_slot_behind() -> None:
+    async def main() -> list[str]:
+        slots, ran = worker.PrioritySlots(2), []
+
+        async def take(name: str) -> None:
+            async with slots.slot(worker.FOLLOW_UP):
+                ran.append(name)
+                await asyncio.sleep(0.05)
+
+        held = [asyncio.create_task(take(f"busy-{i}")) for i in range(2)]
+        await asyncio.sleep(0.01)
+        doomed = asyncio.create_task(take("forgotten"))  # its object was deleted while it waited
+        await asyncio.sleep(0.01)
+        doomed.cancel()
+        await asyncio.gather(*held)
+        await asyncio.wait_for(asyncio.gather(take("a"), take("b")), timeout=1)  # both slots came back
+        return ran
+
+    assert asyncio.run(main()) == ["busy-0", "busy-1", "a", "b"]
+
+
+def test_only_an_unacted_change_of_the_object_is_urgent() -> None:
+    acted = {"observedGeneration": 1}
+    assert worker.pass_priority(md(), {"object"}) == worker.CHANGED  # never reconciled
+    assert worker.pass_priority(md(2, acted), {"object"}) == worker.CHANGED  # spec edited
+    assert worker.pass_priority(md(1, acted, **{"modelfleet.io/action": "abort"}), {"object"}) == worker.CHANGED
+    assert worker.pass_priority(md(1, acted), {"object"}) == worker.FOLLOW_UP  # someone else's status edit
+    assert worker.pass_priority(md(2, acted), {"children"}) == worker.FOLLOW_UP
+    assert worker.pass_priority(md(1, acted), set()) == worker.FOLLOW_UP  # resync

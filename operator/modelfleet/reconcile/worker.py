@@ -3,18 +3,25 @@
 The loop holds no state a restart would lose: it only remembers the newest copy of the object the
 watch delivered (to avoid a GET per pass) and an asyncio.Event to wake on. Reconciles run in a
 thread pool bounded by ``workers``; every decision is taken from the object's status and the indexes.
+
+When every worker is busy, a ModelDeployment whose spec (generation) or action annotation the operator
+has not acted on yet goes before passes that only look again (children and pods moved, resync): a
+user's change, or a fleet of new objects, does not queue behind pod-status follow-ups.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from modelfleet.api import ACTION_ANNOTATION
 from modelfleet.reconcile.inventory import NodeGpus, PodGpus
 from modelfleet.reconcile.observed import Child, PodSummary
 
@@ -47,6 +54,56 @@ class Outcome:
 
 
 ReconcileFn = Callable[[dict[str, Any], Snapshot], Outcome]
+CHANGED, FOLLOW_UP = 0, 1  # slot priorities: lower goes first
+
+
+class PrioritySlots:
+    """A semaphore whose waiters are served by priority, first come first served within one."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int) -> Any:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._order), granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self._release()  # handed a slot just as we were cancelled: pass it on
+            raise
+
+    def _release(self) -> None:
+        while self._waiters:
+            _, _, granted = heapq.heappop(self._waiters)
+            if not granted.done():
+                granted.set_result(None)  # the slot goes straight to the waiter
+                return
+        self._free += 1
+
+
+def pass_priority(obj: Mapping[str, Any], why: set[str]) -> int:
+    """CHANGED when the object itself changed in a way no pass has acted on yet."""
+    if "object" not in why:
+        return FOLLOW_UP
+    meta = obj.get("metadata") or {}
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    if observed != meta.get("generation") or ACTION_ANNOTATION in (meta.get("annotations") or {}):
+        return CHANGED
+    return FOLLOW_UP
 ForgetFn = Callable[[Key], None]
 
 
@@ -56,7 +113,7 @@ class Workers:
         self._reconcile = reconcile
         self._on_forget = on_forget
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: PrioritySlots | None = None
         self._workers = workers
         self.resync_seconds = resync_seconds
         self.lws_enabled = lws_enabled
@@ -139,7 +196,7 @@ class Workers:
     async def _loop(self, key: Key) -> None:
         loop = asyncio.get_running_loop()
         if self._slots is None:
-            self._slots = asyncio.Semaphore(self._workers)
+            self._slots = PrioritySlots(self._workers)
         wake = self._wake[key]
         delay = self.resync_seconds
         while True:
@@ -154,8 +211,9 @@ class Workers:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=min(delay, self.resync_seconds))
                 continue
-            snapshot = self._snapshot(key)
-            async with self._slots:
+            async with self._slots.slot(pass_priority(obj, why)):
+                obj = self._latest.get(key, obj)  # the newest copy, had the wait for a slot been long
+                snapshot = self._snapshot(key)
                 try:
                     outcome = await loop.run_in_executor(self._pool, self._reconcile, obj, snapshot)
                     self._errors.pop(key, None)
