@@ -104,6 +104,14 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise TestbedError(f"openssl {' '.join(args)} failed: {proc.stderr}")
 
 
+def _sign(pki: Path, key: str, crt: str, subject: str, ext: str) -> None:
+    """A new key at `key` and its certificate at `crt`, signed by ``<pki>/ca.crt`` with the extensions in `ext`."""
+    csr = str(Path(key).with_suffix(".csr"))
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", subject, cwd=pki)
+    _openssl("x509", "-req", "-in", csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "3650",
+             "-out", crt, "-extfile", ext, cwd=pki)
+
+
 def make_pki(pki: Path) -> None:
     """A CA, the apiserver's serving cert for 127.0.0.1, an admin client cert, and the SA signing key."""
     pki.mkdir(parents=True, exist_ok=True)
@@ -116,10 +124,7 @@ def make_pki(pki: Path) -> None:
     (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
     for name, subject, ext in (("apiserver", "/CN=kube-apiserver", "apiserver.ext"),
                                ("admin", "/O=system:masters/CN=kubernetes-admin", "client.ext")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                 "-subj", subject, cwd=pki)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "3650", "-out", f"{name}.crt", "-extfile", ext, cwd=pki)
+        _sign(pki, f"{name}.key", f"{name}.crt", subject, ext)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
@@ -136,10 +141,7 @@ def make_serving_cert(pki: Path, name: str) -> Path:
     out = pki / name
     out.mkdir(parents=True, exist_ok=True)
     (pki / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(out / "tls.key"), "-out", f"{name}.csr",
-             "-subj", f"/CN={name}", cwd=pki)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-days", "3650", "-out", str(out / "tls.crt"), "-extfile", f"{name}.ext", cwd=pki)
+    _sign(pki, str(out / "tls.key"), str(out / "tls.crt"), f"/CN={name}", f"{name}.ext")
     return out
 
 

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote
 
+from modelfleet.render.names import ENGINE_LABEL
 from testbed.prometheus import LoopbackPrometheus, ScrapeTarget
 from tests.e2e.api import Api
 
@@ -227,9 +228,9 @@ _EXPOSITIONS = {"vllm": _vllm, "sglang": _sglang, "tgi": _tgi}
 
 
 def engine_of(pod: dict[str, Any]) -> str:
-    """Which engine a rendered pod runs (its ``modelfleet.io/engine`` label), so each pod is
+    """Which engine a rendered pod runs (its engine label), so each pod is
     answered in the metric names of the engine the operator rendered for it."""
-    engine = ((pod.get("metadata") or {}).get("labels") or {}).get("modelfleet.io/engine", "vllm")
+    engine = ((pod.get("metadata") or {}).get("labels") or {}).get(ENGINE_LABEL, "vllm")
     return engine if engine in _EXPOSITIONS else "vllm"
 
 

@@ -18,6 +18,7 @@ from testbed.prometheus import LoopbackPrometheus
 from testbed.wait import wait_for
 from tests.e2e.api import Api
 from tests.e2e.engine_exporter import HEALTHY, EngineExporter, PodDiscovery, Profile
+from tests.integration.kube import apply
 
 MODEL = "mistralai/Mistral-7B-Instruct-v0.3"  # one GPU per replica on every GPU type of the fleet
 # Short steps: the whole checklist of the design (weight, pause, analysis, weight, pause) in seconds.
@@ -58,10 +59,6 @@ def canary_md(name: str, namespace: str, *, steps: list[dict[str, Any]] | None =
                         "analysisInterval": "2s", "progressDeadline": "30s", "errorLimit": 2, **rollout},
         },
     }
-
-
-def apply(cluster: LocalCluster, obj: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "--server-side", "--field-manager=test", "-f", "-", input=json.dumps(obj))
 
 
 def patch_spec(cluster: LocalCluster, namespace: str, name: str, spec: dict[str, Any]) -> None:

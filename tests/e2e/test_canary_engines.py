@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from modelfleet.render.names import ENGINE_LABEL
 from tests.e2e.api import Api
 from tests.e2e.engine_exporter import HEALTHY, SLOW_TTFT, Profile
 from tests.e2e.helpers import (
@@ -29,7 +30,7 @@ STEPS = [{"setWeight": 25}, {"analysis": {"templates": ["ttft-p95", "itl-p95", "
 
 def engine_pod_labels(api: Api, namespace: str) -> set[str]:
     pods = (api.get(f"/api/v1/namespaces/{namespace}/pods") or {})["items"]
-    return {(p["metadata"].get("labels") or {}).get("modelfleet.io/engine", "") for p in pods}
+    return {(p["metadata"].get("labels") or {}).get(ENGINE_LABEL, "") for p in pods}
 
 
 @pytest.mark.parametrize(("engine", "canary", "expected"), [

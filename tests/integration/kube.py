@@ -8,7 +8,12 @@ from typing import Any
 from testbed.cluster import LocalCluster
 from testbed.wait import wait_for
 
-__all__ = ["condition", "get_json", "get_or_none", "make_namespace", "metric_value", "wait_for"]
+__all__ = ["apply", "condition", "get_json", "get_or_none", "make_namespace", "metric_value", "wait_for"]
+
+
+def apply(cluster: LocalCluster, obj: dict[str, Any], manager: str = "test") -> None:
+    """Server-side apply `obj` as a user would, under field manager `manager`."""
+    cluster.kubectl("apply", "--server-side", f"--field-manager={manager}", "-f", "-", input=json.dumps(obj))
 
 
 def get_json(cluster: LocalCluster, *args: str) -> Any:

@@ -21,7 +21,7 @@ import yaml
 
 from testbed.cluster import REPO, LocalCluster
 from testbed.operator_process import OperatorProcess
-from tests.integration.kube import condition, get_json, get_or_none, make_namespace, wait_for
+from tests.integration.kube import apply, condition, get_json, get_or_none, make_namespace, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -107,10 +107,6 @@ DENIAL = re.compile(r"forbidden", re.IGNORECASE)  # "403" alone would match a ti
 
 def unexpected_denials(log: str) -> list[str]:
     return [line for line in log.splitlines() if DENIAL.search(line) and not KOPF_SCANNING_DENIAL.search(line)]
-
-
-def apply(cluster: LocalCluster, obj: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "--server-side", "--field-manager=test", "-f", "-", input=json.dumps(obj))
 
 
 def children(cluster: LocalCluster, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:

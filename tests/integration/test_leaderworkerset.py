@@ -20,7 +20,7 @@ import yaml
 
 from testbed.cluster import DEFAULT_FLEET, LocalCluster
 from testbed.operator_process import OperatorProcess, install_crds
-from tests.integration.kube import condition, get_json, make_namespace, wait_for
+from tests.integration.kube import apply, condition, get_json, make_namespace, wait_for
 
 pytestmark = pytest.mark.cluster
 NS = "lws"
@@ -66,10 +66,6 @@ def two_node_md(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
             "rollout": {"canary": {"steps": steps, "trafficRouting": GATEWAY}, "progressDeadline": "60s"},
         },
     }
-
-
-def apply(cluster: LocalCluster, obj: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "--server-side", "--field-manager=test", "-f", "-", input=json.dumps(obj))
 
 
 def status(cluster: LocalCluster, name: str) -> dict[str, Any]:

@@ -14,7 +14,15 @@ import yaml
 
 from testbed.cluster import REPO, LocalCluster, kubectl_binary
 from testbed.operator_process import OperatorProcess, install_crds
-from tests.integration.kube import condition, get_json, get_or_none, make_namespace, metric_value, wait_for
+from tests.integration.kube import (
+    apply,
+    condition,
+    get_json,
+    get_or_none,
+    make_namespace,
+    metric_value,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 EXAMPLES = REPO / "manifests" / "examples"
@@ -40,10 +48,6 @@ def md(name: str, namespace: str, model_id: str, gpu: str = "auto", replicas: in
     for key, value in spec.items():
         body["spec"][key] = value if not isinstance(value, dict) else {**body["spec"].get(key, {}), **value}
     return body
-
-
-def apply(cluster: LocalCluster, obj: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "--server-side", "--field-manager=test", "-f", "-", input=json.dumps(obj))
 
 
 def status_of(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from testbed.cluster import LocalCluster
+from tests.integration.kube import apply
 from tests.reliability.invariants import InvariantChecker
 from tests.reliability.reader import Reader, Unavailable
 
@@ -32,10 +33,6 @@ def canary_md(name: str, namespace: str, *, revision: str = "r1", replicas: int 
                         "progressDeadline": "2m"},
         },
     }
-
-
-def apply(cluster: LocalCluster, obj: dict[str, Any], manager: str = "test") -> None:
-    cluster.kubectl("apply", "--server-side", f"--field-manager={manager}", "-f", "-", input=json.dumps(obj))
 
 
 def patch_spec(cluster: LocalCluster, namespace: str, name: str, spec: dict[str, Any]) -> None:

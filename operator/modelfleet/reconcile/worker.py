@@ -54,6 +54,7 @@ class Outcome:
 
 
 ReconcileFn = Callable[[dict[str, Any], Snapshot], Outcome]
+ForgetFn = Callable[[Key], None]
 CHANGED, FOLLOW_UP = 0, 1  # slot priorities: lower goes first
 
 
@@ -104,7 +105,6 @@ def pass_priority(obj: Mapping[str, Any], why: set[str]) -> int:
     if observed != meta.get("generation") or ACTION_ANNOTATION in (meta.get("annotations") or {}):
         return CHANGED
     return FOLLOW_UP
-ForgetFn = Callable[[Key], None]
 
 
 class Workers:
