@@ -14,7 +14,7 @@ help:
 	@echo "make testbed  - build the control-plane binaries into the cache (done automatically by test/demo)"
 	@echo "make cluster  - start the local cluster and keep it running"
 	@echo "make crds     - regenerate crds/ from the API models (and the chart's CRD, install.yaml)"
-	@echo "make lint     - ruff, mypy and import-linter"
+	@echo "make lint     - ruff (lint and format), mypy and import-linter"
 	@echo "make bench    - fleet-scale benchmarks that print tables and write docs/BENCHMARKS.md (BENCH_ARGS=--smoke for a quick run)"
 	@echo "make soak     - fault injection at soak strength (operator kills mid-rollout, API server/etcd faults, 400 generated specs): ~12 min"
 
@@ -57,6 +57,7 @@ lock: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests testbed bench hack
+	$(VENV)/bin/ruff format --check operator tests testbed bench hack
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -40,7 +40,9 @@ DOC = REPO / "docs" / "BENCHMARKS.md"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny N on one small shared cluster; no files written")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny N on one small shared cluster; no files written"
+    )
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     parser.add_argument("--sizes", default="100,1000", help="converge: numbers of ModelDeployments")
     parser.add_argument("--repeat", type=int, default=3, help="converge, latency, planner: runs per figure")
@@ -48,18 +50,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--replicas", type=int, default=1, help="converge: replicas per ModelDeployment")
     parser.add_argument("--steady-seconds", type=float, default=300, help="steady-state window (0: skip)")
     parser.add_argument("--steady-size", type=int, default=1000, help="N whose last operator run measures it")
-    parser.add_argument("--what-if", default="", help=f"converge only: patch the operator ({', '.join(whatif.PATCHES)}),"
-                        " stored apart from the shipped figures")
+    parser.add_argument(
+        "--what-if",
+        default="",
+        help=f"converge only: patch the operator ({', '.join(whatif.PATCHES)}),"
+        " stored apart from the shipped figures",
+    )
     parser.add_argument("--baseline-create", action="store_true", help="also a POST baseline (once per N)")
     parser.add_argument("--latency-samples", type=int, default=50)
     parser.add_argument("--canaries", type=int, default=100)
     parser.add_argument("--pause-seconds", type=int, default=10)
     parser.add_argument("--planner-seconds", type=float, default=3.0)
-    parser.add_argument("--max-load", type=float, default=1.0, help="wait for this 1-minute load before a run")
-    parser.add_argument("--initial-load-wait-minutes", type=float, default=30,
-                        help="before the first run: wait this long at most for --max-load")
-    parser.add_argument("--max-load-wait-minutes", type=float, default=5,
-                        help="before each later run (a cool-down after the previous one)")
+    parser.add_argument(
+        "--max-load", type=float, default=1.0, help="wait for this 1-minute load before a run"
+    )
+    parser.add_argument(
+        "--initial-load-wait-minutes",
+        type=float,
+        default=30,
+        help="before the first run: wait this long at most for --max-load",
+    )
+    parser.add_argument(
+        "--max-load-wait-minutes",
+        type=float,
+        default=5,
+        help="before each later run (a cool-down after the previous one)",
+    )
     parser.add_argument("--results", type=Path, help=f"results file (default {RESULTS.relative_to(REPO)})")
     parser.add_argument("--doc", type=Path, help=f"doc to write (default {DOC.relative_to(REPO)})")
     parser.add_argument("--no-doc", action="store_true", help="do not write the doc")
@@ -100,8 +116,11 @@ def code_environment() -> dict[str, str]:
     if code is None:
         return dict(os.environ)
     paths = [code.environment()["PYTHONPATH"], str(REPO), os.environ.get("PYTHONPATH", "")]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths).rstrip(os.pathsep),
-                MODELFLEET_TEMPLATES_DIR=code.environment()["MODELFLEET_TEMPLATES_DIR"])
+    return dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(paths).rstrip(os.pathsep),
+        MODELFLEET_TEMPLATES_DIR=code.environment()["MODELFLEET_TEMPLATES_DIR"],
+    )
 
 
 def run_planner(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -110,8 +129,14 @@ def run_planner(args: argparse.Namespace) -> list[dict[str, Any]]:
     for _ in range(args.repeat):
         for processes in (1, 2):
             load = environment.loadavg()  # CPU-time figures: no cool-down needed
-            out = subprocess.run([sys.executable, "-c", PLANNER_RUN, str(args.planner_seconds), str(processes)],
-                                 capture_output=True, text=True, check=True, env=code_environment(), cwd=REPO)
+            out = subprocess.run(
+                [sys.executable, "-c", PLANNER_RUN, str(args.planner_seconds), str(processes)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=code_environment(),
+                cwd=REPO,
+            )
             result = json.loads(out.stdout.strip().splitlines()[-1])
             runs.append(stamped({"processes": processes, **result, "loadavg_at_start": load}))
             say(f"planner, {processes} process(es): {result['per_cpu_second']:,.0f} plans/s (CPU time)")
@@ -130,21 +155,27 @@ def run_decide_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     passes = 20 if args.smoke else 300
     for _ in range(args.repeat):
         load = environment.loadavg()
-        runs.append(stamped({"ms": decide_cost.run_subprocess(passes, code_environment()), "loadavg_at_start": load}))
+        runs.append(
+            stamped({"ms": decide_cost.run_subprocess(passes, code_environment()), "loadavg_at_start": load})
+        )
     say(f"decide(): {runs[0]['ms']}")
     return runs
 
 
-def run_converge(args: argparse.Namespace, clusters: ClusterSource, results: dict[str, Any],
-                 save: Callable[[], None]) -> None:
+def run_converge(
+    args: argparse.Namespace, clusters: ClusterSource, results: dict[str, Any], save: Callable[[], None]
+) -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     what_if = args.what_if
-    results["converge"] = [r for r in results.get("converge", [])
-                           if r["count"] not in sizes or r.get("what_if", "") != what_if]
+    results["converge"] = [
+        r for r in results.get("converge", []) if r["count"] not in sizes or r.get("what_if", "") != what_if
+    ]
     for n in sizes:
         for rep in range(args.repeat):
             tag = f"n{n}r{rep}"
-            work = Workload(count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"bench-{tag}")
+            work = Workload(
+                count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"bench-{tag}"
+            )
             base = Workload(count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"base-{tag}")
             runs = [run_baseline(clusters, base, args.concurrency)]
             runs[0].what_if = what_if
@@ -152,12 +183,18 @@ def run_converge(args: argparse.Namespace, clusters: ClusterSource, results: dic
                 create = Workload(count=n, replicas=args.replicas, namespace_prefix=f"post-{tag}")
                 runs.append(run_baseline(clusters, create, args.concurrency, verb="create"))
             for run in runs:
-                say(f"converge N={n} run {rep + 1}/{args.repeat} {run.mode}: {run.seconds:.1f} s "
-                    f"(load {run.loadavg_at_start[0]:.2f})")
+                say(
+                    f"converge N={n} run {rep + 1}/{args.repeat} {run.mode}: {run.seconds:.1f} s "
+                    f"(load {run.loadavg_at_start[0]:.2f})"
+                )
             steady = args.steady_seconds if n == args.steady_size and rep == args.repeat - 1 else 0
-            runs.append(run_operator(clusters, work, args.concurrency, steady_seconds=steady, what_if=what_if))
-            say(f"converge N={n} run {rep + 1}/{args.repeat} operator {what_if}: {runs[-1].seconds:.1f} s "
-                f"(load {runs[-1].loadavg_at_start[0]:.2f})")
+            runs.append(
+                run_operator(clusters, work, args.concurrency, steady_seconds=steady, what_if=what_if)
+            )
+            say(
+                f"converge N={n} run {rep + 1}/{args.repeat} operator {what_if}: {runs[-1].seconds:.1f} s "
+                f"(load {runs[-1].loadavg_at_start[0]:.2f})"
+            )
             results["converge"] += [stamped(r.to_json()) for r in runs]
             save()
 

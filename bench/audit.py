@@ -35,8 +35,13 @@ class AuditedCluster(LocalCluster):
         if name == "kube-apiserver":
             policy = self.workdir / "audit-policy.yaml"
             policy.write_text(POLICY)
-            args = [*args, f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
-                    "--audit-log-maxsize=0", "--audit-log-mode=batch"]
+            args = [
+                *args,
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-maxsize=0",
+                "--audit-log-mode=batch",
+            ]
         super()._spawn(name, args)
 
 

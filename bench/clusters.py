@@ -29,7 +29,9 @@ ClusterSource = Callable[[], AbstractContextManager[LocalCluster]]
 QUIET_WINDOW_SECONDS = 3.0  # --smoke shortens it
 
 
-def wait_quiet(cluster: LocalCluster, window_seconds: float | None = None, timeout_seconds: float = 120) -> float:
+def wait_quiet(
+    cluster: LocalCluster, window_seconds: float | None = None, timeout_seconds: float = 120
+) -> float:
     """Wait until a window passes with no write but heartbeats (so also none by the operator); the
     seconds it took. Settled means this, not "no reconcile": with N ModelDeployments resyncing every
     60 s a reconcile is always under way, and a pass that writes nothing is the steady state."""
@@ -76,7 +78,9 @@ def start_cluster(fleet: Path, attempts: int = 3) -> LocalCluster:
             cluster.stop()
             if attempt == attempts:
                 raise
-            print(f"cluster start failed ({str(error).splitlines()[0]}); retrying", file=sys.stderr, flush=True)
+            print(
+                f"cluster start failed ({str(error).splitlines()[0]}); retrying", file=sys.stderr, flush=True
+            )
     raise AssertionError("unreachable")
 
 

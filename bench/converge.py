@@ -80,17 +80,23 @@ class ConvergeRun:
 
 def request_table(counts: Counter[RequestKey]) -> dict[str, int]:
     """``{"PATCH modeldeployments/status": 1000, ...}`` (requests without a resource, like /metrics, dropped)."""
-    return {f"{verb} {resource}{'/' + sub if sub else ''}": n for (verb, resource, sub), n in sorted(counts.items())
-            if resource}
+    return {
+        f"{verb} {resource}{'/' + sub if sub else ''}": n
+        for (verb, resource, sub), n in sorted(counts.items())
+        if resource
+    }
 
 
 @contextlib.contextmanager
 def watching(cluster: LocalCluster, tracker: Tracker, model_deployments: bool) -> Iterator[list[Watch]]:
-    watches = [Watch(cluster, "/apis/apps/v1/deployments", tracker.on_child("Deployment"), OURS),
-               Watch(cluster, "/api/v1/services", tracker.on_child("Service"), OURS)]
+    watches = [
+        Watch(cluster, "/apis/apps/v1/deployments", tracker.on_child("Deployment"), OURS),
+        Watch(cluster, "/api/v1/services", tracker.on_child("Service"), OURS),
+    ]
     if model_deployments:
-        watches.append(Watch(cluster, "/apis/modelfleet.io/v1alpha1/modeldeployments",
-                             tracker.on_model_deployment))
+        watches.append(
+            Watch(cluster, "/apis/modelfleet.io/v1alpha1/modeldeployments", tracker.on_model_deployment)
+        )
     try:
         for w in watches:
             w.start()
@@ -114,20 +120,29 @@ def spread(tracker: Tracker, done: Any, started: float) -> dict[str, float]:
     return {f"p{q}": percentile(times, q) for q in (10, 50, 90)} if times else {}
 
 
-def _pods_ready_at(tracker: Tracker, watches: list[Watch], replicas: int, timeout_seconds: float) -> float | None:
+def _pods_ready_at(
+    tracker: Tracker, watches: list[Watch], replicas: int, timeout_seconds: float
+) -> float | None:
     if replicas == 0:
         return None
     return tracker.wait(pods_ready, timeout_seconds, errors=lambda: first_error(watches))
 
 
-def run_operator(clusters: ClusterSource, workload: Workload, concurrency: int, steady_seconds: float = 0,
-                 verbose: bool = False, what_if: str = "") -> ConvergeRun:
+def run_operator(
+    clusters: ClusterSource,
+    workload: Workload,
+    concurrency: int,
+    steady_seconds: float = 0,
+    verbose: bool = False,
+    what_if: str = "",
+) -> ConvergeRun:
     body = spec(workload.replicas)
     with clusters() as cluster, tempfile.TemporaryDirectory() as tmp:
         make_namespaces(cluster, workload.namespace_names)
         kube = kube_client(cluster)
-        operator = BenchOperator(cluster, Path(tmp), {"workers": concurrency}, verbose=verbose,
-                                 what_if=what_if).start()
+        operator = BenchOperator(
+            cluster, Path(tmp), {"workers": concurrency}, verbose=verbose, what_if=what_if
+        ).start()
         try:
             tracker = Tracker(workload.model_keys())
             with watching(cluster, tracker, model_deployments=True) as watches:
@@ -147,15 +162,25 @@ def run_operator(clusters: ClusterSource, workload: Workload, concurrency: int, 
                 reconciles = operator.reconciles() - reconciles_before
                 after, usage = scrape_requests(cluster), operator.usage()
                 run = ConvergeRun(
-                    mode="operator", count=workload.count, replicas=workload.replicas, concurrency=concurrency,
-                    seconds=converged_at - started, create_seconds=created - started,
+                    mode="operator",
+                    count=workload.count,
+                    replicas=workload.replicas,
+                    concurrency=concurrency,
+                    seconds=converged_at - started,
+                    create_seconds=created - started,
                     pods_ready_seconds=None if pods_at is None else pods_at - started,
-                    ready_seconds=ready_at - started, requests=request_table(delta(after, before)),
-                    reconciles=reconciles, reconciles_to_converge=reconciles_converged - reconciles_before,
+                    ready_seconds=ready_at - started,
+                    requests=request_table(delta(after, before)),
+                    reconciles=reconciles,
+                    reconciles_to_converge=reconciles_converged - reconciles_before,
                     cpu_seconds=usage.cpu_seconds - cpu_before,
-                    cpu_seconds_to_converge=cpu_converged - cpu_before, peak_rss_bytes=usage.peak_rss_bytes,
-                    idle_rss_bytes=idle_rss, loadavg_at_start=load, what_if=what_if,
-                    spread_seconds=spread(tracker, converged, started))
+                    cpu_seconds_to_converge=cpu_converged - cpu_before,
+                    peak_rss_bytes=usage.peak_rss_bytes,
+                    idle_rss_bytes=idle_rss,
+                    loadavg_at_start=load,
+                    what_if=what_if,
+                    spread_seconds=spread(tracker, converged, started),
+                )
                 if steady_seconds > 0:
                     run.steady = steady_state(cluster, operator, steady_seconds)
                 run.reconcile_errors = operator.log().count("failed (attempt")
@@ -170,12 +195,19 @@ def steady_state(cluster: LocalCluster, operator: BenchOperator, seconds: float)
     time.sleep(seconds)
     moved = delta(scrape_requests(cluster), before)
     usage = operator.usage()
-    return SteadyState(seconds=seconds, reconciles=operator.reconciles() - reconciles_before,
-                       cpu_seconds=usage.cpu_seconds - cpu_before, peak_rss_bytes=usage.peak_rss_bytes,
-                       writes=request_table(writes(moved, HEARTBEAT_RESOURCES)), requests=request_table(moved))
+    return SteadyState(
+        seconds=seconds,
+        reconciles=operator.reconciles() - reconciles_before,
+        cpu_seconds=usage.cpu_seconds - cpu_before,
+        peak_rss_bytes=usage.peak_rss_bytes,
+        writes=request_table(writes(moved, HEARTBEAT_RESOURCES)),
+        requests=request_table(moved),
+    )
 
 
-def run_baseline(clusters: ClusterSource, workload: Workload, concurrency: int, verb: str = "apply") -> ConvergeRun:
+def run_baseline(
+    clusters: ClusterSource, workload: Workload, concurrency: int, verb: str = "apply"
+) -> ConvergeRun:
     """The same children, rendered up front, sent by a direct client with the operator's concurrency."""
     body = spec(workload.replicas)
     children = [obj for key in workload.model_keys() for obj in rendered_children(key, body)]
@@ -194,9 +226,15 @@ def run_baseline(clusters: ClusterSource, workload: Workload, concurrency: int, 
             done_at = tracker.wait(children_done, timeout, errors=lambda: first_error(watches))
             pods_at = _pods_ready_at(tracker, watches, workload.replicas, timeout)
             after = scrape_requests(cluster)
-        return ConvergeRun(mode="baseline" if verb == "apply" else "baseline-create", count=workload.count,
-                           replicas=workload.replicas, concurrency=concurrency, seconds=done_at - started,
-                           create_seconds=created - started,
-                           pods_ready_seconds=None if pods_at is None else pods_at - started,
-                           requests=request_table(delta(after, before)), loadavg_at_start=load,
-                           spread_seconds=spread(tracker, children_done, started))
+        return ConvergeRun(
+            mode="baseline" if verb == "apply" else "baseline-create",
+            count=workload.count,
+            replicas=workload.replicas,
+            concurrency=concurrency,
+            seconds=done_at - started,
+            create_seconds=created - started,
+            pods_ready_seconds=None if pods_at is None else pods_at - started,
+            requests=request_table(delta(after, before)),
+            loadavg_at_start=load,
+            spread_seconds=spread(tracker, children_done, started),
+        )

@@ -36,18 +36,38 @@ CONTEXT = Context(license_policy=LicensePolicy(), render=OperatorConfig(), gatew
 
 
 def inventory(nodes: int, pods: int) -> tuple[tuple[NodeGpus, ...], tuple[PodGpus, ...]]:
-    node_list = tuple(NodeGpus(f"bench-h100-{i}", "H100-80GB", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 8, True)
-                      for i in range(nodes))
-    pod_list = tuple(PodGpus(f"bench-h100-{i % nodes}", "nvidia.com/gpu", 1, f"bench-{i % 10}/md-{i:05d}")
-                     for i in range(pods))
+    node_list = tuple(
+        NodeGpus(f"bench-h100-{i}", "H100-80GB", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 8, True)
+        for i in range(nodes)
+    )
+    pod_list = tuple(
+        PodGpus(f"bench-h100-{i % nodes}", "nvidia.com/gpu", 1, f"bench-{i % 10}/md-{i:05d}")
+        for i in range(pods)
+    )
     return node_list, pod_list
 
 
-def observed(status: dict[str, Any], children: tuple[Any, ...], nodes: tuple[NodeGpus, ...],
-             pods: tuple[PodGpus, ...], now: datetime) -> Observed:
-    return Observed(name="md-00000", namespace="bench-0", uid="uid-1", generation=1, annotations={},
-                    spec=bench_spec(1), status=status, children=children, pods=(), nodes=nodes, gpu_pods=pods,
-                    now=now)
+def observed(
+    status: dict[str, Any],
+    children: tuple[Any, ...],
+    nodes: tuple[NodeGpus, ...],
+    pods: tuple[PodGpus, ...],
+    now: datetime,
+) -> Observed:
+    return Observed(
+        name="md-00000",
+        namespace="bench-0",
+        uid="uid-1",
+        generation=1,
+        annotations={},
+        spec=bench_spec(1),
+        status=status,
+        children=children,
+        pods=(),
+        nodes=nodes,
+        gpu_pods=pods,
+        now=now,
+    )
 
 
 def as_children(decision: Decision) -> tuple[Any, ...]:
@@ -68,7 +88,9 @@ def steady_input(nodes: tuple[NodeGpus, ...], pods: tuple[PodGpus, ...]) -> Obse
     decision = decide(observed({}, (), nodes, pods, NOW), CONTEXT)
     children = as_children(decision)
     for i in range(4):
-        decision = decide(observed(decision.status, children, nodes, pods, NOW + timedelta(seconds=i)), CONTEXT)
+        decision = decide(
+            observed(decision.status, children, nodes, pods, NOW + timedelta(seconds=i)), CONTEXT
+        )
     return observed(decision.status, children, nodes, pods, NOW + timedelta(seconds=10))
 
 
@@ -90,7 +112,9 @@ def measure(passes: int, nodes: int, pods: int) -> dict[str, float]:
     steady = steady_input(node_list, pod_list)
     assert not decide(steady, CONTEXT).apply, "the steady input must need no apply"
     return {
-        "first pass": per_pass_ms(lambda: observed({}, (), node_list, pod_list, NOW), passes, empty_memo=True),
+        "first pass": per_pass_ms(
+            lambda: observed({}, (), node_list, pod_list, NOW), passes, empty_memo=True
+        ),
         "steady pass": per_pass_ms(lambda: steady, passes),
     }
 
@@ -114,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_subprocess(passes: int, env: dict[str, str] | None = None) -> dict[str, float]:
     """``measure`` in a fresh interpreter importing the operator code `env` points at."""
     command = [sys.executable, "-m", "bench.decide_cost", "--json", "--passes", str(passes)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1], env=env)
+    out = subprocess.run(
+        command, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1], env=env
+    )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 

@@ -29,7 +29,9 @@ def wait_for_load(max_load: float, max_wait_seconds: float, say: Any = print) ->
     deadline = time.monotonic() + max_wait_seconds
     load = loadavg()
     while load[0] > max_load and time.monotonic() < deadline:
-        say(f"load average {load[0]:.2f} > {max_load}: waiting ({(deadline - time.monotonic()) / 60:.0f} min left)")
+        say(
+            f"load average {load[0]:.2f} > {max_load}: waiting ({(deadline - time.monotonic()) / 60:.0f} min left)"
+        )
         time.sleep(min(60.0, max(1.0, deadline - time.monotonic())))
         load = loadavg()
     return load
@@ -63,11 +65,17 @@ def describe(commit: str | None = None) -> dict[str, Any]:
     commit = commit or _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": round(_memory_gib(), 1),
-                    "kernel": platform.release()},
+        "machine": {
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "memory_gib": round(_memory_gib(), 1),
+            "kernel": platform.release(),
+        },
         "versions": {
-            "modelfleet": f"{version('modelfleet')} ({commit})", "python": sys.version.split()[0],
-            "kopf": version("kopf"), "kube-apiserver": _first_line([str(bins / "kube-apiserver"), "--version"]),
+            "modelfleet": f"{version('modelfleet')} ({commit})",
+            "python": sys.version.split()[0],
+            "kopf": version("kopf"),
+            "kube-apiserver": _first_line([str(bins / "kube-apiserver"), "--version"]),
             "etcd": _first_line([str(bins / "etcd"), "--version"]),
             "kwok": _first_line([str(bins / "kwok"), "--version"]),
         },

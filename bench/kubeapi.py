@@ -48,7 +48,8 @@ def request_counts(metrics_text: str) -> Counter[RequestKey]:
         labels_text, _, value = line.rpartition("} ")
         labels = dict(_LABEL.findall(labels_text))
         counts[(labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))] += int(
-            float(value))
+            float(value)
+        )
     return counts
 
 
@@ -61,7 +62,9 @@ def delta(after: Counter[RequestKey], before: Counter[RequestKey]) -> Counter[Re
     return Counter({k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0})
 
 
-def writes(counts: Counter[RequestKey], ignore_resources: frozenset[str] = frozenset()) -> Counter[RequestKey]:
+def writes(
+    counts: Counter[RequestKey], ignore_resources: frozenset[str] = frozenset()
+) -> Counter[RequestKey]:
     return Counter({k: v for k, v in counts.items() if k[0] in WRITE_VERBS and k[1] not in ignore_resources})
 
 
@@ -74,8 +77,12 @@ class Watch:
 
     def __init__(self, cluster: LocalCluster, path: str, on_event: EventFn, label_selector: str = "") -> None:
         pki = cluster.pki
-        self._http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(pki / "ca.crt"),
-                                         cert_file=str(pki / "admin.crt"), key_file=str(pki / "admin.key"))
+        self._http = urllib3.PoolManager(
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=str(pki / "ca.crt"),
+            cert_file=str(pki / "admin.crt"),
+            key_file=str(pki / "admin.key"),
+        )
         self._url = cluster.server + path
         self._selector = label_selector
         self._on_event = on_event
@@ -119,10 +126,16 @@ class Watch:
             self.synced.set()
 
     def _stream(self, version: str) -> str:
-        query = self._query(watch="1", resourceVersion=version, allowWatchBookmarks="true",
-                            timeoutSeconds="600")
-        self._response = self._http.request("GET", self._url, fields=query, preload_content=False,
-                                            timeout=urllib3.Timeout(connect=10, read=None))
+        query = self._query(
+            watch="1", resourceVersion=version, allowWatchBookmarks="true", timeoutSeconds="600"
+        )
+        self._response = self._http.request(
+            "GET",
+            self._url,
+            fields=query,
+            preload_content=False,
+            timeout=urllib3.Timeout(connect=10, read=None),
+        )
         buffer = b""
         for chunk in self._response.stream(65536, decode_content=True):
             buffer += chunk

@@ -37,7 +37,9 @@ class LatencyRun:
 
 
 def run_latency(clusters: ClusterSource, samples: int, namespace_prefix: str = "bench-lat") -> LatencyRun:
-    workload = Workload(count=samples, namespaces=1, replicas=1, name_prefix="lat", namespace_prefix=namespace_prefix)
+    workload = Workload(
+        count=samples, namespaces=1, replicas=1, name_prefix="lat", namespace_prefix=namespace_prefix
+    )
     body = spec(replicas=1)
     with clusters() as cluster, tempfile.TemporaryDirectory() as tmp:
         make_namespaces(cluster, workload.namespace_names)
@@ -57,7 +59,8 @@ def run_latency(clusters: ClusterSource, samples: int, namespace_prefix: str = "
                     errors = lambda: next((w.error for w in watches if w.error), None)  # noqa: E731
                     children.append(tracker.wait(children_done, 60, keys=[key], errors=errors) - started)
                     ready_list.append(tracker.wait(ready, 120, keys=[key], errors=errors) - started)
-            return LatencyRun(samples=samples, children_seconds=children, ready_seconds=ready_list,
-                              loadavg_at_start=load)
+            return LatencyRun(
+                samples=samples, children_seconds=children, ready_seconds=ready_list, loadavg_at_start=load
+            )
         finally:
             operator.stop()

@@ -31,8 +31,14 @@ class BenchOperator(OperatorProcess):
     # The session's copy of one commit of the operator (bench/snapshot.py); None: the working tree.
     code: CodeSnapshot | None = None
 
-    def __init__(self, cluster: LocalCluster, workdir: Path, config: dict[str, Any] | None = None,
-                 verbose: bool = False, what_if: str = "") -> None:
+    def __init__(
+        self,
+        cluster: LocalCluster,
+        workdir: Path,
+        config: dict[str, Any] | None = None,
+        verbose: bool = False,
+        what_if: str = "",
+    ) -> None:
         code_env = self.code.environment() if self.code else {}
         env = whatif.environment(what_if.split(","), workdir, [code_env["PYTHONPATH"]] if code_env else [])
         if code_env:
@@ -44,9 +50,14 @@ class BenchOperator(OperatorProcess):
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1", **self.extra_env)
         command = [str(Path(sys.executable).parent / "modelfleet"), "run", "--config", str(self.config_path)]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(command + (["--verbose"] if self.verbose else []), stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                command + (["--verbose"] if self.verbose else []),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         wait_for(self._metrics_up, "the operator's metrics endpoint", timeout=60)
         return self
 
@@ -77,5 +88,5 @@ def reconciles_total(metrics_text: str) -> int:
     >>> reconciles_total('modelfleet_reconciles_total{result="ok"} 7.0\\nmodelfleet_reconciles_total{result="waiting"} 2.0\\n')
     9
     """
-    pattern = re.compile(r'^modelfleet_reconciles_total\{[^}]*\} ([0-9.e+]+)$', re.MULTILINE)
+    pattern = re.compile(r"^modelfleet_reconciles_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
     return int(sum(float(v) for v in pattern.findall(metrics_text)))

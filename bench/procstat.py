@@ -39,7 +39,7 @@ def parse_cpu_seconds(stat_text: str, ticks_per_second: int = CLOCK_TICKS_PER_SE
     >>> parse_cpu_seconds("42 (modelfleet run) S 1 42 42 0 -1 0 0 0 0 0 250 50 0 0", 100)
     3.0
     """
-    after_name = stat_text[stat_text.rindex(")") + 2:].split()
+    after_name = stat_text[stat_text.rindex(")") + 2 :].split()
     utime, stime = int(after_name[11]), int(after_name[12])  # fields 14 and 15 of the whole line
     return (utime + stime) / ticks_per_second
 
@@ -47,6 +47,8 @@ def parse_cpu_seconds(stat_text: str, ticks_per_second: int = CLOCK_TICKS_PER_SE
 def usage(pid: int) -> Usage:
     proc = Path("/proc") / str(pid)
     status = (proc / "status").read_text()
-    return Usage(peak_rss_bytes=parse_status_kib(status, "VmHWM") * 1024,
-                 rss_bytes=parse_status_kib(status, "VmRSS") * 1024,
-                 cpu_seconds=parse_cpu_seconds((proc / "stat").read_text()))
+    return Usage(
+        peak_rss_bytes=parse_status_kib(status, "VmHWM") * 1024,
+        rss_bytes=parse_status_kib(status, "VmRSS") * 1024,
+        cpu_seconds=parse_cpu_seconds((proc / "stat").read_text()),
+    )

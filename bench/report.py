@@ -38,14 +38,18 @@ def loads(runs: Sequence[dict[str, Any]]) -> str:
 
 
 def _runs(results: dict[str, Any], mode: str, count: int, what_if: str = "") -> list[dict[str, Any]]:
-    return [r for r in results.get("converge", [])
-            if r["mode"] == mode and r["count"] == count and r.get("what_if", "") == what_if]
+    return [
+        r
+        for r in results.get("converge", [])
+        if r["mode"] == mode and r["count"] == count and r.get("what_if", "") == what_if
+    ]
 
 
 def _ratios(results: dict[str, Any], count: int, what_if: str = "") -> list[float]:
     """operator / baseline per repetition (the i-th operator run against the i-th baseline run)."""
-    pairs = zip(_runs(results, "operator", count, what_if), _runs(results, "baseline", count, what_if),
-                strict=False)
+    pairs = zip(
+        _runs(results, "operator", count, what_if), _runs(results, "baseline", count, what_if), strict=False
+    )
     return [op["seconds"] / base["seconds"] for op, base in pairs if base["seconds"] > 0]
 
 
@@ -63,19 +67,42 @@ def what_if_table(results: dict[str, Any]) -> Table:
             op = _runs(results, "operator", n, tag)
             if not op:
                 continue
-            rows.append((f"{n:,}", tag or "as shipped", median_spread([r["seconds"] for r in op], unit=" s"),
-                         median_spread(_ratios(results, n, tag), digits=2),
-                         median_spread([r["ready_seconds"] for r in op], unit=" s"),
-                         median_spread([r["reconciles"] / n for r in op], 1),
-                         median_spread([r["cpu_seconds"] for r in op], 1, " s"),
-                         median_spread([sum(v for k, v in r["requests"].items() if k.startswith("POST events"))
-                                        / n for r in op], 1),
-                         loads(op)))
-    return Table("What-if: the operator with proposed changes patched in at start-up (bench/whatif.py)",
-                 ("N", "patches", "converge", "ratio op/base", "all Ready", "reconciles per MD", "operator CPU",
-                  "POST events per MD (all clients)", "load at start"), rows,
-                 "Not the shipped code: each patch stands in for a proposed change (see the analysis), measured "
-                 "on the same workload against its own baseline run.")
+            rows.append(
+                (
+                    f"{n:,}",
+                    tag or "as shipped",
+                    median_spread([r["seconds"] for r in op], unit=" s"),
+                    median_spread(_ratios(results, n, tag), digits=2),
+                    median_spread([r["ready_seconds"] for r in op], unit=" s"),
+                    median_spread([r["reconciles"] / n for r in op], 1),
+                    median_spread([r["cpu_seconds"] for r in op], 1, " s"),
+                    median_spread(
+                        [
+                            sum(v for k, v in r["requests"].items() if k.startswith("POST events")) / n
+                            for r in op
+                        ],
+                        1,
+                    ),
+                    loads(op),
+                )
+            )
+    return Table(
+        "What-if: the operator with proposed changes patched in at start-up (bench/whatif.py)",
+        (
+            "N",
+            "patches",
+            "converge",
+            "ratio op/base",
+            "all Ready",
+            "reconciles per MD",
+            "operator CPU",
+            "POST events per MD (all clients)",
+            "load at start",
+        ),
+        rows,
+        "Not the shipped code: each patch stands in for a proposed change (see the analysis), measured "
+        "on the same workload against its own baseline run.",
+    )
 
 
 def converge_table(results: dict[str, Any]) -> Table:
@@ -83,22 +110,39 @@ def converge_table(results: dict[str, Any]) -> Table:
     for n in sizes(results):
         op, base = _runs(results, "operator", n), _runs(results, "baseline", n)
         create = _runs(results, "baseline-create", n)
-        rows.append((
-            f"{n:,}",
-            median_spread([r["seconds"] for r in op], unit=" s"),
-            median_spread([r["seconds"] for r in base], unit=" s"),
-            median_spread(_ratios(results, n), digits=2),
-            median_spread([r["seconds"] for r in create], unit=" s") if create else "-",
-            median_spread([r["ready_seconds"] for r in op if r.get("ready_seconds") is not None], unit=" s"),
-            median_spread([r["pods_ready_seconds"] for r in base if r.get("pods_ready_seconds") is not None],
-                          unit=" s"),
-            f"op {loads(op)}; base {loads(base + create)}",
-        ))
-    return Table("Converge: N ModelDeployments -> children + current observedGeneration",
-                 ("N", "operator", "baseline (SSA)", "ratio op/base", "baseline (POST)", "operator: all Ready",
-                  "baseline: pods Ready", "load at start"), rows,
-                 "Baseline: the same Deployment + 2 Services per ModelDeployment, rendered by render_all and "
-                 "server-side applied by a direct client with the operator's concurrency (8); nothing else.")
+        rows.append(
+            (
+                f"{n:,}",
+                median_spread([r["seconds"] for r in op], unit=" s"),
+                median_spread([r["seconds"] for r in base], unit=" s"),
+                median_spread(_ratios(results, n), digits=2),
+                median_spread([r["seconds"] for r in create], unit=" s") if create else "-",
+                median_spread(
+                    [r["ready_seconds"] for r in op if r.get("ready_seconds") is not None], unit=" s"
+                ),
+                median_spread(
+                    [r["pods_ready_seconds"] for r in base if r.get("pods_ready_seconds") is not None],
+                    unit=" s",
+                ),
+                f"op {loads(op)}; base {loads(base + create)}",
+            )
+        )
+    return Table(
+        "Converge: N ModelDeployments -> children + current observedGeneration",
+        (
+            "N",
+            "operator",
+            "baseline (SSA)",
+            "ratio op/base",
+            "baseline (POST)",
+            "operator: all Ready",
+            "baseline: pods Ready",
+            "load at start",
+        ),
+        rows,
+        "Baseline: the same Deployment + 2 Services per ModelDeployment, rendered by render_all and "
+        "server-side applied by a direct client with the operator's concurrency (8); nothing else.",
+    )
 
 
 def latency_table(results: dict[str, Any]) -> Table:
@@ -110,10 +154,20 @@ def latency_table(results: dict[str, Any]) -> Table:
         p50 = [percentile(r[field], 50) for r in runs]
         p99 = [percentile(r[field], 99) for r in runs]
         samples = sum(len(r[field]) for r in runs)
-        rows.append((label, median_spread([v * 1000 for v in p50], 0, " ms"),
-                     median_spread([v * 1000 for v in p99], 0, " ms"), str(samples), loads(runs)))
-    return Table("Latency on an idle operator (one ModelDeployment at a time)",
-                 ("path", "p50", "p99", "samples", "load at start"), rows)
+        rows.append(
+            (
+                label,
+                median_spread([v * 1000 for v in p50], 0, " ms"),
+                median_spread([v * 1000 for v in p99], 0, " ms"),
+                str(samples),
+                loads(runs),
+            )
+        )
+    return Table(
+        "Latency on an idle operator (one ModelDeployment at a time)",
+        ("path", "p50", "p99", "samples", "load at start"),
+        rows,
+    )
 
 
 def resources_table(results: dict[str, Any]) -> Table:
@@ -123,14 +177,28 @@ def resources_table(results: dict[str, Any]) -> Table:
         if not op:
             continue
         per_md = [r["cpu_seconds"] / n * 1000 for r in op]
-        rows.append((f"{n:,}", median_spread([r["peak_rss_bytes"] / MIB for r in op], 0, " MiB"),
-                     median_spread([r["idle_rss_bytes"] / MIB for r in op], 0, " MiB"),
-                     median_spread([r["cpu_seconds"] for r in op], 1, " s"),
-                     median_spread(per_md, 1, " ms"),
-                     median_spread([r["reconciles"] / n for r in op], 1)))
-    return Table("Operator memory and CPU (converge until settled)",
-                 ("N", "peak RSS (VmHWM)", "RSS idle before", "CPU", "CPU per ModelDeployment",
-                  "reconciles per ModelDeployment"), rows)
+        rows.append(
+            (
+                f"{n:,}",
+                median_spread([r["peak_rss_bytes"] / MIB for r in op], 0, " MiB"),
+                median_spread([r["idle_rss_bytes"] / MIB for r in op], 0, " MiB"),
+                median_spread([r["cpu_seconds"] for r in op], 1, " s"),
+                median_spread(per_md, 1, " ms"),
+                median_spread([r["reconciles"] / n for r in op], 1),
+            )
+        )
+    return Table(
+        "Operator memory and CPU (converge until settled)",
+        (
+            "N",
+            "peak RSS (VmHWM)",
+            "RSS idle before",
+            "CPU",
+            "CPU per ModelDeployment",
+            "reconciles per ModelDeployment",
+        ),
+        rows,
+    )
 
 
 def _largest_operator_run(results: dict[str, Any]) -> dict[str, Any] | None:
@@ -146,18 +214,32 @@ def api_table(results: dict[str, Any]) -> Table:
     n = op["count"]
     base = next(iter(_runs(results, "baseline", n)), {"requests": {}})
     reconciles = max(1, op["reconciles"] or 0)
-    keys = sorted(set(op["requests"]) | set(base["requests"]),
-                  key=lambda k: (-op["requests"].get(k, 0), k))
-    rows = [(k, f"{op['requests'].get(k, 0):,}", f"{base['requests'].get(k, 0):,}",
-             f"{(op['requests'].get(k, 0) - base['requests'].get(k, 0)) / n:.2f}",
-             f"{op['requests'].get(k, 0) / reconciles:.2f}")
-            for k in keys if "leases" not in k and "nodes" not in k and not k.startswith("WATCH")]
-    return Table(f"API requests, converge of N = {n:,} until settled ({op['reconciles']:,} reconciles)",
-                 ("verb resource", "operator run", "baseline run", "difference per ModelDeployment",
-                  "operator run per reconcile"), rows,
-                 "From apiserver_request_total (every client). The operator run includes the benchmark's own "
-                 "POST of each ModelDeployment and the controllers' work on the pods, as the baseline run does; "
-                 "node leases and node status (kwok heartbeats) are left out.")
+    keys = sorted(set(op["requests"]) | set(base["requests"]), key=lambda k: (-op["requests"].get(k, 0), k))
+    rows = [
+        (
+            k,
+            f"{op['requests'].get(k, 0):,}",
+            f"{base['requests'].get(k, 0):,}",
+            f"{(op['requests'].get(k, 0) - base['requests'].get(k, 0)) / n:.2f}",
+            f"{op['requests'].get(k, 0) / reconciles:.2f}",
+        )
+        for k in keys
+        if "leases" not in k and "nodes" not in k and not k.startswith("WATCH")
+    ]
+    return Table(
+        f"API requests, converge of N = {n:,} until settled ({op['reconciles']:,} reconciles)",
+        (
+            "verb resource",
+            "operator run",
+            "baseline run",
+            "difference per ModelDeployment",
+            "operator run per reconcile",
+        ),
+        rows,
+        "From apiserver_request_total (every client). The operator run includes the benchmark's own "
+        "POST of each ModelDeployment and the controllers' work on the pods, as the baseline run does; "
+        "node leases and node status (kwok heartbeats) are left out.",
+    )
 
 
 def steady_table(results: dict[str, Any]) -> Table:
@@ -167,14 +249,29 @@ def steady_table(results: dict[str, Any]) -> Table:
         if r["mode"] != "operator" or not steady or r.get("what_if"):
             continue
         written = sum(steady["writes"].values())
-        rows.append((f"{r['count']:,}", f"{steady['seconds']:.0f} s", f"{steady['reconciles']:,}",
-                     f"{written}" + (f" ({', '.join(f'{k}: {v}' for k, v in steady['writes'].items())})"
-                                     if written else ""),
-                     f"{steady['cpu_seconds']:.1f} s ({100 * steady['cpu_seconds'] / steady['seconds']:.1f}% of a core)",
-                     f"{steady['peak_rss_bytes'] / MIB:.0f} MiB"))
-    return Table("Steady state: every ModelDeployment Healthy, nothing changes",
-                 ("N", "window", "reconciles (resync)", "writes (all clients, heartbeats excluded)",
-                  "operator CPU", "peak RSS"), rows)
+        rows.append(
+            (
+                f"{r['count']:,}",
+                f"{steady['seconds']:.0f} s",
+                f"{steady['reconciles']:,}",
+                f"{written}"
+                + (f" ({', '.join(f'{k}: {v}' for k, v in steady['writes'].items())})" if written else ""),
+                f"{steady['cpu_seconds']:.1f} s ({100 * steady['cpu_seconds'] / steady['seconds']:.1f}% of a core)",
+                f"{steady['peak_rss_bytes'] / MIB:.0f} MiB",
+            )
+        )
+    return Table(
+        "Steady state: every ModelDeployment Healthy, nothing changes",
+        (
+            "N",
+            "window",
+            "reconciles (resync)",
+            "writes (all clients, heartbeats excluded)",
+            "operator CPU",
+            "peak RSS",
+        ),
+        rows,
+    )
 
 
 def planner_table(results: dict[str, Any]) -> Table:
@@ -182,51 +279,108 @@ def planner_table(results: dict[str, Any]) -> Table:
     for processes in (1, 2):
         runs = [r for r in results.get("planner", []) if r["processes"] == processes]
         if runs:
-            rows.append((f"{processes} process{'es' if processes > 1 else ''}",
-                         median_spread([r["per_cpu_second"] for r in runs], 0),
-                         median_spread([r["per_wall_second"] for r in runs], 0), loads(runs)))
-    return Table("Planner throughput (bench/plan_throughput.py)",
-                 ("run", "plans/s (CPU time)", "plans/s (wall)", "load at start"), rows)
+            rows.append(
+                (
+                    f"{processes} process{'es' if processes > 1 else ''}",
+                    median_spread([r["per_cpu_second"] for r in runs], 0),
+                    median_spread([r["per_wall_second"] for r in runs], 0),
+                    loads(runs),
+                )
+            )
+    return Table(
+        "Planner throughput (bench/plan_throughput.py)",
+        ("run", "plans/s (CPU time)", "plans/s (wall)", "load at start"),
+        rows,
+    )
 
 
 def rollout_table(results: dict[str, Any]) -> Table:
     runs = results.get("rollouts", [])
     rows = []
-    names = sorted({name for r in runs for name in r["step_seconds"]},
-                   key=lambda s: ["start", "setWeight"].index(s.split()[0]) if s.split()[0] in ("start", "setWeight")
-                   else 2 if s.startswith("pause") else 3)
+    names = sorted(
+        {name for r in runs for name in r["step_seconds"]},
+        key=lambda s: (
+            ["start", "setWeight"].index(s.split()[0])
+            if s.split()[0] in ("start", "setWeight")
+            else 2
+            if s.startswith("pause")
+            else 3
+        ),
+    )
     for name in names + ["total"]:
-        values = [v for r in runs for v in (r["total_seconds"] if name == "total" else r["step_seconds"][name])]
-        rows.append((name, f"{percentile(values, 50):.2f} s", f"{percentile(values, 99):.2f} s",
-                     f"{min(values):.2f}-{max(values):.2f} s", str(len(values))))
+        values = [
+            v for r in runs for v in (r["total_seconds"] if name == "total" else r["step_seconds"][name])
+        ]
+        rows.append(
+            (
+                name,
+                f"{percentile(values, 50):.2f} s",
+                f"{percentile(values, 99):.2f} s",
+                f"{min(values):.2f}-{max(values):.2f} s",
+                str(len(values)),
+            )
+        )
     count = runs[0]["count"] if runs else 0
-    return Table(f"Rollouts: {count} concurrent canaries (setWeight 50, pause, promote)",
-                 ("step", "p50", "p99", "min-max", "samples"), rows, f"load at start: {loads(runs)}")
+    return Table(
+        f"Rollouts: {count} concurrent canaries (setWeight 50, pause, promote)",
+        ("step", "p50", "p99", "min-max", "samples"),
+        rows,
+        f"load at start: {loads(runs)}",
+    )
 
 
 def targets(results: dict[str, Any], big: int = 1000) -> list[Target]:
     out = []
     ratios = _ratios(results, big)
-    out.append(Target("converge ratio at N = 1,000", "<= 1.5 (aim 1.2)",
-                      f"{statistics.median(ratios):.2f}" if ratios else "not measured",
-                      statistics.median(ratios) <= 1.5 if ratios else None))
-    steady = [r["steady"] for r in results.get("converge", [])
-              if r["mode"] == "operator" and r.get("steady") and not r.get("what_if")]
+    out.append(
+        Target(
+            "converge ratio at N = 1,000",
+            "<= 1.5 (aim 1.2)",
+            f"{statistics.median(ratios):.2f}" if ratios else "not measured",
+            statistics.median(ratios) <= 1.5 if ratios else None,
+        )
+    )
+    steady = [
+        r["steady"]
+        for r in results.get("converge", [])
+        if r["mode"] == "operator" and r.get("steady") and not r.get("what_if")
+    ]
     writes = [sum(s["writes"].values()) for s in steady]
-    out.append(Target("steady-state writes", "0", ", ".join(map(str, writes)) or "not measured",
-                      all(w == 0 for w in writes) if writes else None))
+    out.append(
+        Target(
+            "steady-state writes",
+            "0",
+            ", ".join(map(str, writes)) or "not measured",
+            all(w == 0 for w in writes) if writes else None,
+        )
+    )
     rss = [r["peak_rss_bytes"] / MIB for r in _runs(results, "operator", big)]
-    out.append(Target("operator peak RSS at N = 1,000", "<= 200 MiB",
-                      f"{statistics.median(rss):.0f} MiB" if rss else "not measured",
-                      statistics.median(rss) <= 200 if rss else None))
+    out.append(
+        Target(
+            "operator peak RSS at N = 1,000",
+            "<= 200 MiB",
+            f"{statistics.median(rss):.0f} MiB" if rss else "not measured",
+            statistics.median(rss) <= 200 if rss else None,
+        )
+    )
     p50 = [percentile(r["children_seconds"], 50) for r in results.get("latency", [])]
-    out.append(Target("p50 apply -> children", "<= 1 s",
-                      f"{statistics.median(p50) * 1000:.0f} ms" if p50 else "not measured",
-                      statistics.median(p50) <= 1.0 if p50 else None))
+    out.append(
+        Target(
+            "p50 apply -> children",
+            "<= 1 s",
+            f"{statistics.median(p50) * 1000:.0f} ms" if p50 else "not measured",
+            statistics.median(p50) <= 1.0 if p50 else None,
+        )
+    )
     plans = [r["per_cpu_second"] for r in results.get("planner", []) if r["processes"] == 2]
-    out.append(Target("planner, 2 processes (CPU time)", ">= 10,000 plans/s",
-                      f"{statistics.median(plans):,.0f} plans/s" if plans else "not measured",
-                      statistics.median(plans) >= 10_000 if plans else None))
+    out.append(
+        Target(
+            "planner, 2 processes (CPU time)",
+            ">= 10,000 plans/s",
+            f"{statistics.median(plans):,.0f} plans/s" if plans else "not measured",
+            statistics.median(plans) >= 10_000 if plans else None,
+        )
+    )
     return out
 
 
@@ -234,19 +388,35 @@ def decide_table(results: dict[str, Any]) -> Table:
     rows = []
     runs = [r for r in results.get("decide", []) if not r.get("libyaml")]
     if runs:
-        rows.append((", ".join(sorted({r.get("commit") or "?" for r in runs})),
-                     median_spread([r["ms"]["first pass"] for r in runs], 2, " ms"),
-                     median_spread([r["ms"]["steady pass"] for r in runs], 2, " ms"), loads(runs)))
-    return Table("CPU of the pure decision per reconcile pass (bench/decide_cost.py; 160 nodes, 1,000 GPU pods)",
-                 ("operator code", "first pass (renders)", "steady pass (nothing to do)", "load at start"), rows,
-                 "A first pass plans and renders; a steady pass finds its objects in the render memo and only "
-                 "compares spec-hashes (with 1,000 ModelDeployments and resyncSeconds 60: ~17 such passes a "
-                 "second).")
+        rows.append(
+            (
+                ", ".join(sorted({r.get("commit") or "?" for r in runs})),
+                median_spread([r["ms"]["first pass"] for r in runs], 2, " ms"),
+                median_spread([r["ms"]["steady pass"] for r in runs], 2, " ms"),
+                loads(runs),
+            )
+        )
+    return Table(
+        "CPU of the pure decision per reconcile pass (bench/decide_cost.py; 160 nodes, 1,000 GPU pods)",
+        ("operator code", "first pass (renders)", "steady pass (nothing to do)", "load at start"),
+        rows,
+        "A first pass plans and renders; a steady pass finds its objects in the render memo and only "
+        "compares spec-hashes (with 1,000 ModelDeployments and resyncSeconds 60: ~17 such passes a "
+        "second).",
+    )
 
 
 def all_tables(results: dict[str, Any]) -> list[Table]:
-    tables = [converge_table(results), latency_table(results), api_table(results), steady_table(results),
-              resources_table(results), decide_table(results), planner_table(results), what_if_table(results)]
+    tables = [
+        converge_table(results),
+        latency_table(results),
+        api_table(results),
+        steady_table(results),
+        resources_table(results),
+        decide_table(results),
+        planner_table(results),
+        what_if_table(results),
+    ]
     if results.get("rollouts"):
         tables.append(rollout_table(results))
     return [t for t in tables if t.rows]
@@ -254,20 +424,30 @@ def all_tables(results: dict[str, Any]) -> list[Table]:
 
 def target_table(results: dict[str, Any]) -> Table:
     marks = {True: "met", False: "NOT met", None: "not measured"}
-    return Table("Targets (2-core machine)", ("target", "goal", "measured", "result"),
-                 [(t.name, t.goal, t.measured, marks[t.met]) for t in targets(results)])
+    return Table(
+        "Targets (2-core machine)",
+        ("target", "goal", "measured", "result"),
+        [(t.name, t.goal, t.measured, marks[t.met]) for t in targets(results)],
+    )
 
 
 def as_text(table: Table) -> str:
     widths = [max(len(h), *(len(r[i]) for r in table.rows)) for i, h in enumerate(table.header)]
-    lines = [table.title, "  ".join(h.ljust(w) for h, w in zip(table.header, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
+    lines = [
+        table.title,
+        "  ".join(h.ljust(w) for h, w in zip(table.header, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table.rows]
     return "\n".join(lines + ([table.note] if table.note else []))
 
 
 def as_markdown(table: Table, level: str = "###") -> str:
-    lines = [f"{level} {table.title}", "", "| " + " | ".join(table.header) + " |",
-             "|" + "|".join(" --- " for _ in table.header) + "|"]
+    lines = [
+        f"{level} {table.title}",
+        "",
+        "| " + " | ".join(table.header) + " |",
+        "|" + "|".join(" --- " for _ in table.header) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in table.rows]
     return "\n".join(lines + (["", table.note] if table.note else []))

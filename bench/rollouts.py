@@ -94,9 +94,16 @@ def revision_patch(key: Key) -> tuple[Key, dict[str, Any]]:
     return key, {"spec": {"model": {"revision": NEW_REVISION}}}
 
 
-def run_rollouts(clusters: ClusterSource, count: int, pause_seconds: int = 10, concurrency: int = 8) -> RolloutRun:
-    workload = Workload(count=count, namespaces=min(10, count), replicas=2, name_prefix="canary",
-                        namespace_prefix="bench-canary")
+def run_rollouts(
+    clusters: ClusterSource, count: int, pause_seconds: int = 10, concurrency: int = 8
+) -> RolloutRun:
+    workload = Workload(
+        count=count,
+        namespaces=min(10, count),
+        replicas=2,
+        name_prefix="canary",
+        namespace_prefix="bench-canary",
+    )
     keys = workload.model_keys()
     with clusters() as cluster, tempfile.TemporaryDirectory() as tmp:
         make_namespaces(cluster, workload.namespace_names)
@@ -108,21 +115,31 @@ def run_rollouts(clusters: ClusterSource, count: int, pause_seconds: int = 10, c
             tracker.listeners.append(recorder)
             with watching(cluster, tracker, model_deployments=True) as watches:
                 errors = lambda: next((w.error for w in watches if w.error), None)  # noqa: E731
-                create_model_deployments(kube, workload, spec(2, canary_pause_seconds=pause_seconds), concurrency)
+                create_model_deployments(
+                    kube, workload, spec(2, canary_pause_seconds=pause_seconds), concurrency
+                )
                 tracker.wait(ready, 120 + 2 * count, errors=errors)
                 wait_quiet(cluster)
                 load = loadavg()
                 recorder.armed.set()
                 started = time.monotonic()
-                send_all([revision_patch(k) for k in keys], lambda kp: kube.patch(
-                    f"{GROUP}/{VERSION}", KIND, kp[0][0], kp[0][1], kp[1]), concurrency)
+                send_all(
+                    [revision_patch(k) for k in keys],
+                    lambda kp: kube.patch(f"{GROUP}/{VERSION}", KIND, kp[0][0], kp[0][1], kp[1]),
+                    concurrency,
+                )
                 deadline = time.monotonic() + 300 + 3 * count
                 while not recorder.finished():
                     if time.monotonic() > deadline:
                         unfinished = [k for k, t in recorder.timelines.items() if t.done_at is None]
-                        raise TimeoutError(f"{len(unfinished)} rollouts unfinished, e.g. {unfinished[:3]}: "
-                                           + json.dumps(kube.get(f"{GROUP}/{VERSION}", KIND, *unfinished[0])
-                                                        .get("status") if unfinished else None)[:2000])
+                        raise TimeoutError(
+                            f"{len(unfinished)} rollouts unfinished, e.g. {unfinished[:3]}: "
+                            + json.dumps(
+                                kube.get(f"{GROUP}/{VERSION}", KIND, *unfinished[0]).get("status")
+                                if unfinished
+                                else None
+                            )[:2000]
+                        )
                     if errors():
                         raise RuntimeError(f"a watch failed: {errors()!r}")
                     time.sleep(0.5)
@@ -131,7 +148,12 @@ def run_rollouts(clusters: ClusterSource, count: int, pause_seconds: int = 10, c
                 for name, seconds in step_durations(line, started, pause_seconds).items():
                     per_step.setdefault(name, []).append(seconds)
             totals = [t.done_at - started for t in recorder.timelines.values() if t.done_at is not None]
-            return RolloutRun(count=count, pause_seconds=pause_seconds, step_seconds=per_step,
-                              total_seconds=totals, loadavg_at_start=load)
+            return RolloutRun(
+                count=count,
+                pause_seconds=pause_seconds,
+                step_seconds=per_step,
+                total_seconds=totals,
+                loadavg_at_start=load,
+            )
         finally:
             operator.stop()

@@ -25,7 +25,10 @@ class CodeSnapshot:
     root: Path  # holds operator/ and templates/
 
     def environment(self) -> dict[str, str]:
-        return {"PYTHONPATH": str(self.root / "operator"), "MODELFLEET_TEMPLATES_DIR": str(self.root / "templates")}
+        return {
+            "PYTHONPATH": str(self.root / "operator"),
+            "MODELFLEET_TEMPLATES_DIR": str(self.root / "templates"),
+        }
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -34,10 +37,17 @@ class CodeSnapshot:
 def take(commit: str = "HEAD") -> CodeSnapshot:
     """``operator/`` and ``templates/`` as of ``commit``, named by the last commit that changed them (so
     sessions on commits that only differ elsewhere carry the same name)."""
-    short = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h", commit, "--", "operator",
-                            "templates"], capture_output=True, text=True, check=True).stdout.strip()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", short, "operator", "templates"],
-                             capture_output=True, check=True).stdout
+    short = subprocess.run(
+        ["git", "-C", str(REPO), "log", "-1", "--format=%h", commit, "--", "operator", "templates"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", short, "operator", "templates"],
+        capture_output=True,
+        check=True,
+    ).stdout
     root = Path(tempfile.mkdtemp(prefix=f"modelfleet-bench-{short}-"))
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(root, filter="data")

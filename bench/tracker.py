@@ -74,6 +74,7 @@ class Tracker:
                 elif kind == "Service":
                     progress.services.setdefault(meta.get("name", ""), now)
                 self._changed.notify_all()
+
         return handle
 
     def on_model_deployment(self, event_type: str, obj: dict[str, Any], now: float) -> None:
@@ -92,8 +93,13 @@ class Tracker:
             self._changed.notify_all()
 
     # ---- waiting -------------------------------------------------------------------------------------
-    def wait(self, done: Callable[[Progress], float | None], timeout_seconds: float,
-             keys: Iterable[Key] | None = None, errors: Callable[[], BaseException | None] = lambda: None) -> float:
+    def wait(
+        self,
+        done: Callable[[Progress], float | None],
+        timeout_seconds: float,
+        keys: Iterable[Key] | None = None,
+        errors: Callable[[], BaseException | None] = lambda: None,
+    ) -> float:
         """Block until ``done(progress)`` gives a time for every key; return the latest of those times."""
         wanted = list(keys) if keys is not None else list(self.progress)
         deadline = time.monotonic() + timeout_seconds

@@ -51,20 +51,30 @@ class Workload:
 def spec(replicas: int, canary_pause_seconds: int | None = None) -> dict[str, Any]:
     """The spec every benchmark ModelDeployment shares; a canary with the replicas provider on request."""
     body: dict[str, Any] = {
-        "model": {"id": MODEL_ID}, "accelerator": {"type": GPU_TYPE},
-        "serving": {"maxModelLen": 8192}, "replicas": replicas,
+        "model": {"id": MODEL_ID},
+        "accelerator": {"type": GPU_TYPE},
+        "serving": {"maxModelLen": 8192},
+        "replicas": replicas,
         "rollout": {"strategy": "RollingUpdate"},
     }
     if canary_pause_seconds is not None:
-        body["rollout"] = {"strategy": "Canary", "canary": {
-            "steps": [{"setWeight": 50}, {"pause": {"duration": f"{canary_pause_seconds}s"}}],
-            "trafficRouting": {"provider": "replicas"}}}
+        body["rollout"] = {
+            "strategy": "Canary",
+            "canary": {
+                "steps": [{"setWeight": 50}, {"pause": {"duration": f"{canary_pause_seconds}s"}}],
+                "trafficRouting": {"provider": "replicas"},
+            },
+        }
     return body
 
 
 def model_deployment(key: Key, body: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
-            "metadata": {"name": key[1], "namespace": key[0]}, "spec": body}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {"name": key[1], "namespace": key[0]},
+        "spec": body,
+    }
 
 
 def rendered_children(key: Key, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -82,11 +92,16 @@ def make_namespaces(cluster: LocalCluster, names: Iterable[str]) -> None:
     manifest = "\n---\n".join(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {n}}}" for n in names)
     cluster.kubectl("apply", "-f", "-", input=manifest)
     for name in names:  # pods (and so Deployments' pods) are refused until the `default` SA exists
-        wait_for(lambda n=name: cluster.kubectl("get", "sa", "default", "-n", n, check=False).returncode == 0,
-                 f"ServiceAccount {name}/default", timeout=60)
+        wait_for(
+            lambda n=name: cluster.kubectl("get", "sa", "default", "-n", n, check=False).returncode == 0,
+            f"ServiceAccount {name}/default",
+            timeout=60,
+        )
 
 
-def send_all(objects: Sequence[dict[str, Any]], send: Callable[[dict[str, Any]], Any], concurrency: int) -> None:
+def send_all(
+    objects: Sequence[dict[str, Any]], send: Callable[[dict[str, Any]], Any], concurrency: int
+) -> None:
     """Send every object through ``send`` with ``concurrency`` threads; the first failure is raised."""
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-send") as pool:
         for _ in pool.map(send, objects):

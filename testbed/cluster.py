@@ -108,22 +108,55 @@ def _sign(pki: Path, key: str, crt: str, subject: str, ext: str) -> None:
     """A new key at `key` and its certificate at `crt`, signed by ``<pki>/ca.crt`` with the extensions in `ext`."""
     csr = str(Path(key).with_suffix(".csr"))
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", subject, cwd=pki)
-    _openssl("x509", "-req", "-in", csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "3650",
-             "-out", crt, "-extfile", ext, cwd=pki)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-out",
+        crt,
+        "-extfile",
+        ext,
+        cwd=pki,
+    )
 
 
 def make_pki(pki: Path) -> None:
     """A CA, the apiserver's serving cert for 127.0.0.1, an admin client cert, and the SA signing key."""
     pki.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-             "-days", "3650", "-subj", "/CN=modelfleet-testbed-ca", cwd=pki)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=modelfleet-testbed-ca",
+        cwd=pki,
+    )
     (pki / "apiserver.ext").write_text(
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1\n"
-        "extendedKeyUsage=serverAuth\n")
+        "extendedKeyUsage=serverAuth\n"
+    )
     (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for name, subject, ext in (("apiserver", "/CN=kube-apiserver", "apiserver.ext"),
-                               ("admin", "/O=system:masters/CN=kubernetes-admin", "client.ext")):
+    for name, subject, ext in (
+        ("apiserver", "/CN=kube-apiserver", "apiserver.ext"),
+        ("admin", "/O=system:masters/CN=kubernetes-admin", "client.ext"),
+    ):
         _sign(pki, f"{name}.key", f"{name}.crt", subject, ext)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
@@ -140,7 +173,9 @@ def make_serving_cert(pki: Path, name: str) -> Path:
     (the layout controller-runtime's webhook server reads)."""
     out = pki / name
     out.mkdir(parents=True, exist_ok=True)
-    (pki / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    (pki / f"{name}.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+    )
     _sign(pki, str(out / "tls.key"), str(out / "tls.crt"), f"/CN={name}", f"{name}.ext")
     return out
 
@@ -149,17 +184,41 @@ def make_serving_cert(pki: Path, name: str) -> Path:
 # a URL on 127.0.0.1. The pod webhooks only see pods that carry the LWS name label.
 LWS_POD_SELECTOR = {"matchExpressions": [{"key": "leaderworkerset.sigs.k8s.io/name", "operator": "Exists"}]}
 LWS_WEBHOOKS = (
-    ("MutatingWebhookConfiguration", "mleaderworkerset.kb.io", "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
-     ("leaderworkerset.x-k8s.io", "leaderworkersets", ["CREATE", "UPDATE"]), None),
-    ("MutatingWebhookConfiguration", "mpod.kb.io", "/mutate--v1-pod", ("", "pods", ["CREATE"]), LWS_POD_SELECTOR),
-    ("ValidatingWebhookConfiguration", "vleaderworkerset.kb.io",
-     "/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
-     ("leaderworkerset.x-k8s.io", "leaderworkersets", ["CREATE", "UPDATE"]), None),
-    ("ValidatingWebhookConfiguration", "vpod.kb.io", "/validate--v1-pod", ("", "pods", ["CREATE", "UPDATE"]),
-     LWS_POD_SELECTOR),
-    ("ValidatingWebhookConfiguration", "vdisaggregatedset.kb.io",
-     "/validate-disaggregatedset-x-k8s-io-v1-disaggregatedset",
-     ("disaggregatedset.x-k8s.io", "disaggregatedsets", ["CREATE", "UPDATE"]), None),
+    (
+        "MutatingWebhookConfiguration",
+        "mleaderworkerset.kb.io",
+        "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
+        ("leaderworkerset.x-k8s.io", "leaderworkersets", ["CREATE", "UPDATE"]),
+        None,
+    ),
+    (
+        "MutatingWebhookConfiguration",
+        "mpod.kb.io",
+        "/mutate--v1-pod",
+        ("", "pods", ["CREATE"]),
+        LWS_POD_SELECTOR,
+    ),
+    (
+        "ValidatingWebhookConfiguration",
+        "vleaderworkerset.kb.io",
+        "/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
+        ("leaderworkerset.x-k8s.io", "leaderworkersets", ["CREATE", "UPDATE"]),
+        None,
+    ),
+    (
+        "ValidatingWebhookConfiguration",
+        "vpod.kb.io",
+        "/validate--v1-pod",
+        ("", "pods", ["CREATE", "UPDATE"]),
+        LWS_POD_SELECTOR,
+    ),
+    (
+        "ValidatingWebhookConfiguration",
+        "vdisaggregatedset.kb.io",
+        "/validate-disaggregatedset-x-k8s-io-v1-disaggregatedset",
+        ("disaggregatedset.x-k8s.io", "disaggregatedsets", ["CREATE", "UPDATE"]),
+        None,
+    ),
 )
 
 
@@ -167,18 +226,33 @@ def lws_webhook_configurations(url: str, ca_bundle: str) -> list[dict[str, Any]]
     configs: dict[str, dict[str, Any]] = {}
     for kind, name, path, (group, resource, operations), selector in LWS_WEBHOOKS:
         hook: dict[str, Any] = {
-            "name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
+            "name": name,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
             "clientConfig": {"url": url + path, "caBundle": ca_bundle},
-            "rules": [{"apiGroups": [group], "apiVersions": ["v1"], "operations": operations,
-                       "resources": [resource]}],
+            "rules": [
+                {
+                    "apiGroups": [group],
+                    "apiVersions": ["v1"],
+                    "operations": operations,
+                    "resources": [resource],
+                }
+            ],
         }
         if selector:
             hook["objectSelector"] = selector
-        configs.setdefault(kind, {
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
-            "metadata": {"name": f"lws-{kind.removesuffix('WebhookConfiguration').lower()}-webhook-configuration"},
-            "webhooks": [],
-        })["webhooks"].append(hook)
+        configs.setdefault(
+            kind,
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": kind,
+                "metadata": {
+                    "name": f"lws-{kind.removesuffix('WebhookConfiguration').lower()}-webhook-configuration"
+                },
+                "webhooks": [],
+            },
+        )["webhooks"].append(hook)
     return list(configs.values())
 
 
@@ -187,10 +261,18 @@ def write_kubeconfig(path: Path, server: str, pki: Path) -> None:
         return base64.b64encode((pki / name).read_bytes()).decode()
 
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "testbed",
-        "clusters": [{"name": "testbed", "cluster": {"server": server, "certificate-authority-data": b64("ca.crt")}}],
-        "users": [{"name": "admin", "user": {"client-certificate-data": b64("admin.crt"),
-                                             "client-key-data": b64("admin.key")}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "testbed",
+        "clusters": [
+            {"name": "testbed", "cluster": {"server": server, "certificate-authority-data": b64("ca.crt")}}
+        ],
+        "users": [
+            {
+                "name": "admin",
+                "user": {"client-certificate-data": b64("admin.crt"), "client-key-data": b64("admin.key")},
+            }
+        ],
         "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": "admin"}}],
     }
     path.write_text(yaml.safe_dump(config))
@@ -211,17 +293,30 @@ def fleet_nodes(fleet: dict[str, Any]) -> list[dict[str, Any]]:
             }
             if pool.get("resource"):
                 capacity[pool["resource"]] = str(pool["gpus"])
-            labels = {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                      "kubernetes.io/arch": "amd64", "topology.kubernetes.io/zone": pool.get("zone", "zone-a"),
-                      "modelfleet.io/pool": pool["name"], **pool.get("labels", {})}
+            labels = {
+                "type": "kwok",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "topology.kubernetes.io/zone": pool.get("zone", "zone-a"),
+                "modelfleet.io/pool": pool["name"],
+                **pool.get("labels", {}),
+            }
             if pool.get("resource") == "nvidia.com/gpu":
                 labels.setdefault("nvidia.com/gpu.count", str(pool["gpus"]))
-            nodes.append({
-                "apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": name, "labels": labels, "annotations": {"kwok.x-k8s.io/node": "fake"}},
-                "spec": {},
-                "status": {"capacity": capacity, "allocatable": dict(capacity)},
-            })
+            nodes.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": name,
+                        "labels": labels,
+                        "annotations": {"kwok.x-k8s.io/node": "fake"},
+                    },
+                    "spec": {},
+                    "status": {"capacity": capacity, "allocatable": dict(capacity)},
+                }
+            )
     return nodes
 
 
@@ -236,16 +331,24 @@ def die_with_parent() -> None:
 
 def _exit_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit so `with LocalCluster()` blocks stop their processes on `kill PID`."""
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        None,
+    ):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 class LocalCluster:
     """One control plane. Use as a context manager, or call start() and stop() yourself."""
 
-    def __init__(self, workdir: Path | None = None, fleet_file: Path = DEFAULT_FLEET,
-                 install_crds: bool = True, quiet: bool = False, lws_controller: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        fleet_file: Path = DEFAULT_FLEET,
+        install_crds: bool = True,
+        quiet: bool = False,
+        lws_controller: bool = False,
+    ) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="modelfleet-testbed-"))
         self.fleet_file = fleet_file
@@ -322,10 +425,16 @@ class LocalCluster:
         env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([kubectl_binary(), "--kubeconfig", str(self.kubeconfig), *args],
-                              input=input, capture_output=True, text=True, timeout=timeout)
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [kubectl_binary(), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
             raise TestbedError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc
@@ -333,12 +442,23 @@ class LocalCluster:
     def token_kubeconfig(self, token: str, path: Path) -> Path:
         """A kubeconfig that authenticates with `token` only (no admin client certificate)."""
         ca = base64.b64encode((self.pki / "ca.crt").read_bytes()).decode()
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "token",
-            "clusters": [{"name": "testbed", "cluster": {"server": self.server, "certificate-authority-data": ca}}],
-            "users": [{"name": "token", "user": {"token": token}}],
-            "contexts": [{"name": "token", "context": {"cluster": "testbed", "user": "token"}}],
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "token",
+                    "clusters": [
+                        {
+                            "name": "testbed",
+                            "cluster": {"server": self.server, "certificate-authority-data": ca},
+                        }
+                    ],
+                    "users": [{"name": "token", "user": {"token": token}}],
+                    "contexts": [{"name": "token", "context": {"cluster": "testbed", "user": "token"}}],
+                }
+            )
+        )
         return path
 
     def bin(self, name: str) -> str:
@@ -348,8 +468,9 @@ class LocalCluster:
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.procs.items()}
 
-    def restart_apiserver(self, sig: int = signal.SIGTERM, down_seconds: float = 0.0,
-                          grace_seconds: float = 10.0) -> float:
+    def restart_apiserver(
+        self, sig: int = signal.SIGTERM, down_seconds: float = 0.0, grace_seconds: float = 10.0
+    ) -> float:
         """Stop kube-apiserver by its PID (`sig`), then start it again on the same port and etcd.
 
         Every client keeps its kubeconfig and reconnects; returns the seconds from the signal until
@@ -377,63 +498,99 @@ class LocalCluster:
     # ---- components --------------------------------------------------------------------------------
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child for its lifetime
-        self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=die_with_parent, env=env)
+        self.procs[name] = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+            env=env,
+        )
         log.close()
 
     def _start_etcd(self) -> None:
         p = self.ports
-        self._spawn("etcd", [
-            self.bin("etcd"), "--name=node0", f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{p.etcd_client}",
-            f"--advertise-client-urls=http://127.0.0.1:{p.etcd_client}",
-            f"--listen-peer-urls=http://127.0.0.1:{p.etcd_peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{p.etcd_peer}",
-            f"--initial-cluster=node0=http://127.0.0.1:{p.etcd_peer}",
-            "--listen-metrics-urls=", "--auto-compaction-retention=1",
-            "--quota-backend-bytes=4294967296", "--unsafe-no-fsync=true", "--log-level=warn",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                self.bin("etcd"),
+                "--name=node0",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{p.etcd_client}",
+                f"--advertise-client-urls=http://127.0.0.1:{p.etcd_client}",
+                f"--listen-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+                f"--initial-cluster=node0=http://127.0.0.1:{p.etcd_peer}",
+                "--listen-metrics-urls=",
+                "--auto-compaction-retention=1",
+                "--quota-backend-bytes=4294967296",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
 
     def _start_apiserver(self) -> None:
         p, k = self.ports, self.pki
-        self._spawn("kube-apiserver", [
-            self.bin("kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{p.etcd_client}", "--etcd-prefix=/registry",
-            "--bind-address=127.0.0.1", f"--secure-port={p.apiserver}",
-            f"--advertise-address={ADVERTISE_ADDRESS}",
-            f"--tls-cert-file={k / 'apiserver.crt'}", f"--tls-private-key-file={k / 'apiserver.key'}",
-            f"--client-ca-file={k / 'ca.crt'}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={k / 'sa.pub'}", f"--service-account-signing-key-file={k / 'sa.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=Node,RBAC", "--allow-privileged=true", "--profiling=false",
-            "--endpoint-reconciler-type=none",
-        ])
+        self._spawn(
+            "kube-apiserver",
+            [
+                self.bin("kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
+                "--etcd-prefix=/registry",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p.apiserver}",
+                f"--advertise-address={ADVERTISE_ADDRESS}",
+                f"--tls-cert-file={k / 'apiserver.crt'}",
+                f"--tls-private-key-file={k / 'apiserver.key'}",
+                f"--client-ca-file={k / 'ca.crt'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={k / 'sa.pub'}",
+                f"--service-account-signing-key-file={k / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--endpoint-reconciler-type=none",
+            ],
+        )
 
     def _start_controller_manager(self) -> None:
         k = self.pki
-        self._spawn("kube-controller-manager", [
-            self.bin("kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports.controller_manager}",
-            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
-            f"--root-ca-file={k / 'ca.crt'}", f"--service-account-private-key-file={k / 'sa.key'}",
-            "--use-service-account-credentials=true", "--leader-elect=false",
-            # The node lifecycle controller must run: it lifts the not-ready taint that the
-            # TaintNodesByCondition admission plugin puts on every new Node.
-            "--node-monitor-grace-period=60s", f"--service-cluster-ip-range={SERVICE_CIDR}",
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                self.bin("kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports.controller_manager}",
+                "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+                f"--root-ca-file={k / 'ca.crt'}",
+                f"--service-account-private-key-file={k / 'sa.key'}",
+                "--use-service-account-credentials=true",
+                "--leader-elect=false",
+                # The node lifecycle controller must run: it lifts the not-ready taint that the
+                # TaintNodesByCondition admission plugin puts on every new Node.
+                "--node-monitor-grace-period=60s",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+            ],
+        )
 
     def _start_scheduler(self) -> None:
         config = yaml.safe_load(SCHEDULER_CONFIG.read_text())
         config["clientConnection"] = {"kubeconfig": str(self.kubeconfig)}
         rendered = self.workdir / "scheduler.yaml"
         rendered.write_text(yaml.safe_dump(config))
-        self._spawn("kube-scheduler", [
-            self.bin("kube-scheduler"), f"--config={rendered}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports.scheduler}",
-            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
-        ])
+        self._spawn(
+            "kube-scheduler",
+            [
+                self.bin("kube-scheduler"),
+                f"--config={rendered}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports.scheduler}",
+                "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+            ],
+        )
 
     def _start_kwok(self) -> None:
         assert self.root is not None
@@ -443,12 +600,20 @@ class LocalCluster:
         stages += sorted((HERE / "kwok-stages").glob("*.yaml"))  # the testbed's own: outcomes of Job pods
         config = self.workdir / "kwok.yaml"
         config.write_text("\n---\n".join(s.read_text() for s in stages))
-        self._spawn("kwok", [
-            self.bin("kwok"), f"--kubeconfig={self.kubeconfig}", f"--config={config}",
-            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{self.ports.kwok}",
-            f"--cidr={POD_CIDR}", "--node-ip=127.0.0.1",
-        ])
+        self._spawn(
+            "kwok",
+            [
+                self.bin("kwok"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={config}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-lease-duration-seconds=40",
+                f"--server-address=127.0.0.1:{self.ports.kwok}",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=127.0.0.1",
+            ],
+        )
 
     def _start_lws_controller(self) -> None:
         """The LeaderWorkerSet controller with its webhooks served on 127.0.0.1 (no cert management,
@@ -456,28 +621,42 @@ class LocalCluster:
         p = self.ports
         certs = make_serving_cert(self.pki, "lws-webhook")
         config = self.workdir / "lws.yaml"
-        config.write_text(yaml.safe_dump({
-            "apiVersion": "config.lws.x-k8s.io/v1alpha1", "kind": "Configuration",
-            "leaderElection": {"leaderElect": False},
-            "internalCertManagement": {"enable": False},
-            "webhook": {"host": "127.0.0.1", "port": p.lws_webhook, "certDir": str(certs)},
-            "metrics": {"bindAddress": "0"},
-            "health": {"healthProbeBindAddress": f"127.0.0.1:{p.lws_health}"},
-        }))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "config.lws.x-k8s.io/v1alpha1",
+                    "kind": "Configuration",
+                    "leaderElection": {"leaderElect": False},
+                    "internalCertManagement": {"enable": False},
+                    "webhook": {"host": "127.0.0.1", "port": p.lws_webhook, "certDir": str(certs)},
+                    "metrics": {"bindAddress": "0"},
+                    "health": {"healthProbeBindAddress": f"127.0.0.1:{p.lws_health}"},
+                }
+            )
+        )
         # Outside a pod the controller takes lws-system as its namespace.
         self.kubectl("create", "namespace", "lws-system")
         self._spawn("lws-controller", [self.bin("lws-controller"), f"--config={config}"], env=self.env())
-        self._wait_http(f"http://127.0.0.1:{p.lws_health}/readyz", "the LeaderWorkerSet controller", timeout=60)
+        self._wait_http(
+            f"http://127.0.0.1:{p.lws_health}/readyz", "the LeaderWorkerSet controller", timeout=60
+        )
         self._wait(lambda: _listening(p.lws_webhook), "the LeaderWorkerSet webhook server", timeout=30)
         ca_bundle = base64.b64encode((self.pki / "ca.crt").read_bytes()).decode()
         configs = lws_webhook_configurations(f"https://127.0.0.1:{p.lws_webhook}", ca_bundle)
-        self.kubectl("apply", "--server-side", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                                            "items": configs}))
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": configs}),
+        )
 
     def _create_fleet(self) -> None:
         fleet = yaml.safe_load(self.fleet_file.read_text())
         nodes = fleet_nodes(fleet)
-        self.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
+        self.kubectl(
+            "create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes})
+        )
         names = [n["metadata"]["name"] for n in nodes]
         self._wait(lambda: self._nodes_ready(names), f"{len(names)} simulated nodes Ready", timeout=60)
 
@@ -485,22 +664,36 @@ class LocalCluster:
         out = self.kubectl("get", "nodes", "-o", "json", check=False)
         if out.returncode != 0:
             return False
-        ready = {n["metadata"]["name"] for n in json.loads(out.stdout)["items"]
-                 if any(c["type"] == "Ready" and c["status"] == "True"
-                        for c in n.get("status", {}).get("conditions", []))}
+        ready = {
+            n["metadata"]["name"]
+            for n in json.loads(out.stdout)["items"]
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
+        }
         return set(names) <= ready
 
     def _install_crds(self) -> None:
         assert self.root is not None
         for sub in ("gateway-api", "lws"):
-            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(self.root / "crds" / sub),
-                         timeout=120)
+            self.kubectl(
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                str(self.root / "crds" / sub),
+                timeout=120,
+            )
         self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
     def _wait_default_service_account(self, namespace: str) -> None:
         # The ServiceAccount admission plugin rejects pods until the controller-manager made `default`.
-        self._wait(lambda: self.kubectl("get", "sa", "default", "-n", namespace, check=False).returncode == 0,
-                   f"ServiceAccount {namespace}/default", timeout=60)
+        self._wait(
+            lambda: self.kubectl("get", "sa", "default", "-n", namespace, check=False).returncode == 0,
+            f"ServiceAccount {namespace}/default",
+            timeout=60,
+        )
 
     def _wait_http(self, url: str, what: str, timeout: float) -> None:
         ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
@@ -521,7 +714,9 @@ class LocalCluster:
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
                     tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
-                    raise TestbedError(f"{name} exited with {proc.returncode} while waiting for {what}:\n{tail}")
+                    raise TestbedError(
+                        f"{name} exited with {proc.returncode} while waiting for {what}:\n{tail}"
+                    )
             if check():
                 return
             time.sleep(0.25)

@@ -25,16 +25,28 @@ from testbed.wait import wait_for
 
 EXAMPLES = REPO / "manifests" / "examples"
 # Examples that together fit the simulated fleet, plus two that show a refusal and an unknown model.
-DEMO_EXAMPLES = ("qwen3.5-9b.yaml", "gemma-4-31b.yaml", "deepseek-v4-flash.yaml", "minimax-m2.7.yaml",
-                 "llama-5.yaml")
+DEMO_EXAMPLES = (
+    "qwen3.5-9b.yaml",
+    "gemma-4-31b.yaml",
+    "deepseek-v4-flash.yaml",
+    "minimax-m2.7.yaml",
+    "llama-5.yaml",
+)
 CANARY = {
-    "apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
+    "apiVersion": "modelfleet.io/v1alpha1",
+    "kind": "ModelDeployment",
     "metadata": {"name": "qwen-canary", "namespace": "llm"},
     "spec": {
         "model": {"id": "Qwen/Qwen3.5-9B", "revision": "v1"},
-        "accelerator": {"type": "L4"}, "replicas": 2, "serving": {"maxModelLen": 8192},
-        "rollout": {"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "10s"}}],
-                               "trafficRouting": {"provider": "replicas"}}},
+        "accelerator": {"type": "L4"},
+        "replicas": 2,
+        "serving": {"maxModelLen": 8192},
+        "rollout": {
+            "canary": {
+                "steps": [{"setWeight": 50}, {"pause": {"duration": "10s"}}],
+                "trafficRouting": {"provider": "replicas"},
+            }
+        },
     },
 }
 
@@ -51,7 +63,9 @@ def md_status(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any
 def show_canary(cluster: LocalCluster, timeout: float = 180) -> float:
     """Apply v1, wait until Healthy, roll out v2 and print each step; returns the canary's seconds."""
     cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(CANARY))
-    wait_for(lambda: md_status(cluster, "llm", "qwen-canary").get("phase") == "Healthy", "v1 Healthy", timeout=120)
+    wait_for(
+        lambda: md_status(cluster, "llm", "qwen-canary").get("phase") == "Healthy", "v1 Healthy", timeout=120
+    )
     v2 = json.loads(json.dumps(CANARY))
     v2["spec"]["model"]["revision"] = "v2"
     cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(v2))
@@ -60,13 +74,19 @@ def show_canary(cluster: LocalCluster, timeout: float = 180) -> float:
     while time.monotonic() < deadline:
         status = md_status(cluster, "llm", "qwen-canary")
         rollout = status.get("rollout") or {}
-        line = (f"phase={status.get('phase')} step={rollout.get('step')} weight={rollout.get('weight')} "
-                f"revisions={status.get('revisions')} {rollout.get('message') or ''}")
+        line = (
+            f"phase={status.get('phase')} step={rollout.get('step')} weight={rollout.get('weight')} "
+            f"revisions={status.get('revisions')} {rollout.get('message') or ''}"
+        )
         if line != last:
             print(f"  +{time.monotonic() - started:5.1f}s  {line}", flush=True)
             last = line
-        if status.get("phase") == "Healthy" and not (status.get("revisions") or {}).get("canary") and \
-                rollout.get("step") is None and time.monotonic() - started > 2:
+        if (
+            status.get("phase") == "Healthy"
+            and not (status.get("revisions") or {}).get("canary")
+            and rollout.get("step") is None
+            and time.monotonic() - started > 2
+        ):
             break
         time.sleep(0.5)
     return time.monotonic() - started
@@ -81,13 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         operator = OperatorProcess(cluster, workdir)
         try:
             section(f"local cluster up in {cluster.startup_seconds:.1f}s; simulated GPU nodes")
-            print(cluster.kubectl("get", "nodes", "-L", "nvidia.com/gpu.product,amd.com/gpu.product-name").stdout)
+            print(
+                cluster.kubectl(
+                    "get", "nodes", "-L", "nvidia.com/gpu.product,amd.com/gpu.product-name"
+                ).stdout
+            )
             install_crds(cluster)
             operator.start()
             section("applying seed-model examples")
             cluster.kubectl("create", "namespace", "llm", check=False)
-            wait_for(lambda: cluster.kubectl("get", "sa", "default", "-n", "llm", check=False).returncode == 0,
-                     "namespace llm")
+            wait_for(
+                lambda: cluster.kubectl("get", "sa", "default", "-n", "llm", check=False).returncode == 0,
+                "namespace llm",
+            )
             names = []
             for example in DEMO_EXAMPLES:
                 path = EXAMPLES / example
@@ -96,14 +122,22 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 names.append(yaml.safe_load(path.read_text())["metadata"]["name"])
                 print(cluster.kubectl("apply", "--server-side", "-f", str(path)).stdout.strip())
-            wait_for(lambda: all(md_status(cluster, "llm", n).get("observedGeneration") for n in names),
-                     "every example reconciled", timeout=120)
+            wait_for(
+                lambda: all(md_status(cluster, "llm", n).get("observedGeneration") for n in names),
+                "every example reconciled",
+                timeout=120,
+            )
             with contextlib.suppress(AssertionError):
-                wait_for(lambda: all(md_status(cluster, "llm", n).get("phase") != "Progressing" for n in names),
-                         "rollouts to settle", timeout=60)
+                wait_for(
+                    lambda: all(md_status(cluster, "llm", n).get("phase") != "Progressing" for n in names),
+                    "rollouts to settle",
+                    timeout=60,
+                )
             section("kubectl get md -o wide -n llm")
             print(cluster.kubectl("get", "md", "-o", "wide", "-n", "llm").stdout)
-            shown = next((n for n in names if md_status(cluster, "llm", n).get("phase") == "Healthy"), names[0])
+            shown = next(
+                (n for n in names if md_status(cluster, "llm", n).get("phase") == "Healthy"), names[0]
+            )
             section(f"kubectl describe md {shown}")
             print(cluster.kubectl("describe", "md", shown, "-n", "llm").stdout)
             section("kubectl get pods -n llm -o wide")

@@ -23,22 +23,36 @@ def install_crds(cluster: LocalCluster) -> None:
 
     # Poll rather than `kubectl wait`: a CRD that has no conditions yet makes `wait` fail at once.
     def established() -> bool:
-        out = cluster.kubectl("get", "crd/modeldeployments.modelfleet.io", "-o",
-                              'jsonpath={.status.conditions[?(@.type=="Established")].status}', check=False)
+        out = cluster.kubectl(
+            "get",
+            "crd/modeldeployments.modelfleet.io",
+            "-o",
+            'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+            check=False,
+        )
         return out.returncode == 0 and out.stdout.strip() == "True"
 
     wait_for(established, "the ModelDeployment CRD to be Established", timeout=60)
 
 
 class OperatorProcess:
-    def __init__(self, cluster: LocalCluster, workdir: Path, config: dict[str, Any] | None = None,
-                 extra_env: dict[str, str] | None = None, kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self,
+        cluster: LocalCluster,
+        workdir: Path,
+        config: dict[str, Any] | None = None,
+        extra_env: dict[str, str] | None = None,
+        kubeconfig: Path | None = None,
+    ) -> None:
         self.cluster = cluster
         self.workdir = workdir
         self.metrics_port = free_port()
         self.config_path = workdir / "operator.yaml"
-        base = {"metrics": {"address": "127.0.0.1", "port": self.metrics_port}, "resyncSeconds": 20,
-                "workers": 4}
+        base = {
+            "metrics": {"address": "127.0.0.1", "port": self.metrics_port},
+            "resyncSeconds": 20,
+            "workers": 4,
+        }
         base.update(config or {})
         self.config_path.write_text(yaml.safe_dump(base))
         self.log_path = workdir / "operator.log"
@@ -50,9 +64,15 @@ class OperatorProcess:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1", **self.extra_env)
         modelfleet = str(Path(sys.executable).parent / "modelfleet")
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([modelfleet, "run", "--config", str(self.config_path), "--verbose"],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True, preexec_fn=die_with_parent)
+            self.proc = subprocess.Popen(
+                [modelfleet, "run", "--config", str(self.config_path), "--verbose"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
         wait_for(self._metrics_up, "the operator's metrics endpoint", timeout=60)
         return self
 

@@ -40,7 +40,10 @@ SCRAPE_INTERVAL = "1s"
 # The relabelling docs/rollout.md gives for kubernetes_sd_configs (role: pod), plus the pod name so
 # that two pods of one revision stay two series (Prometheus drops targets with identical labels).
 RELABEL_CONFIGS: list[dict[str, Any]] = [
-    {"source_labels": ["__meta_kubernetes_pod_label_modelfleet_io_revision"], "target_label": "modelfleet_io_revision"},
+    {
+        "source_labels": ["__meta_kubernetes_pod_label_modelfleet_io_revision"],
+        "target_label": "modelfleet_io_revision",
+    },
     {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
     {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
 ]
@@ -51,9 +54,13 @@ class PrometheusNotInstalled(RuntimeError):
 
 
 def prometheus_binary() -> str:
-    found = shutil.which("prometheus") or ("/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None)
+    found = shutil.which("prometheus") or (
+        "/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None
+    )
     if not found:
-        raise PrometheusNotInstalled("prometheus not found: apt-get install -y prometheus (.ci/run does it in CI)")
+        raise PrometheusNotInstalled(
+            "prometheus not found: apt-get install -y prometheus (.ci/run does it in CI)"
+        )
     return found
 
 
@@ -95,12 +102,18 @@ class LoopbackPrometheus:
         if not self.targets_path.exists():
             self._write_targets(())
         self.config_path.write_text(yaml.safe_dump(self.config()))
-        args = [prometheus_binary(), f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={self.workdir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=1h", "--log.level=warn"]
+        args = [
+            prometheus_binary(),
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time=1h",
+            "--log.level=warn",
+        ]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         wait_for(self._ready, f"Prometheus on {self.url}", timeout=timeout_seconds)
         return self
 
@@ -123,14 +136,21 @@ class LoopbackPrometheus:
 
     def config(self) -> dict[str, Any]:
         return {
-            "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL,
-                       "evaluation_interval": SCRAPE_INTERVAL},
-            "scrape_configs": [{
-                "job_name": "engines",
+            "global": {
                 "scrape_interval": SCRAPE_INTERVAL,
-                "file_sd_configs": [{"files": [str(self.targets_path)], "refresh_interval": SCRAPE_INTERVAL}],
-                "relabel_configs": RELABEL_CONFIGS,
-            }],
+                "scrape_timeout": SCRAPE_INTERVAL,
+                "evaluation_interval": SCRAPE_INTERVAL,
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "engines",
+                    "scrape_interval": SCRAPE_INTERVAL,
+                    "file_sd_configs": [
+                        {"files": [str(self.targets_path)], "refresh_interval": SCRAPE_INTERVAL}
+                    ],
+                    "relabel_configs": RELABEL_CONFIGS,
+                }
+            ],
         }
 
     def set_targets(self, targets: Iterable[ScrapeTarget]) -> bool:

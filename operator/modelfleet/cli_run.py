@@ -10,17 +10,36 @@ from modelfleet.cli_common import EXIT_BAD_INPUT, CliError
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "run", allow_abbrev=False, help="run the operator (watches ModelDeployments and reconciles them)",
-        description="Run the ModelFleet operator against the cluster in $KUBECONFIG, or in-cluster.")
-    parser.add_argument("--config", metavar="FILE", help="operator configuration (YAML); see docs/operator.md")
+        "run",
+        allow_abbrev=False,
+        help="run the operator (watches ModelDeployments and reconciles them)",
+        description="Run the ModelFleet operator against the cluster in $KUBECONFIG, or in-cluster.",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="operator configuration (YAML); see docs/operator.md"
+    )
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", dest="namespaces", metavar="NS",
-                       help="watch only this namespace (repeatable); default: every namespace")
-    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
-    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: in-cluster, then $KUBECONFIG)")
-    parser.add_argument("--metrics-address", metavar="ADDR", help="bind address of /metrics (default 127.0.0.1)")
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NS",
+        help="watch only this namespace (repeatable); default: every namespace",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)"
+    )
+    parser.add_argument(
+        "--kubeconfig", metavar="FILE", help="kubeconfig (default: in-cluster, then $KUBECONFIG)"
+    )
+    parser.add_argument(
+        "--metrics-address", metavar="ADDR", help="bind address of /metrics (default 127.0.0.1)"
+    )
     parser.add_argument("--metrics-port", type=int, metavar="PORT", help="port of /metrics; 0 disables it")
-    parser.add_argument("--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz")
+    parser.add_argument(
+        "--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz"
+    )
     parser.add_argument("--prometheus-url", metavar="URL", help="Prometheus for canary analysis")
     parser.add_argument("--workers", type=int, metavar="N", help="concurrent reconciles (default 8)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -33,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from modelfleet.reconcile.config import load_config
     from modelfleet.reconcile.operator import run as run_operator
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for noisy in ("kopf.objects", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides: dict[str, object] = {"namespaces": args.namespaces, "workers": args.workers}
@@ -48,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
         if metrics:
             config = config.model_copy(update={"metrics": config.metrics.model_copy(update=metrics)})
         if args.prometheus_url:
-            config = config.model_copy(update={"prometheus": config.prometheus.model_copy(
-                update={"url": args.prometheus_url})})
+            config = config.model_copy(
+                update={"prometheus": config.prometheus.model_copy(update={"url": args.prometheus_url})}
+            )
     except (OSError, ValueError, ValidationError) as error:
         raise CliError([f"--config: {error}"], EXIT_BAD_INPUT) from None
     return run_operator(config, kubeconfig=args.kubeconfig, liveness=args.liveness)

@@ -42,11 +42,18 @@ class Api:
 
     def deployments(self, namespace: str, name: str) -> dict[str, dict[str, Any]]:
         """The revision Deployments of a ModelDeployment, by revision."""
-        got = self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments?labelSelector={quote('modelfleet.io/name=' + name)}")
+        got = self.get(
+            f"/apis/apps/v1/namespaces/{namespace}/deployments?labelSelector={quote('modelfleet.io/name=' + name)}"
+        )
         return {d["metadata"]["labels"]["modelfleet.io/revision"]: d for d in (got or {}).get("items", [])}
 
-    def wait_deployments(self, namespace: str, name: str, check: Callable[[dict[str, dict[str, Any]]], Any],
-                         timeout: float = 30) -> dict[str, dict[str, Any]]:
+    def wait_deployments(
+        self,
+        namespace: str,
+        name: str,
+        check: Callable[[dict[str, dict[str, Any]]], Any],
+        timeout: float = 30,
+    ) -> dict[str, dict[str, Any]]:
         def matched() -> dict[str, dict[str, Any]] | None:
             got = self.deployments(namespace, name)
             return got if check(got) else None
@@ -58,5 +65,8 @@ class Api:
         route = self.get(f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{name}")
         if route is None:
             return None
-        return {ref["name"]: int(ref.get("weight", 1))
-                for rule in route["spec"].get("rules", []) for ref in rule.get("backendRefs", [])}
+        return {
+            ref["name"]: int(ref.get("weight", 1))
+            for rule in route["spec"].get("rules", [])
+            for ref in rule.get("backendRefs", [])
+        }

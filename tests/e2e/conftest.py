@@ -18,9 +18,25 @@ from tests.integration.kube import make_namespace
 
 # Every namespace an e2e test uses: the operator watches only these, so the integration tests'
 # operator (cluster-wide, started by another module) and this one never act on the same objects.
-NAMESPACES = ("e2e-healthy", "e2e-regress", "e2e-promdown", "e2e-idle", "e2e-unready", "e2e-hold", "e2e-user",
-              "e2e-sglang", "e2e-tgi", "e2e-restart", "e2e-pause", "e2e-level", "e2e-swap", "e2e-newer", "e2e-manual",
-              "e2e-ratio", "e2e-job")
+NAMESPACES = (
+    "e2e-healthy",
+    "e2e-regress",
+    "e2e-promdown",
+    "e2e-idle",
+    "e2e-unready",
+    "e2e-hold",
+    "e2e-user",
+    "e2e-sglang",
+    "e2e-tgi",
+    "e2e-restart",
+    "e2e-pause",
+    "e2e-level",
+    "e2e-swap",
+    "e2e-newer",
+    "e2e-manual",
+    "e2e-ratio",
+    "e2e-job",
+)
 
 
 @pytest.fixture(scope="package")
@@ -32,10 +48,16 @@ def rig(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
     exporter = EngineExporter().start()
     prometheus = LoopbackPrometheus(workdir / "prometheus").start()
     discovery = PodDiscovery(Api(cluster), set(NAMESPACES), exporter, prometheus).start()
-    operator = OperatorProcess(cluster, workdir, config={
-        "namespaces": list(NAMESPACES), "resyncSeconds": 10, "gatewayApi": True,
-        "prometheus": {"url": prometheus.url, "timeoutSeconds": 2},
-    })
+    operator = OperatorProcess(
+        cluster,
+        workdir,
+        config={
+            "namespaces": list(NAMESPACES),
+            "resyncSeconds": 10,
+            "gatewayApi": True,
+            "prometheus": {"url": prometheus.url, "timeoutSeconds": 2},
+        },
+    )
     try:
         operator.start()
         yield Rig(cluster, operator, prometheus, exporter, discovery)
@@ -59,4 +81,6 @@ def cleanup(rig: Rig) -> Iterator[list[tuple[str, str]]]:
     created: list[tuple[str, str]] = []
     yield created
     for namespace, name in created:
-        rig.cluster.kubectl("delete", "md", name, "-n", namespace, "--wait=true", "--timeout=60s", check=False)
+        rig.cluster.kubectl(
+            "delete", "md", name, "-n", namespace, "--wait=true", "--timeout=60s", check=False
+        )

@@ -26,10 +26,51 @@ from testbed.prometheus import LoopbackPrometheus, ScrapeTarget
 from tests.e2e.api import Api
 
 # vLLM's bucket boundaries (vllm/v1/metrics/loggers.py), so quantiles interpolate as they would there.
-TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-                20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
-ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
-               40.0, 80.0)
+TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
+ITL_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
 TOKENS_PER_REQUEST = 50
 ENGINE_POD_SELECTOR = "app.kubernetes.io/managed-by=modelfleet,modelfleet.io/role=server"
 
@@ -75,10 +116,15 @@ class _Histogram:
         counts = self.counts or [0.0] * len(self.buckets)
         sep = f"{labels}," if labels else ""
         lines = [f"# TYPE {name} histogram"]
-        lines += [f'{name}_bucket{{{sep}le="{le:g}"}} {c:.3f}' for le, c in zip(self.buckets, counts, strict=True)]
+        lines += [
+            f'{name}_bucket{{{sep}le="{le:g}"}} {c:.3f}' for le, c in zip(self.buckets, counts, strict=True)
+        ]
         braces = f"{{{labels}}}" if labels else ""
-        return lines + [f'{name}_bucket{{{sep}le="+Inf"}} {self.total:.3f}', f"{name}_sum{braces} {self.sum:.3f}",
-                        f"{name}_count{braces} {self.total:.3f}"]
+        return lines + [
+            f'{name}_bucket{{{sep}le="+Inf"}} {self.total:.3f}',
+            f"{name}_sum{braces} {self.sum:.3f}",
+            f"{name}_count{braces} {self.total:.3f}",
+        ]
 
 
 @dataclass
@@ -127,8 +173,12 @@ class EngineExporter:
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 # /pods/<namespace>/<pod>/<revision>[/<engine>]/metrics
                 parts = self.path.strip("/").split("/")
-                if len(parts) not in (5, 6) or parts[0] != "pods" or parts[-1] != "metrics" \
-                        or (len(parts) == 6 and parts[4] not in _EXPOSITIONS):
+                if (
+                    len(parts) not in (5, 6)
+                    or parts[0] != "pods"
+                    or parts[-1] != "metrics"
+                    or (len(parts) == 6 and parts[4] not in _EXPOSITIONS)
+                ):
                     self.send_error(404)
                     return
                 engine = parts[4] if len(parts) == 6 else None
@@ -146,7 +196,9 @@ class EngineExporter:
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self.address = f"127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="engine-exporter", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="engine-exporter", daemon=True
+        )
 
     def start(self) -> EngineExporter:
         self._thread.start()
@@ -186,11 +238,13 @@ def _vllm(model_name: str, counters: _PodCounters, profile: Profile) -> list[str
     labels = f'model_name="{model_name}",engine="0"'
     lines = counters.ttft.exposition("vllm:time_to_first_token_seconds", labels)
     lines += counters.itl.exposition("vllm:inter_token_latency_seconds", labels)
-    return lines + ["# TYPE vllm:request_success_total counter",
-                    f'vllm:request_success_total{{{labels},finished_reason="stop"}} {counters.requests:.3f}',
-                    f'vllm:request_success_total{{{labels},finished_reason="error"}} {counters.errors:.3f}',
-                    "# TYPE vllm:num_requests_waiting gauge",
-                    f"vllm:num_requests_waiting{{{labels}}} {profile.waiting}"]
+    return lines + [
+        "# TYPE vllm:request_success_total counter",
+        f'vllm:request_success_total{{{labels},finished_reason="stop"}} {counters.requests:.3f}',
+        f'vllm:request_success_total{{{labels},finished_reason="error"}} {counters.errors:.3f}',
+        "# TYPE vllm:num_requests_waiting gauge",
+        f"vllm:num_requests_waiting{{{labels}}} {profile.waiting}",
+    ]
 
 
 def _sglang(model_name: str, counters: _PodCounters, profile: Profile) -> list[str]:
@@ -199,12 +253,14 @@ def _sglang(model_name: str, counters: _PodCounters, profile: Profile) -> list[s
     labels = f'model_name="{model_name}"'
     lines = counters.ttft.exposition("sglang:time_to_first_token_seconds", labels)
     lines += counters.itl.exposition("sglang:inter_token_latency_seconds", labels)
-    return lines + ["# TYPE sglang:num_requests_total counter",
-                    f"sglang:num_requests_total{{{labels}}} {counters.requests + counters.errors:.3f}",
-                    "# TYPE sglang:num_aborted_requests_total counter",
-                    f"sglang:num_aborted_requests_total{{{labels}}} {counters.errors:.3f}",
-                    "# TYPE sglang:num_queue_reqs gauge",
-                    f"sglang:num_queue_reqs{{{labels}}} {profile.waiting}"]
+    return lines + [
+        "# TYPE sglang:num_requests_total counter",
+        f"sglang:num_requests_total{{{labels}}} {counters.requests + counters.errors:.3f}",
+        "# TYPE sglang:num_aborted_requests_total counter",
+        f"sglang:num_aborted_requests_total{{{labels}}} {counters.errors:.3f}",
+        "# TYPE sglang:num_queue_reqs gauge",
+        f"sglang:num_queue_reqs{{{labels}}} {profile.waiting}",
+    ]
 
 
 def _tgi(model_name: str, counters: _PodCounters, profile: Profile) -> list[str]:
@@ -214,14 +270,16 @@ def _tgi(model_name: str, counters: _PodCounters, profile: Profile) -> list[str]
     lines = counters.queue.exposition("tgi_request_queue_duration", "")
     lines += counters.prefill.exposition("tgi_batch_inference_duration", 'method="prefill"')
     lines += counters.per_token.exposition("tgi_request_mean_time_per_token_duration", "")
-    return lines + ["# TYPE tgi_request_count counter",
-                    f"tgi_request_count {counters.requests + counters.errors:.3f}",
-                    "# TYPE tgi_request_success counter",
-                    f"tgi_request_success {counters.requests:.3f}",
-                    "# TYPE tgi_request_failure counter",
-                    f'tgi_request_failure{{err="generation"}} {counters.errors:.3f}',
-                    "# TYPE tgi_queue_size gauge",
-                    f"tgi_queue_size {profile.waiting}"]
+    return lines + [
+        "# TYPE tgi_request_count counter",
+        f"tgi_request_count {counters.requests + counters.errors:.3f}",
+        "# TYPE tgi_request_success counter",
+        f"tgi_request_success {counters.requests:.3f}",
+        "# TYPE tgi_request_failure counter",
+        f'tgi_request_failure{{err="generation"}} {counters.errors:.3f}',
+        "# TYPE tgi_queue_size gauge",
+        f"tgi_queue_size {profile.waiting}",
+    ]
 
 
 _EXPOSITIONS = {"vllm": _vllm, "sglang": _sglang, "tgi": _tgi}
@@ -237,8 +295,14 @@ def engine_of(pod: dict[str, Any]) -> str:
 class PodDiscovery:
     """Every second: the Running engine pods of `namespaces` become the Prometheus targets."""
 
-    def __init__(self, api: Api, namespaces: set[str], exporter: EngineExporter,
-                 prometheus: LoopbackPrometheus, interval_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        api: Api,
+        namespaces: set[str],
+        exporter: EngineExporter,
+        prometheus: LoopbackPrometheus,
+        interval_seconds: float = 1.0,
+    ) -> None:
         self.namespaces = namespaces
         self.exporter = exporter
         self.prometheus = prometheus
@@ -257,18 +321,29 @@ class PodDiscovery:
         self._thread.join(timeout=10)
 
     def targets(self) -> list[ScrapeTarget]:
-        pods: list[dict[str, Any]] = (self._api.get(f"/api/v1/pods?labelSelector={quote(ENGINE_POD_SELECTOR)}") or {})["items"]
+        pods: list[dict[str, Any]] = (
+            self._api.get(f"/api/v1/pods?labelSelector={quote(ENGINE_POD_SELECTOR)}") or {}
+        )["items"]
         found = []
         for pod in pods:
             meta = pod["metadata"]
             revision = (meta.get("labels") or {}).get("modelfleet.io/revision", "")
-            if meta["namespace"] not in self.namespaces or (pod.get("status") or {}).get("phase") != "Running":
+            if (
+                meta["namespace"] not in self.namespaces
+                or (pod.get("status") or {}).get("phase") != "Running"
+            ):
                 continue
-            found.append(ScrapeTarget(
-                self.exporter.address,
-                f"/pods/{meta['namespace']}/{meta['name']}/{revision}/{engine_of(pod)}/metrics",
-                {"__meta_kubernetes_namespace": meta["namespace"], "__meta_kubernetes_pod_name": meta["name"],
-                 "__meta_kubernetes_pod_label_modelfleet_io_revision": revision}))
+            found.append(
+                ScrapeTarget(
+                    self.exporter.address,
+                    f"/pods/{meta['namespace']}/{meta['name']}/{revision}/{engine_of(pod)}/metrics",
+                    {
+                        "__meta_kubernetes_namespace": meta["namespace"],
+                        "__meta_kubernetes_pod_name": meta["name"],
+                        "__meta_kubernetes_pod_label_modelfleet_io_revision": revision,
+                    },
+                )
+            )
         return found
 
     def _run(self) -> None:

@@ -41,22 +41,43 @@ class Rig:
     discovery: PodDiscovery
 
 
-def canary_md(name: str, namespace: str, *, steps: list[dict[str, Any]] | None = None, replicas: int = 1,
-              gpu: str = "H200", gpus_per_replica: int | None = None, capacity: str = "surge",
-              routing: dict[str, Any] | None = None, engine: str = "vllm", **rollout: Any) -> dict[str, Any]:
+def canary_md(
+    name: str,
+    namespace: str,
+    *,
+    steps: list[dict[str, Any]] | None = None,
+    replicas: int = 1,
+    gpu: str = "H200",
+    gpus_per_replica: int | None = None,
+    capacity: str = "surge",
+    routing: dict[str, Any] | None = None,
+    engine: str = "vllm",
+    **rollout: Any,
+) -> dict[str, Any]:
     accelerator: dict[str, Any] = {"type": gpu}
     if gpus_per_replica is not None:
         accelerator["gpusPerReplica"] = gpus_per_replica
     return {
-        "apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
+        "apiVersion": "modelfleet.io/v1alpha1",
+        "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "model": {"id": MODEL, "revision": unique("r")}, "engine": {"name": engine},
-            "accelerator": accelerator, "replicas": replicas,
+            "model": {"id": MODEL, "revision": unique("r")},
+            "engine": {"name": engine},
+            "accelerator": accelerator,
+            "replicas": replicas,
             "serving": {"maxModelLen": 8192},
-            "rollout": {"canary": {"steps": STEPS if steps is None else steps, "trafficRouting": routing or GATEWAY,
-                                   "capacity": capacity},
-                        "analysisInterval": "2s", "progressDeadline": "30s", "errorLimit": 2, **rollout},
+            "rollout": {
+                "canary": {
+                    "steps": STEPS if steps is None else steps,
+                    "trafficRouting": routing or GATEWAY,
+                    "capacity": capacity,
+                },
+                "analysisInterval": "2s",
+                "progressDeadline": "30s",
+                "errorLimit": 2,
+                **rollout,
+            },
         },
     }
 
@@ -80,7 +101,9 @@ def new_revision(cluster: LocalCluster, namespace: str, name: str) -> None:
     patch_spec(cluster, namespace, name, {"model": {"revision": unique("r")}})
 
 
-def events(api: Api, namespace: str, name: str, until: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def events(
+    api: Api, namespace: str, name: str, until: set[str] | frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     """The events of the ModelDeployment that exists now (not of an earlier one of the same name), oldest first.
 
     The operator posts Events in order from a background queue, just after the status they go with: read
@@ -98,11 +121,19 @@ def events(api: Api, namespace: str, name: str, until: set[str] | frozenset[str]
             break
         names = now
         time.sleep(0.3)
-    return sorted(items, key=lambda e: (e.get("lastTimestamp") or "", int(e["metadata"].get("resourceVersion") or 0)))
+    return sorted(
+        items, key=lambda e: (e.get("lastTimestamp") or "", int(e["metadata"].get("resourceVersion") or 0))
+    )
 
 
-def wait_status(api: Api, namespace: str, name: str, check: Callable[[dict[str, Any]], Any], what: str,
-                timeout: float = 60) -> dict[str, Any]:
+def wait_status(
+    api: Api,
+    namespace: str,
+    name: str,
+    check: Callable[[dict[str, Any]], Any],
+    what: str,
+    timeout: float = 60,
+) -> dict[str, Any]:
     def matched() -> dict[str, Any] | None:
         status = api.status(namespace, name)
         return status if check(status) else None
@@ -111,8 +142,11 @@ def wait_status(api: Api, namespace: str, name: str, check: Callable[[dict[str, 
 
 
 def stable_and_healthy(status: dict[str, Any]) -> bool:
-    return status.get("phase") == "Healthy" and bool((status.get("revisions") or {}).get("stable")) and \
-        not (status.get("revisions") or {}).get("canary")
+    return (
+        status.get("phase") == "Healthy"
+        and bool((status.get("revisions") or {}).get("stable"))
+        and not (status.get("revisions") or {}).get("canary")
+    )
 
 
 def progressing_reason(status: dict[str, Any]) -> str | None:
@@ -176,21 +210,35 @@ class Sampler:
         route = self.api.route_weights(self.namespace, self.name)
         status = self.api.status(self.namespace, self.name)
         deployments = self.api.deployments(self.namespace, self.name)
-        replicas = {rev: (int(d["spec"].get("replicas", 0)), int((d.get("status") or {}).get("readyReplicas") or 0))
-                    for rev, d in deployments.items()}
+        replicas = {
+            rev: (int(d["spec"].get("replicas", 0)), int((d.get("status") or {}).get("readyReplicas") or 0))
+            for rev, d in deployments.items()
+        }
         rollout = status.get("rollout") or {}
-        sample = Sample(time.monotonic() - self._started, status.get("phase"), rollout.get("step"),
-                        rollout.get("weight"), route, replicas, time.time())
+        sample = Sample(
+            time.monotonic() - self._started,
+            status.get("phase"),
+            rollout.get("step"),
+            rollout.get("weight"),
+            route,
+            replicas,
+            time.time(),
+        )
         last = self.samples[-1] if self.samples else None
         if last is None or (last.phase, last.step, last.weight, last.route, last.replicas) != (
-                sample.phase, sample.step, sample.weight, sample.route, sample.replicas):
+            sample.phase,
+            sample.step,
+            sample.weight,
+            sample.route,
+            sample.replicas,
+        ):
             self.samples.append(sample)
         prefix = f"{self.name}-"
         # The reads above are not one snapshot: judge weight against readiness only when the route
         # and the status did not change while the Deployments were read.
-        consistent = (self.api.route_weights(self.namespace, self.name) == route
-                      and (self.api.status(self.namespace, self.name).get("rollout") or {}).get("weight")
-                      == rollout.get("weight"))
+        consistent = self.api.route_weights(self.namespace, self.name) == route and (
+            self.api.status(self.namespace, self.name).get("rollout") or {}
+        ).get("weight") == rollout.get("weight")
         if route is not None:
             if sum(route.values()) != 100:
                 self.violations.append(f"route weights sum to {sum(route.values())}: {route}")
@@ -199,8 +247,13 @@ class Sampler:
                 if weight > 0 and replicas.get(revision, (0, 0))[1] < 1:
                     self.violations.append(f"{service} has weight {weight} without a Ready pod: {replicas}")
         canary = (status.get("revisions") or {}).get("canary")
-        if consistent and route is None and canary and (rollout.get("weight") or 0) > 0 \
-                and replicas.get(canary, (0, 0))[1] < 1:
+        if (
+            consistent
+            and route is None
+            and canary
+            and (rollout.get("weight") or 0) > 0
+            and replicas.get(canary, (0, 0))[1] < 1
+        ):
             self.violations.append(f"canary {canary} has weight {rollout.get('weight')} without a Ready pod")
 
     def phases(self) -> list[str]:
@@ -214,8 +267,11 @@ class Sampler:
         return sorted({s.step for s in self.samples if s.step is not None})
 
     def timeline(self) -> str:
-        return "\n".join(f"{s.seconds:6.1f}s {s.phase} step={s.step} weight={s.weight} route={s.route} "
-                         f"replicas={s.replicas}" for s in self.samples)
+        return "\n".join(
+            f"{s.seconds:6.1f}s {s.phase} step={s.step} weight={s.weight} route={s.route} "
+            f"replicas={s.replicas}"
+            for s in self.samples
+        )
 
 
 # ---- scenario steps shared by the e2e modules ------------------------------------------------------
@@ -245,16 +301,21 @@ def aborted(reason: str) -> Callable[[dict[str, Any]], bool]:
 
 def promoted_from(stable: str) -> Callable[[dict[str, Any]], bool]:
     def check(status: dict[str, Any]) -> bool:
-        return (status.get("revisions") or {}).get("stable") not in (None, stable) and stable_and_healthy(status)
+        return (status.get("revisions") or {}).get("stable") not in (None, stable) and stable_and_healthy(
+            status
+        )
 
     return check
 
 
-def assert_back_on_stable(api: Api, namespace: str, name: str, stable: str, canary: str, replicas: int = 1) -> None:
+def assert_back_on_stable(
+    api: Api, namespace: str, name: str, stable: str, canary: str, replicas: int = 1
+) -> None:
     """All traffic on the stable, the canary scaled to 0 (once its weight 0 was observed)."""
     assert api.route_weights(namespace, name) in ({f"{name}-{stable}": 100}, None)
-    deployments = api.wait_deployments(namespace, name,
-                                       lambda d: d.get(canary, {}).get("spec", {}).get("replicas") == 0)
+    deployments = api.wait_deployments(
+        namespace, name, lambda d: d.get(canary, {}).get("spec", {}).get("replicas") == 0
+    )
     assert deployments[stable]["spec"]["replicas"] == replicas
 
 

@@ -34,8 +34,10 @@ UNTIMED = [{"setWeight": 25}, {"pause": {}}]
 
 def reconciled(rig: Rig) -> bool:
     """The operator has finished at least one reconcile since it started (its counters start at 0)."""
-    return any(line.startswith("modelfleet_reconciles_total{") and float(line.rsplit(" ", 1)[1]) > 0
-               for line in rig.operator.metrics().splitlines())
+    return any(
+        line.startswith("modelfleet_reconciles_total{") and float(line.rsplit(" ", 1)[1]) > 0
+        for line in rig.operator.metrics().splitlines()
+    )
 
 
 def annotate(rig: Rig, namespace: str, name: str, action: str) -> None:
@@ -47,7 +49,8 @@ def annotation_cleared(api: Api, namespace: str, name: str) -> bool:
 
 
 def test_pause_freezes_a_timed_pause_and_resume_gives_back_the_time_left(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
     ns, name, pause_seconds, held_seconds = "e2e-pause", "pause", 8, 10
     cleanup.append((ns, name))
     steps = [{"setWeight": 25}, {"pause": {"duration": f"{pause_seconds}s"}}, {"setWeight": 50}]
@@ -55,14 +58,18 @@ def test_pause_freezes_a_timed_pause_and_resume_gives_back_the_time_left(
     with Sampler(api, ns, name) as sampler:
         began = time.monotonic()
         new_revision(rig.cluster, ns, name)
-        timed = wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "the timed pause")
+        timed = wait_status(
+            api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "the timed pause"
+        )
         annotate(rig, ns, name, "pause")
         paused = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused", "paused by the annotation")
         assert annotation_cleared(api, ns, name)
         time.sleep(held_seconds)  # longer than the pause step itself: the step must not end meanwhile
         held = api.status(ns, name)
         annotate(rig, ns, name, "resume")
-        resumed = wait_status(api, ns, name, lambda s: s.get("phase") != "Paused", "resumed by the annotation")
+        resumed = wait_status(
+            api, ns, name, lambda s: s.get("phase") != "Paused", "resumed by the annotation"
+        )
         assert annotation_cleared(api, ns, name)
         status = wait_status(api, ns, name, promoted_from(stable), "canary promoted", timeout=60)
         took = time.monotonic() - began
@@ -71,8 +78,9 @@ def test_pause_freezes_a_timed_pause_and_resume_gives_back_the_time_left(
     assert held["phase"] == "Paused" and held["rollout"]["step"] == 1, held["rollout"]
     assert held["rollout"]["pausedAt"] == paused["rollout"]["pausedAt"]
     assert [c["reason"] for c in held["conditions"] if c["type"] == "Progressing"] == ["RolloutPaused"]
-    route = {(s.route or {}).get(f"{name}-{stable}") for s in sampler.samples
-             if s.phase == "Paused" and s.route}
+    route = {
+        (s.route or {}).get(f"{name}-{stable}") for s in sampler.samples if s.phase == "Paused" and s.route
+    }
     assert route == {75}, "the canary keeps its weight while paused"
     # Resume moves stepStartedAt forward by the paused time (whole seconds), so the step keeps what it had left.
     shifted = epoch(resumed["rollout"]["stepStartedAt"]) - epoch(timed["rollout"]["stepStartedAt"])
@@ -83,7 +91,8 @@ def test_pause_freezes_a_timed_pause_and_resume_gives_back_the_time_left(
 
 
 def test_a_pause_in_the_spec_holds_as_a_level_until_it_is_removed_and_resumed(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
     """The GitOps way: `spec.rollout.action: pause` committed mid-canary. An annotation cannot
     outvote it; once it is gone from the spec, `resume` continues the canary."""
     ns, name = "e2e-level", "level"
@@ -106,20 +115,26 @@ def test_a_pause_in_the_spec_holds_as_a_level_until_it_is_removed_and_resumed(
         held = api.status(ns, name)
         patch_spec(rig.cluster, ns, name, {"rollout": {"action": ""}})
         annotate(rig, ns, name, "resume")
-        status = wait_status(api, ns, name, promoted_from(stable), "promoted after the spec let go", timeout=60)
+        status = wait_status(
+            api, ns, name, promoted_from(stable), "promoted after the spec let go", timeout=60
+        )
         took = time.monotonic() - began
     report(sampler, "pause held by the spec, then removed and resumed, patch to promotion", took)
     assert not sampler.violations, sampler.violations
     assert paused(held) and held["rollout"]["step"] == 1, held["rollout"]
     assert status["revisions"]["stable"] != stable
-    control = [e["reason"] for e in events(api, ns, name, until={"RolloutComplete"})
-               if e["reason"] in ("RolloutPaused", "RolloutResumed")]
+    control = [
+        e["reason"]
+        for e in events(api, ns, name, until={"RolloutComplete"})
+        if e["reason"] in ("RolloutPaused", "RolloutResumed")
+    ]
     # paused by the spec, resumed by the annotation, paused again by the spec, resumed for good
     assert control == ["RolloutPaused", "RolloutResumed", "RolloutPaused", "RolloutResumed"], control
 
 
 def test_an_operator_killed_mid_pause_resumes_the_same_step_with_the_time_left(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
     ns, name, pause_seconds = "e2e-restart", "restart", 20
     cleanup.append((ns, name))
     steps = [{"setWeight": 25}, {"pause": {"duration": f"{pause_seconds}s"}}, {"setWeight": 50}]
@@ -127,12 +142,16 @@ def test_an_operator_killed_mid_pause_resumes_the_same_step_with_the_time_left(
     with Sampler(api, ns, name) as sampler:
         began = time.monotonic()
         new_revision(rig.cluster, ns, name)
-        paused = wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "the pause step")
+        paused = wait_status(
+            api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "the pause step"
+        )
         started_at = paused["rollout"]["stepStartedAt"]
         rig.operator.kill()  # SIGKILL: no clean shutdown, nothing flushed
         time.sleep(2)
         rig.operator.start()
-        wait_for(lambda: reconciled(rig), "the restarted operator's first reconcile", timeout=30, interval=0.2)
+        wait_for(
+            lambda: reconciled(rig), "the restarted operator's first reconcile", timeout=30, interval=0.2
+        )
         after = api.status(ns, name)
         assert after["rollout"]["step"] == 1 and after["rollout"]["stepStartedAt"] == started_at
         status = wait_status(api, ns, name, promoted_from(stable), "canary promoted", timeout=60)
@@ -149,7 +168,8 @@ def test_an_operator_killed_mid_pause_resumes_the_same_step_with_the_time_left(
 
 
 def test_a_newer_revision_mid_canary_restarts_the_canary_with_it(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
     ns, name = "e2e-newer", "newer"
     cleanup.append((ns, name))
     stable = start_stable(rig, api, ns, name, steps=UNTIMED)
@@ -160,8 +180,13 @@ def test_a_newer_revision_mid_canary_restarts_the_canary_with_it(
         first_canary = first["revisions"]["canary"]
         assert api.route_weights(ns, name) == {f"{name}-{stable}": 75, f"{name}-{first_canary}": 25}
         new_revision(rig.cluster, ns, name)
-        second = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused"
-                             and s["revisions"]["canary"] != first_canary, "second canary at its pause")
+        second = wait_status(
+            api,
+            ns,
+            name,
+            lambda s: s.get("phase") == "Paused" and s["revisions"]["canary"] != first_canary,
+            "second canary at its pause",
+        )
         took = time.monotonic() - began
         second_canary = second["revisions"]["canary"]
         api.wait_deployments(ns, name, lambda d: first_canary not in d)
@@ -171,15 +196,20 @@ def test_a_newer_revision_mid_canary_restarts_the_canary_with_it(
     assert set(api.deployments(ns, name)) == {stable, second_canary}
     # The old canary left the split before the newer one got any traffic.
     for sample in sampler.samples:
-        assert not (sample.route and {f"{name}-{first_canary}", f"{name}-{second_canary}"} <= set(sample.route)), \
-            sampler.timeline()
-    [restart] = [e["message"] for e in events(api, ns, name)
-                 if e["reason"] == "NewRevision" and second_canary in e["message"]]
+        assert not (
+            sample.route and {f"{name}-{first_canary}", f"{name}-{second_canary}"} <= set(sample.route)
+        ), sampler.timeline()
+    [restart] = [
+        e["message"]
+        for e in events(api, ns, name)
+        if e["reason"] == "NewRevision" and second_canary in e["message"]
+    ]
     assert f"replaces canary {first_canary}" in restart
 
 
 def test_manual_promote_abort_and_retry_through_the_annotation(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
     ns, name = "e2e-manual", "manual"
     cleanup.append((ns, name))
     stable = start_stable(rig, api, ns, name, steps=UNTIMED)
@@ -205,7 +235,9 @@ def test_manual_promote_abort_and_retry_through_the_annotation(
         assert status["rollout"]["abortReason"].startswith("RolloutAborted: abort requested")
 
         annotate(rig, ns, name, "retry")
-        retried = wait_status(api, ns, name, lambda s: s.get("phase") == "Paused", "retried canary paused again")
+        retried = wait_status(
+            api, ns, name, lambda s: s.get("phase") == "Paused", "retried canary paused again"
+        )
         assert retried["revisions"]["canary"] == canary and "abortReason" not in retried["rollout"]
         assert annotation_cleared(api, ns, name)
     print(f"\n[e2e] promote by annotation: {took_promote:.1f}s; abort by annotation: {took_abort:.1f}s")
@@ -216,16 +248,37 @@ def test_manual_promote_abort_and_retry_through_the_annotation(
 
 
 def test_swap_gives_the_canary_the_stables_gpus_one_replica_at_a_time(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
     """Both L4 nodes are full with the stable (2 replicas x 4 GPUs): a surge canary could never
     start, so swap shrinks the stable first, then moves one replica at a time."""
     ns, name = "e2e-swap", "swap"
     cleanup.append((ns, name))
     l4 = set(L4_NODES)
-    wait_for(lambda: not [p for p in rig.cluster.kubectl("get", "pods", "-A", "-o", "jsonpath={.items[*].spec.nodeName}")
-                          .stdout.split() if p in l4], "the L4 nodes free of earlier tests' pods", timeout=60)
-    stable = start_stable(rig, api, ns, name, steps=[{"setWeight": 50}, {"pause": {"duration": "3s"}}], replicas=2,
-                          gpu="L4", gpus_per_replica=4, capacity="swap")
+    wait_for(
+        lambda: (
+            not [
+                p
+                for p in rig.cluster.kubectl(
+                    "get", "pods", "-A", "-o", "jsonpath={.items[*].spec.nodeName}"
+                ).stdout.split()
+                if p in l4
+            ]
+        ),
+        "the L4 nodes free of earlier tests' pods",
+        timeout=60,
+    )
+    stable = start_stable(
+        rig,
+        api,
+        ns,
+        name,
+        steps=[{"setWeight": 50}, {"pause": {"duration": "3s"}}],
+        replicas=2,
+        gpu="L4",
+        gpus_per_replica=4,
+        capacity="swap",
+    )
     with Sampler(api, ns, name) as sampler:
         began = time.monotonic()
         new_revision(rig.cluster, ns, name)
@@ -239,14 +292,16 @@ def test_swap_gives_the_canary_the_stables_gpus_one_replica_at_a_time(
     canary_up = next(s for s in sampler.samples if s.replicas.get(canary, (0, 0))[1] >= 1)
     assert canary_up.replicas[stable][0] == 1, f"the stable gave up one replica first\n{sampler.timeline()}"
     while_both = [s for s in sampler.samples if stable in s.replicas and canary in s.replicas]
-    assert all(s.replicas[stable][0] >= 1 for s in while_both if (s.route or {}).get(f"{name}-{stable}", 0) > 0), \
-        "the stable keeps a replica while it has traffic"
+    assert all(
+        s.replicas[stable][0] >= 1 for s in while_both if (s.route or {}).get(f"{name}-{stable}", 0) > 0
+    ), "the stable keeps a replica while it has traffic"
     assert all(s.replicas[stable][0] + s.replicas[canary][0] <= 3 for s in while_both), sampler.timeline()
     assert 50 in {(s.route or {}).get(f"{name}-{canary}", 0) for s in sampler.samples}, sampler.timeline()
 
 
 def test_the_replicas_provider_splits_by_replica_ratio_and_says_so(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
     ns, name = "e2e-ratio", "ratio"
     cleanup.append((ns, name))
     steps = [{"setWeight": 50}, {"pause": {}}]
@@ -259,8 +314,9 @@ def test_the_replicas_provider_splits_by_replica_ratio_and_says_so(
         deployments = api.deployments(ns, name)
         assert deployments[canary]["spec"]["replicas"] == 2, "50% of 4 replicas"
         assert deployments[stable]["spec"]["replicas"] == 4, "surge: the stable keeps its replicas"
-        assert re.fullmatch(r"replica ratio: steps of \d+% \(weights are approximate\)",
-                            paused["rollout"]["granularity"])
+        assert re.fullmatch(
+            r"replica ratio: steps of \d+% \(weights are approximate\)", paused["rollout"]["granularity"]
+        )
         assert paused["rollout"]["weight"] == 50
         annotate(rig, ns, name, "promote")
         wait_status(api, ns, name, promoted_from(stable), "promoted")

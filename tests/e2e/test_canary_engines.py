@@ -24,8 +24,11 @@ from tests.e2e.helpers import (
 )
 
 pytestmark = pytest.mark.cluster
-STEPS = [{"setWeight": 25}, {"analysis": {"templates": ["ttft-p95", "itl-p95", "error-rate", "queue-depth"]}},
-         {"setWeight": 50}]
+STEPS = [
+    {"setWeight": 25},
+    {"analysis": {"templates": ["ttft-p95", "itl-p95", "error-rate", "queue-depth"]}},
+    {"setWeight": 50},
+]
 
 
 def engine_pod_labels(api: Api, namespace: str) -> set[str]:
@@ -33,14 +36,18 @@ def engine_pod_labels(api: Api, namespace: str) -> set[str]:
     return {(p["metadata"].get("labels") or {}).get(ENGINE_LABEL, "") for p in pods}
 
 
-@pytest.mark.parametrize(("engine", "canary", "expected"), [
-    ("sglang", HEALTHY, "promoted"),
-    ("sglang", SLOW_TTFT, "ttft-p95"),
-    ("tgi", HEALTHY, "promoted"),
-    ("tgi", SLOW_TTFT, "ttft-p95"),
-])
+@pytest.mark.parametrize(
+    ("engine", "canary", "expected"),
+    [
+        ("sglang", HEALTHY, "promoted"),
+        ("sglang", SLOW_TTFT, "ttft-p95"),
+        ("tgi", HEALTHY, "promoted"),
+        ("tgi", SLOW_TTFT, "ttft-p95"),
+    ],
+)
 def test_a_canary_of_each_engine_is_judged_by_its_own_metric_names(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]], engine: str, canary: Profile, expected: str) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]], engine: str, canary: Profile, expected: str
+) -> None:
     ns, name = f"e2e-{engine}", f"{engine}-{'healthy' if canary is HEALTHY else 'slow'}"
     cleanup.append((ns, name))
     stable = start_stable(rig, api, ns, name, canary=canary, steps=STEPS, engine=engine)
@@ -53,8 +60,12 @@ def test_a_canary_of_each_engine_is_judged_by_its_own_metric_names(
         took = time.monotonic() - began
         if expected != "promoted":
             assert_back_on_stable(api, ns, name, stable, status["revisions"]["canary"])
-    report(sampler, f"{engine} canary, {'healthy' if canary is HEALTHY else 'slow TTFT'}, patch to "
-                    f"{'promotion' if expected == 'promoted' else 'abort'}", took)
+    report(
+        sampler,
+        f"{engine} canary, {'healthy' if canary is HEALTHY else 'slow TTFT'}, patch to "
+        f"{'promotion' if expected == 'promoted' else 'abort'}",
+        took,
+    )
     assert not sampler.violations, sampler.violations
     if expected == "promoted":
         # An inconclusive template (no data under these names) holds until the deadline and aborts,

@@ -31,14 +31,23 @@ IMAGE = "modelfleet.invalid/e2e-evaluation"
 
 
 def steps_with_job(image: str, timeout: str = "30s") -> list[dict[str, Any]]:
-    job = {"image": image, "command": ["python", "-m", "evaluate"], "args": ["--prompts", "/data/prompts.jsonl"],
-           "timeout": timeout}
+    job = {
+        "image": image,
+        "command": ["python", "-m", "evaluate"],
+        "args": ["--prompts", "/data/prompts.jsonl"],
+        "timeout": timeout,
+    }
     return [{"setWeight": 25}, {"analysis": {"templates": ["ttft-p95"], "job": job}}, {"setWeight": 50}]
 
 
 def roll_out_with(rig: Rig, namespace: str, name: str, steps: list[dict[str, Any]]) -> None:
     """A new revision whose canary runs `steps` (one patch: the rollout spec and the model revision)."""
-    patch_spec(rig.cluster, namespace, name, {"model": {"revision": unique("r")}, "rollout": {"canary": {"steps": steps}}})
+    patch_spec(
+        rig.cluster,
+        namespace,
+        name,
+        {"model": {"revision": unique("r")}, "rollout": {"canary": {"steps": steps}}},
+    )
 
 
 def job_entry(status: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +55,8 @@ def job_entry(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_an_evaluation_job_gates_its_step_success_failure_and_timeout(
-        rig: Rig, api: Api, cleanup: list[tuple[str, str]]) -> None:
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
     ns, name = "e2e-job", "evaluated"
     cleanup.append((ns, name))
     stable = start_stable(rig, api, ns, name, steps=steps_with_job(f"{IMAGE}:exit-0"))
@@ -55,9 +65,13 @@ def test_an_evaluation_job_gates_its_step_success_failure_and_timeout(
     with Sampler(api, ns, name) as sampler:
         began = time.monotonic()
         roll_out_with(rig, ns, name, steps_with_job(f"{IMAGE}:exit-0"))
-        running = wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "analysis step")
+        running = wait_status(
+            api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1, "analysis step"
+        )
         canary = running["revisions"]["canary"]
-        status = wait_status(api, ns, name, promoted_from(stable), "promoted after the Job passed", timeout=60)
+        status = wait_status(
+            api, ns, name, promoted_from(stable), "promoted after the Job passed", timeout=60
+        )
         took_success = time.monotonic() - began
     report(sampler, "evaluation Job succeeds, patch to promotion", took_success)
     assert not sampler.violations, sampler.violations
@@ -67,7 +81,10 @@ def test_an_evaluation_job_gates_its_step_success_failure_and_timeout(
     container = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MODELFLEET_ENDPOINT"] == f"http://{name}-{canary}.{ns}.svc:80/v1"
-    assert container["image"] == f"{IMAGE}:exit-0" and container["args"] == ["--prompts", "/data/prompts.jsonl"]
+    assert container["image"] == f"{IMAGE}:exit-0" and container["args"] == [
+        "--prompts",
+        "/data/prompts.jsonl",
+    ]
     assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] == 30
     stable = status["revisions"]["stable"]
 
@@ -83,12 +100,21 @@ def test_an_evaluation_job_gates_its_step_success_failure_and_timeout(
     # 3. The Job never finishes: its timeout aborts the canary.
     began = time.monotonic()
     roll_out_with(rig, ns, name, steps_with_job(f"{IMAGE}:hang", timeout="6s"))
-    waiting = wait_status(api, ns, name, lambda s: (s.get("rollout") or {}).get("step") == 1
-                          and job_entry(s)["verdict"] == "inconclusive", "the Job running")
-    timed_out = wait_status(api, ns, name, aborted("AnalysisFailed"), "aborted by the Job's timeout", timeout=60)
+    waiting = wait_status(
+        api,
+        ns,
+        name,
+        lambda s: (s.get("rollout") or {}).get("step") == 1 and job_entry(s)["verdict"] == "inconclusive",
+        "the Job running",
+    )
+    timed_out = wait_status(
+        api, ns, name, aborted("AnalysisFailed"), "aborted by the Job's timeout", timeout=60
+    )
     took_timeout = time.monotonic() - began
     assert_back_on_stable(api, ns, name, stable, timed_out["revisions"]["canary"])
     assert "evaluation Job" in timed_out["rollout"]["abortReason"]
     assert re.search(r"evaluation Job is (starting|running) \(timeout 6s\)", job_entry(waiting)["message"])
-    print(f"\n[e2e] evaluation Job fails, patch to abort: {took_failure:.1f}s; "
-          f"times out (6s), patch to abort: {took_timeout:.1f}s")
+    print(
+        f"\n[e2e] evaluation Job fails, patch to abort: {took_failure:.1f}s; "
+        f"times out (6s), patch to abort: {took_timeout:.1f}s"
+    )

@@ -35,10 +35,18 @@ def prometheus() -> Iterator[LoopbackPrometheus]:
         exporter.set_revision("failing", FAILING)
     with LoopbackPrometheus() as prom:
         prom.set_targets(
-            ScrapeTarget(exporter.address, f"/pods/{engine}/{pod}/{revision}/metrics", {
-                "__meta_kubernetes_namespace": engine, "__meta_kubernetes_pod_name": pod,
-                "__meta_kubernetes_pod_label_modelfleet_io_revision": revision})
-            for engine, exporter in exporters.items() for revision, pod in PODS)
+            ScrapeTarget(
+                exporter.address,
+                f"/pods/{engine}/{pod}/{revision}/metrics",
+                {
+                    "__meta_kubernetes_namespace": engine,
+                    "__meta_kubernetes_pod_name": pod,
+                    "__meta_kubernetes_pod_label_modelfleet_io_revision": revision,
+                },
+            )
+            for engine, exporter in exporters.items()
+            for revision, pod in PODS
+        )
         yield prom
     for exporter in exporters.values():
         exporter.stop()
@@ -46,13 +54,21 @@ def prometheus() -> Iterator[LoopbackPrometheus]:
 
 def measure(prom: LoopbackPrometheus, engine: str, revision: str) -> dict[str, tuple[Verdict, float | None]]:
     spec = parse_spec({"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"}, "engine": {"name": engine}})
-    results = measure_templates(base_url=prom.url, names=TEMPLATES, spec=spec, revision=revision, namespace=engine,
-                                name="m", now=datetime.now(UTC))
+    results = measure_templates(
+        base_url=prom.url,
+        names=TEMPLATES,
+        spec=spec,
+        revision=revision,
+        namespace=engine,
+        name="m",
+        now=datetime.now(UTC),
+    )
     return {r.name: (r.verdict, r.value) for r in results}
 
 
-def wait_measured(prom: LoopbackPrometheus, engine: str, revision: str,
-                  timeout_seconds: float = 30) -> dict[str, tuple[Verdict, float | None]]:
+def wait_measured(
+    prom: LoopbackPrometheus, engine: str, revision: str, timeout_seconds: float = 30
+) -> dict[str, tuple[Verdict, float | None]]:
     deadline = time.monotonic() + timeout_seconds
     while True:
         got = measure(prom, engine, revision)
@@ -65,15 +81,21 @@ def test_relabelled_targets_carry_the_labels_the_templates_select_on(prometheus:
     deadline = time.monotonic() + 20
     while len(prometheus.active_targets()) < len(ENGINES) * len(PODS) and time.monotonic() < deadline:
         time.sleep(0.2)
-    labels = sorted((t["labels"]["namespace"], t["labels"]["modelfleet_io_revision"], t["labels"]["pod"])
-                    for t in prometheus.active_targets())
+    labels = sorted(
+        (t["labels"]["namespace"], t["labels"]["modelfleet_io_revision"], t["labels"]["pod"])
+        for t in prometheus.active_targets()
+    )
     assert labels == sorted((engine, revision, pod) for engine in ENGINES for revision, pod in PODS)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_healthy_revision_passes_every_builtin_template(prometheus: LoopbackPrometheus, engine: str) -> None:
+def test_a_healthy_revision_passes_every_builtin_template(
+    prometheus: LoopbackPrometheus, engine: str
+) -> None:
     got = wait_measured(prometheus, engine, "good")
-    assert {name: verdict for name, (verdict, _) in got.items()} == dict.fromkeys(TEMPLATES, Verdict.SUCCESS), got
+    assert {name: verdict for name, (verdict, _) in got.items()} == dict.fromkeys(
+        TEMPLATES, Verdict.SUCCESS
+    ), got
     assert got["ttft-p95"][1] == pytest.approx(HEALTHY_TTFT_P95[engine])
     assert got["itl-p95"][1] == pytest.approx(0.025 + 0.95 * 0.025)  # 0.03 s in (0.025, 0.05]
     assert got["error-rate"][1] == 0.0, "a canary that never failed has ratio 0, not no data"
@@ -83,17 +105,23 @@ def test_a_healthy_revision_passes_every_builtin_template(prometheus: LoopbackPr
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_slow_revision_fails_ttft_only(prometheus: LoopbackPrometheus, engine: str) -> None:
     got = wait_measured(prometheus, engine, "slow")
-    assert got["ttft-p95"][0] == Verdict.FAILURE and got["ttft-p95"][1] == pytest.approx(SLOW_TTFT_P95[engine])
+    assert got["ttft-p95"][0] == Verdict.FAILURE and got["ttft-p95"][1] == pytest.approx(
+        SLOW_TTFT_P95[engine]
+    )
     assert {name: verdict for name, (verdict, _) in got.items() if name != "ttft-p95"} == dict.fromkeys(
-        ("itl-p95", "error-rate", "queue-depth"), Verdict.SUCCESS), got
+        ("itl-p95", "error-rate", "queue-depth"), Verdict.SUCCESS
+    ), got
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_failing_revision_fails_the_error_rate_only(prometheus: LoopbackPrometheus, engine: str) -> None:
     got = wait_measured(prometheus, engine, "failing")
-    assert got["error-rate"][0] == Verdict.FAILURE and got["error-rate"][1] == pytest.approx(0.1, rel=0.01), got  # counters have 3 decimals
+    assert got["error-rate"][0] == Verdict.FAILURE and got["error-rate"][1] == pytest.approx(0.1, rel=0.01), (
+        got
+    )  # counters have 3 decimals
     assert {name: verdict for name, (verdict, _) in got.items() if name != "error-rate"} == dict.fromkeys(
-        ("ttft-p95", "itl-p95", "queue-depth"), Verdict.SUCCESS), got
+        ("ttft-p95", "itl-p95", "queue-depth"), Verdict.SUCCESS
+    ), got
 
 
 @pytest.mark.parametrize("engine", ENGINES)

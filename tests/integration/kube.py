@@ -28,8 +28,10 @@ def get_or_none(cluster: LocalCluster, *args: str) -> Any:
 def make_namespace(cluster: LocalCluster, name: str) -> None:
     if cluster.kubectl("get", "namespace", name, check=False).returncode != 0:
         cluster.kubectl("create", "namespace", name)
-    wait_for(lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-             f"default ServiceAccount in {name}")
+    wait_for(
+        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
+        f"default ServiceAccount in {name}",
+    )
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -44,7 +46,7 @@ def metric_value(text: str, metric: str, /, **labels: str) -> float | None:
     for line in text.splitlines():
         if not line.startswith(metric + "{"):
             continue
-        body = line[len(metric) + 1:line.index("}")]
+        body = line[len(metric) + 1 : line.index("}")]
         found = dict(part.split("=", 1) for part in body.split(",") if part)
         if {k: v.strip('"') for k, v in found.items()} == labels:
             return float(line.rsplit(" ", 1)[1])

@@ -29,8 +29,9 @@ TABLES = (
 
 @pytest.fixture(scope="module")
 def smoke_output() -> str:
-    proc = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "wrote" not in proc.stderr, "--smoke must not write the doc"
     return proc.stdout

@@ -34,13 +34,24 @@ class Helm:
 
     def __init__(self, cluster: LocalCluster, home: Path) -> None:
         self.cluster = cluster
-        self.env = {"HOME": str(home), "HELM_CACHE_HOME": str(home / "cache"),
-                    "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data"),
-                    "PATH": "/usr/bin:/bin"}
+        self.env = {
+            "HOME": str(home),
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_DATA_HOME": str(home / "data"),
+            "PATH": "/usr/bin:/bin",
+        }
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.cluster.bin("helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args],
-                              capture_output=True, text=True, env=self.env, timeout=timeout)
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [self.cluster.bin("helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         return proc
@@ -63,25 +74,35 @@ def adopt_crd(cluster: LocalCluster, release: str, namespace: str) -> None:
     do): Helm adopts an existing object only when it carries the release's ownership metadata."""
     if get_or_none(cluster, "crd", CRD_NAME) is None:
         return
-    cluster.kubectl("annotate", "crd", CRD_NAME, "--overwrite", f"meta.helm.sh/release-name={release}",
-                    f"meta.helm.sh/release-namespace={namespace}")
+    cluster.kubectl(
+        "annotate",
+        "crd",
+        CRD_NAME,
+        "--overwrite",
+        f"meta.helm.sh/release-name={release}",
+        f"meta.helm.sh/release-namespace={namespace}",
+    )
     cluster.kubectl("label", "crd", CRD_NAME, "--overwrite", "app.kubernetes.io/managed-by=Helm")
 
 
 def chart_config(cluster: LocalCluster, release_fullname: str, namespace: str) -> dict[str, Any]:
     """The operator configuration from the chart's ConfigMap, without the in-pod metrics address
     (OperatorProcess serves metrics on a free loopback port instead)."""
-    configmap = json.loads(cluster.kubectl("get", "configmap", release_fullname, "-n", namespace,
-                                           "-o", "json").stdout)
+    configmap = json.loads(
+        cluster.kubectl("get", "configmap", release_fullname, "-n", namespace, "-o", "json").stdout
+    )
     config = dict(yaml.safe_load(configmap["data"]["config.yaml"]))
     config.pop("metrics")
     return config
 
 
-def operator_as_service_account(cluster: LocalCluster, workdir: Path, service_account: str, namespace: str,
-                                config: dict[str, Any]) -> OperatorProcess:
+def operator_as_service_account(
+    cluster: LocalCluster, workdir: Path, service_account: str, namespace: str, config: dict[str, Any]
+) -> OperatorProcess:
     """`modelfleet run` authenticated only by a token of the chart's ServiceAccount (no admin cert)."""
-    token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=2h").stdout.strip()
+    token = cluster.kubectl(
+        "create", "token", service_account, "-n", namespace, "--duration=2h"
+    ).stdout.strip()
     kubeconfig = cluster.token_kubeconfig(token, workdir / "sa.kubeconfig")
     return OperatorProcess(cluster, workdir, config=config, kubeconfig=kubeconfig)
 
@@ -89,24 +110,34 @@ def operator_as_service_account(cluster: LocalCluster, workdir: Path, service_ac
 def model_deployment(name: str, namespace: str) -> dict[str, Any]:
     """A small model on one L4: quick to plan and schedule, one GPU of the shared fleet."""
     return {
-        "apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
+        "apiVersion": "modelfleet.io/v1alpha1",
+        "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"model": {"id": "Qwen/Qwen3.5-9B"}, "accelerator": {"type": "L4"}, "replicas": 1,
-                 "serving": {"maxModelLen": 8192}, "rollout": {"strategy": "RollingUpdate"}},
+        "spec": {
+            "model": {"id": "Qwen/Qwen3.5-9B"},
+            "accelerator": {"type": "L4"},
+            "replicas": 1,
+            "serving": {"maxModelLen": 8192},
+            "rollout": {"strategy": "RollingUpdate"},
+        },
     }
 
 
 # kopf lists and watches CRDs (to notice new resources at run time) and, when it watches only some
 # namespaces, namespaces too. The chart grants neither (the operator needs neither; see
 # docs/install.md): kopf retries, logs a warning and carries on. Any other denial is a missing rule.
-KOPF_SCANNING_DENIAL = re.compile(r'cannot (list|watch) resource \\?"(customresourcedefinitions|namespaces)\\?"')
+KOPF_SCANNING_DENIAL = re.compile(
+    r'cannot (list|watch) resource \\?"(customresourcedefinitions|namespaces)\\?"'
+)
 
 
 DENIAL = re.compile(r"forbidden", re.IGNORECASE)  # "403" alone would match a timestamp's milliseconds
 
 
 def unexpected_denials(log: str) -> list[str]:
-    return [line for line in log.splitlines() if DENIAL.search(line) and not KOPF_SCANNING_DENIAL.search(line)]
+    return [
+        line for line in log.splitlines() if DENIAL.search(line) and not KOPF_SCANNING_DENIAL.search(line)
+    ]
 
 
 def children(cluster: LocalCluster, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
@@ -116,8 +147,12 @@ def children(cluster: LocalCluster, kind: str, namespace: str, name: str) -> lis
 
 def delete_model(cluster: LocalCluster, namespace: str, name: str) -> None:
     """Delete and wait for the engine pods to go, so the GPUs return to the shared fleet."""
-    cluster.kubectl("delete", "md", name, "-n", namespace, "--ignore-not-found", "--wait=true", "--timeout=60s")
-    wait_for(lambda: not children(cluster, "pods", namespace, name), f"pods of {namespace}/{name} gone", timeout=60)
+    cluster.kubectl(
+        "delete", "md", name, "-n", namespace, "--ignore-not-found", "--wait=true", "--timeout=60s"
+    )
+    wait_for(
+        lambda: not children(cluster, "pods", namespace, name), f"pods of {namespace}/{name} gone", timeout=60
+    )
 
 
 # ---- the module's release -----------------------------------------------------------------------------
@@ -136,7 +171,9 @@ def helm(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
     for namespace in (SYSTEM_NS, APP_NS, SCOPED_NS):
         make_namespace(cluster, namespace)
     # The operator pod must pass the strictest Pod Security Standard.
-    cluster.kubectl("label", "namespace", SYSTEM_NS, "--overwrite", "pod-security.kubernetes.io/enforce=restricted")
+    cluster.kubectl(
+        "label", "namespace", SYSTEM_NS, "--overwrite", "pod-security.kubernetes.io/enforce=restricted"
+    )
     yield h
     for release in (RELEASE, SCOPED_RELEASE):
         h("uninstall", release, "-n", SYSTEM_NS, "--wait", check=False)
@@ -171,30 +208,44 @@ def rules_of(cluster: LocalCluster, kind: str, name: str, *namespace: str) -> di
 
 # ---- static checks through helm ----------------------------------------------------------------------
 
+
 def test_chart_passes_strict_lint_in_both_rbac_modes(helm: Helm) -> None:
     for values in ([], set_values(watchNamespaces=["a", "b"], metrics__serviceMonitor__enabled=True)):
         out = helm("lint", "--strict", str(CHART), *values)
         assert "0 chart(s) failed" in out.stdout
 
 
-@pytest.mark.parametrize("flag, complaint", [
-    ("bogus=1", "additional properties 'bogus' not allowed"),
-    ("config.prometheus.adress=http://p:9090", "additional properties 'adress' not allowed"),
-    ("operator.replicas=2", "maximum"),
-    ("image.tag=latest", "image/tag"),
-    ("watchNamespaces[0]=team-*", "watchNamespaces/0"),
-])
+@pytest.mark.parametrize(
+    "flag, complaint",
+    [
+        ("bogus=1", "additional properties 'bogus' not allowed"),
+        ("config.prometheus.adress=http://p:9090", "additional properties 'adress' not allowed"),
+        ("operator.replicas=2", "maximum"),
+        ("image.tag=latest", "image/tag"),
+        ("watchNamespaces[0]=team-*", "watchNamespaces/0"),
+    ],
+)
 def test_schema_rejects_unknown_keys_and_unsafe_values(helm: Helm, flag: str, complaint: str) -> None:
     out = helm("template", "x", str(CHART), "--set", flag, check=False)
     assert out.returncode != 0 and complaint in out.stderr, out.stderr
 
 
 def test_rendered_chart_is_accepted_by_the_api_server(cluster: LocalCluster, helm: Helm) -> None:
-    for values in ([], set_values(watchNamespaces=[APP_NS, SCOPED_NS], gatewayApi__enabled=False,
-                                  leaderWorkerSet__enabled=False)):
+    for values in (
+        [],
+        set_values(
+            watchNamespaces=[APP_NS, SCOPED_NS], gatewayApi__enabled=False, leaderWorkerSet__enabled=False
+        ),
+    ):
         docs = helm.template("dry", SYSTEM_NS, *values)
-        out = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(
-            {"apiVersion": "v1", "kind": "List", "items": docs}), check=False)
+        out = cluster.kubectl(
+            "apply",
+            "--dry-run=server",
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}),
+            check=False,
+        )
         assert out.returncode == 0, out.stderr
         assert len(out.stdout.strip().splitlines()) == len(docs)
 
@@ -205,13 +256,18 @@ def test_namespaced_mode_uses_roles_and_a_read_only_cluster_role(helm: Helm) -> 
     assert ("Role", "a") in kinds and ("Role", "b") in kinds and ("RoleBinding", "b") in kinds
     [cluster_role] = [d for d in docs if d["kind"] == "ClusterRole"]
     assert {v for rule in cluster_role["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
-    assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"nodes", "customresourcedefinitions"}
+    assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {
+        "nodes",
+        "customresourcedefinitions",
+    }
 
 
 # ---- install, run as the chart's identity, upgrade, uninstall ---------------------------------------------
 
-def test_install_creates_an_operator_that_passes_restricted_pod_security(cluster: LocalCluster, helm: Helm,
-                                                                         release: str) -> None:
+
+def test_install_creates_an_operator_that_passes_restricted_pod_security(
+    cluster: LocalCluster, helm: Helm, release: str
+) -> None:
     deployment = get_json(cluster, "deployment", FULLNAME, "-n", SYSTEM_NS)
     assert deployment["spec"]["strategy"]["type"] == "Recreate" and deployment["spec"]["replicas"] == 1
     # PodSecurity admission (enforce=restricted on the namespace) admitted the pod: kwok then fakes it Running.
@@ -224,29 +280,49 @@ def test_install_creates_an_operator_that_passes_restricted_pod_security(cluster
 
 def test_a_privileged_pod_is_refused_in_the_same_namespace(cluster: LocalCluster, release: str) -> None:
     """The admission check above can fail: the same namespace refuses a pod without the restricted context."""
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loose", "namespace": SYSTEM_NS},
-           "spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "loose", "namespace": SYSTEM_NS},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]},
+    }
     out = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
     assert out.returncode != 0 and "violates PodSecurity" in out.stderr
 
 
 def test_operator_with_the_charts_service_account_reconciles_to_ready(
-        cluster: LocalCluster, release: str, tmp_path: Path) -> None:
-    operator = operator_as_service_account(cluster, tmp_path, FULLNAME, SYSTEM_NS,
-                                           chart_config(cluster, FULLNAME, SYSTEM_NS)).start()
+    cluster: LocalCluster, release: str, tmp_path: Path
+) -> None:
+    operator = operator_as_service_account(
+        cluster, tmp_path, FULLNAME, SYSTEM_NS, chart_config(cluster, FULLNAME, SYSTEM_NS)
+    ).start()
     try:
         apply(cluster, model_deployment("granted", APP_NS))
-        out = cluster.kubectl("wait", "--for=condition=Ready", "md/granted", "-n", APP_NS, "--timeout=90s",
-                              check=False, timeout=100)
+        out = cluster.kubectl(
+            "wait",
+            "--for=condition=Ready",
+            "md/granted",
+            "-n",
+            APP_NS,
+            "--timeout=90s",
+            check=False,
+            timeout=100,
+        )
         got = get_json(cluster, "md", "granted", "-n", APP_NS)
-        assert out.returncode == 0, f"not Ready: {json.dumps(got.get('status'), indent=1)}\n{operator.log()[-3000:]}"
+        assert out.returncode == 0, (
+            f"not Ready: {json.dumps(got.get('status'), indent=1)}\n{operator.log()[-3000:]}"
+        )
         assert got["status"]["phase"] == "Healthy" and condition(got, "Schedulable")["status"] == "True"
         assert len(children(cluster, "deployments", APP_NS, "granted")) == 1
         assert children(cluster, "services", APP_NS, "granted")
         # Events leave the operator from a background queue, just after the status they go with.
-        wait_for(lambda: get_json(cluster, "events", "-n", APP_NS, "--field-selector",
-                                  "involvedObject.name=granted")["items"],
-                 "the operator's events, created under the chart's identity", timeout=15)
+        wait_for(
+            lambda: get_json(
+                cluster, "events", "-n", APP_NS, "--field-selector", "involvedObject.name=granted"
+            )["items"],
+            "the operator's events, created under the chart's identity",
+            timeout=15,
+        )
         assert unexpected_denials(operator.log()) == []
     finally:
         operator.stop()
@@ -260,17 +336,23 @@ def test_one_verb_less_gives_403_and_no_children(cluster: LocalCluster, release:
         if rule["resources"] == ["deployments"]:
             rule["verbs"].remove("patch")  # server-side apply is a PATCH
     cluster.kubectl("replace", "-f", "-", input=json.dumps(reduced))
-    operator = operator_as_service_account(cluster, tmp_path, FULLNAME, SYSTEM_NS,
-                                           chart_config(cluster, FULLNAME, SYSTEM_NS)).start()
+    operator = operator_as_service_account(
+        cluster, tmp_path, FULLNAME, SYSTEM_NS, chart_config(cluster, FULLNAME, SYSTEM_NS)
+    ).start()
     try:
         apply(cluster, model_deployment("denied", APP_NS))
-        denials = wait_for(lambda: unexpected_denials(operator.log()), "a denied request in the operator's log", timeout=60)
+        denials = wait_for(
+            lambda: unexpected_denials(operator.log()), "a denied request in the operator's log", timeout=60
+        )
         assert "403 Forbidden" in denials[0] and 'cannot patch resource "deployments"' in denials[0], denials
         assert children(cluster, "deployments", APP_NS, "denied") == []
         # Given the verb back, the same operator finishes: the 403 was the only thing in the way.
         cluster.kubectl("replace", "-f", "-", input=json.dumps(_without_version(original)))
-        wait_for(lambda: children(cluster, "deployments", APP_NS, "denied"), "the Deployment once allowed",
-                 timeout=90)
+        wait_for(
+            lambda: children(cluster, "deployments", APP_NS, "denied"),
+            "the Deployment once allowed",
+            timeout=90,
+        )
     finally:
         cluster.kubectl("replace", "-f", "-", input=json.dumps(_without_version(original)), check=False)
         operator.stop()
@@ -283,35 +365,65 @@ def _without_version(obj: dict[str, Any]) -> dict[str, Any]:
     return copy
 
 
-def test_upgrade_rewrites_the_configuration_and_restarts_the_operator(cluster: LocalCluster, helm: Helm,
-                                                                      release: str) -> None:
+def test_upgrade_rewrites_the_configuration_and_restarts_the_operator(
+    cluster: LocalCluster, helm: Helm, release: str
+) -> None:
     before = get_json(cluster, "deployment", FULLNAME, "-n", SYSTEM_NS)
-    helm("upgrade", RELEASE, str(CHART), "-n", SYSTEM_NS, "--reuse-values", "--wait", "--timeout=120s",
-         *set_values(config__resyncSeconds=30, config__prometheus__url="http://127.0.0.1:9090"))
+    helm(
+        "upgrade",
+        RELEASE,
+        str(CHART),
+        "-n",
+        SYSTEM_NS,
+        "--reuse-values",
+        "--wait",
+        "--timeout=120s",
+        *set_values(config__resyncSeconds=30, config__prometheus__url="http://127.0.0.1:9090"),
+    )
     config = chart_config(cluster, FULLNAME, SYSTEM_NS)
     assert config["resyncSeconds"] == 30 and config["prometheus"]["url"] == "http://127.0.0.1:9090"
     after = get_json(cluster, "deployment", FULLNAME, "-n", SYSTEM_NS)
     checksum = "checksum/config"
-    assert (after["spec"]["template"]["metadata"]["annotations"][checksum]
-            != before["spec"]["template"]["metadata"]["annotations"][checksum])
+    assert (
+        after["spec"]["template"]["metadata"]["annotations"][checksum]
+        != before["spec"]["template"]["metadata"]["annotations"][checksum]
+    )
     assert get_or_none(cluster, "crd", CRD_NAME) is not None
 
 
-def test_a_namespaced_release_reconciles_its_namespace_only(cluster: LocalCluster, helm: Helm, release: str,
-                                                           tmp_path: Path) -> None:
+def test_a_namespaced_release_reconciles_its_namespace_only(
+    cluster: LocalCluster, helm: Helm, release: str, tmp_path: Path
+) -> None:
     """A second release, Roles in one namespace only, the CRD left to the first release (crds.install=false)."""
-    helm("install", SCOPED_RELEASE, str(CHART), "-n", SYSTEM_NS, "--wait", "--timeout=120s",
-         *set_values(watchNamespaces=[SCOPED_NS], crds__install=False, metrics__enabled=False))
+    helm(
+        "install",
+        SCOPED_RELEASE,
+        str(CHART),
+        "-n",
+        SYSTEM_NS,
+        "--wait",
+        "--timeout=120s",
+        *set_values(watchNamespaces=[SCOPED_NS], crds__install=False, metrics__enabled=False),
+    )
     scoped = f"{SCOPED_RELEASE}-modelfleet"
     assert rules_of(cluster, "role", scoped, "-n", SCOPED_NS)["apps/deployments"] >= {"create", "patch"}
     assert get_or_none(cluster, "role", scoped, "-n", APP_NS) is None
-    operator = operator_as_service_account(cluster, tmp_path, scoped, SYSTEM_NS,
-                                           chart_config(cluster, scoped, SYSTEM_NS)).start()
+    operator = operator_as_service_account(
+        cluster, tmp_path, scoped, SYSTEM_NS, chart_config(cluster, scoped, SYSTEM_NS)
+    ).start()
     try:
         apply(cluster, model_deployment("inside", SCOPED_NS))
         apply(cluster, model_deployment("outside", APP_NS))
-        out = cluster.kubectl("wait", "--for=condition=Ready", "md/inside", "-n", SCOPED_NS, "--timeout=90s",
-                              check=False, timeout=100)
+        out = cluster.kubectl(
+            "wait",
+            "--for=condition=Ready",
+            "md/inside",
+            "-n",
+            SCOPED_NS,
+            "--timeout=90s",
+            check=False,
+            timeout=100,
+        )
         assert out.returncode == 0, operator.log()[-3000:]
         assert (get_json(cluster, "md", "outside", "-n", APP_NS).get("status") or {}) == {}
         assert children(cluster, "deployments", APP_NS, "outside") == []
@@ -323,8 +435,9 @@ def test_a_namespaced_release_reconciles_its_namespace_only(cluster: LocalCluste
         helm("uninstall", SCOPED_RELEASE, "-n", SYSTEM_NS, "--wait")
 
 
-def test_uninstall_keeps_the_crd_and_every_model_deployment(cluster: LocalCluster, helm: Helm,
-                                                           release: str) -> None:
+def test_uninstall_keeps_the_crd_and_every_model_deployment(
+    cluster: LocalCluster, helm: Helm, release: str
+) -> None:
     apply(cluster, model_deployment("survivor", APP_NS))
     helm("uninstall", RELEASE, "-n", SYSTEM_NS, "--wait")
     assert get_or_none(cluster, "crd", CRD_NAME) is not None

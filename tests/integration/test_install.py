@@ -26,7 +26,9 @@ NAMESPACE = "modelfleet-system"
 
 
 def generator() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_install_manifest", REPO / "hack" / "gen_install_manifest.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_install_manifest", REPO / "hack" / "gen_install_manifest.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -47,8 +49,18 @@ def test_install_manifest_is_the_chart_rendered_with_default_values() -> None:
 def test_install_manifest_holds_the_namespace_crd_rbac_and_one_operator() -> None:
     kinds = [d["kind"] for d in documents()]
     assert kinds[0] == "Namespace", "the namespace must exist before anything in it"
-    assert sorted(kinds) == sorted(["Namespace", "ServiceAccount", "ConfigMap", "CustomResourceDefinition",
-                                    "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"])
+    assert sorted(kinds) == sorted(
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ConfigMap",
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Service",
+            "Deployment",
+        ]
+    )
     [namespace] = [d for d in documents() if d["kind"] == "Namespace"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert all(d["metadata"].get("namespace", NAMESPACE) == NAMESPACE for d in documents())
@@ -61,23 +73,55 @@ def test_plain_install_applies_server_side_and_deletes_cleanly(cluster: LocalClu
         deployment = get_json(cluster, "deployment", "modelfleet", "-n", NAMESPACE)
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "modelfleet"
         # Admitted by PodSecurity (enforce=restricted), then faked Running by kwok (nothing executes).
-        pods = wait_for(lambda: get_json(cluster, "pods", "-n", NAMESPACE,
-                                         "-l", "app.kubernetes.io/name=modelfleet")["items"],
-                        "the operator pod", timeout=60)
+        pods = wait_for(
+            lambda: get_json(cluster, "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=modelfleet")[
+                "items"
+            ],
+            "the operator pod",
+            timeout=60,
+        )
         assert pods[0]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
-        config = yaml.safe_load(get_json(cluster, "configmap", "modelfleet", "-n", NAMESPACE)["data"]["config.yaml"])
+        config = yaml.safe_load(
+            get_json(cluster, "configmap", "modelfleet", "-n", NAMESPACE)["data"]["config.yaml"]
+        )
         assert config["metrics"] == {"address": "0.0.0.0", "port": 8080} and config["namespaces"] == []
         assert get_or_none(cluster, "crd", "modeldeployments.modelfleet.io") is not None
-        can = cluster.kubectl("auth", "can-i", "patch", "deployments", "-n", "default",
-                              f"--as=system:serviceaccount:{NAMESPACE}:modelfleet", check=False)
-        cannot = cluster.kubectl("auth", "can-i", "get", "secrets", "-n", "default",
-                                 f"--as=system:serviceaccount:{NAMESPACE}:modelfleet", check=False)
+        can = cluster.kubectl(
+            "auth",
+            "can-i",
+            "patch",
+            "deployments",
+            "-n",
+            "default",
+            f"--as=system:serviceaccount:{NAMESPACE}:modelfleet",
+            check=False,
+        )
+        cannot = cluster.kubectl(
+            "auth",
+            "can-i",
+            "get",
+            "secrets",
+            "-n",
+            "default",
+            f"--as=system:serviceaccount:{NAMESPACE}:modelfleet",
+            check=False,
+        )
         assert can.stdout.strip() == "yes" and cannot.stdout.strip() == "no"
     finally:
         # Everything but the CRD (see the module docstring).
         rest = [d for d in documents() if d["kind"] != "CustomResourceDefinition"]
-        cluster.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-",
-                        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rest}))
+        cluster.kubectl(
+            "delete",
+            "--ignore-not-found",
+            "--wait=false",
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rest}),
+        )
     assert get_or_none(cluster, "clusterrole", "modelfleet") is None
     assert get_or_none(cluster, "clusterrolebinding", "modelfleet") is None
-    wait_for(lambda: get_or_none(cluster, "namespace", NAMESPACE) is None, f"namespace {NAMESPACE} gone", timeout=90)
+    wait_for(
+        lambda: get_or_none(cluster, "namespace", NAMESPACE) is None,
+        f"namespace {NAMESPACE} gone",
+        timeout=90,
+    )

@@ -22,9 +22,12 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-def sh(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None,
-       check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+def sh(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
@@ -55,14 +58,29 @@ def test_operator_starts_from_the_lock_installed_venv(venv: Path, tmp_path: Path
     help_text = sh(venv / "bin" / "modelfleet", "run", "--help", env=clean_env(), cwd=tmp_path).stdout
     assert "--liveness" in help_text and "--config" in help_text
     # `run --help` imports no kopf; the operator's own modules must import from the locked set too.
-    sh(venv / "bin" / "python", "-c", "import modelfleet.reconcile.operator, modelfleet.cli_run",
-       env=clean_env(), cwd=tmp_path)
+    sh(
+        venv / "bin" / "python",
+        "-c",
+        "import modelfleet.reconcile.operator, modelfleet.cli_run",
+        env=clean_env(),
+        cwd=tmp_path,
+    )
 
 
-def test_installed_package_renders_only_with_the_templates_dir_the_image_sets(venv: Path, tmp_path: Path) -> None:
+def test_installed_package_renders_only_with_the_templates_dir_the_image_sets(
+    venv: Path, tmp_path: Path
+) -> None:
     example = REPO / "manifests" / "examples" / "qwen3.5-9b.yaml"
-    without = sh(venv / "bin" / "modelfleet", "render", "-f", example, env=clean_env(), cwd=tmp_path, check=False)
+    without = sh(
+        venv / "bin" / "modelfleet", "render", "-f", example, env=clean_env(), cwd=tmp_path, check=False
+    )
     assert without.returncode != 0 and TEMPLATES_ENV in without.stderr
-    rendered = sh(venv / "bin" / "modelfleet", "render", "-f", example,
-                  env=clean_env(**{TEMPLATES_ENV: str(REPO / "templates")}), cwd=tmp_path).stdout
+    rendered = sh(
+        venv / "bin" / "modelfleet",
+        "render",
+        "-f",
+        example,
+        env=clean_env(**{TEMPLATES_ENV: str(REPO / "templates")}),
+        cwd=tmp_path,
+    ).stdout
     assert "kind: Deployment" in rendered

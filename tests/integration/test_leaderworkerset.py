@@ -46,9 +46,12 @@ def lws_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClust
 
 
 @pytest.fixture(scope="module")
-def lws_operator(lws_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(lws_cluster, tmp_path_factory.mktemp("operator"),
-                           config={"resyncSeconds": 10, "gatewayApi": True}).start()
+def lws_operator(
+    lws_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(
+        lws_cluster, tmp_path_factory.mktemp("operator"), config={"resyncSeconds": 10, "gatewayApi": True}
+    ).start()
     yield proc
     proc.stop()
     assert "Traceback" not in proc.log(), proc.log()[-6000:]
@@ -57,11 +60,13 @@ def lws_operator(lws_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFac
 def two_node_md(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Mistral 7B pinned to 16 H100s: TP 8 x PP 2, one leader and one worker on two nodes."""
     return {
-        "apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
+        "apiVersion": "modelfleet.io/v1alpha1",
+        "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": NS},
         "spec": {
             "model": {"id": "mistralai/Mistral-7B-Instruct-v0.3", "revision": "r1"},
-            "accelerator": {"type": "H100-80GB", "gpusPerReplica": 16}, "replicas": 1,
+            "accelerator": {"type": "H100-80GB", "gpusPerReplica": 16},
+            "replicas": 1,
             "serving": {"maxModelLen": 8192},
             "rollout": {"canary": {"steps": steps, "trafficRouting": GATEWAY}, "progressDeadline": "60s"},
         },
@@ -83,8 +88,12 @@ def pods(cluster: LocalCluster, revision: str) -> list[dict[str, Any]]:
 
 def route_weights(cluster: LocalCluster, name: str) -> dict[str, int]:
     route = get_json(cluster, "httproutes", "-n", NS, "-l", f"modelfleet.io/name={name}")["items"]
-    return {ref["name"]: int(ref.get("weight", 1)) for r in route for rule in r["spec"]["rules"]
-            for ref in rule["backendRefs"]}
+    return {
+        ref["name"]: int(ref.get("weight", 1))
+        for r in route
+        for rule in r["spec"]["rules"]
+        for ref in rule["backendRefs"]
+    }
 
 
 def healthy_on_a_new_stable(cluster: LocalCluster, name: str, old: str) -> dict[str, Any] | None:
@@ -114,8 +123,10 @@ class RouteSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             weights = route_weights(self.cluster, self.name)
-            ready = {rev: int((lws.get("status") or {}).get("readyReplicas") or 0)
-                     for rev, lws in leaderworkersets(self.cluster, self.name).items()}
+            ready = {
+                rev: int((lws.get("status") or {}).get("readyReplicas") or 0)
+                for rev, lws in leaderworkersets(self.cluster, self.name).items()
+            }
             if weights and weights == route_weights(self.cluster, self.name):  # a consistent read
                 self.samples.append((weights, ready))
                 if sum(weights.values()) != 100:
@@ -123,25 +134,34 @@ class RouteSampler:
                 for backend, weight in weights.items():
                     revision = backend.removeprefix(f"{self.name}-")
                     if weight > 0 and ready.get(revision, 0) < 1:
-                        self.violations.append(f"{backend} has weight {weight} without a Ready group: {ready}")
+                        self.violations.append(
+                            f"{backend} has weight {weight} without a Ready group: {ready}"
+                        )
             self._stop.wait(0.3)
 
 
 def test_a_two_node_replica_runs_as_a_leaderworkerset_through_the_real_controller(
-        lws_cluster: LocalCluster, lws_operator: OperatorProcess) -> None:
+    lws_cluster: LocalCluster, lws_operator: OperatorProcess
+) -> None:
     cluster, name = lws_cluster, "two-node"
     apply(cluster, two_node_md(name, [{"setWeight": 50}, {"pause": {"duration": "2s"}}]))
     cluster.kubectl("wait", "--for=condition=Ready", f"md/{name}", "-n", NS, "--timeout=90s", timeout=100)
     got = status(cluster, name)
     plan = got["plan"]
-    assert (plan["gpusPerReplica"], plan["nodesPerReplica"], plan["tensorParallel"], plan["pipelineParallel"]) \
-        == (16, 2, 8, 2), plan
+    assert (
+        plan["gpusPerReplica"],
+        plan["nodesPerReplica"],
+        plan["tensorParallel"],
+        plan["pipelineParallel"],
+    ) == (16, 2, 8, 2), plan
     stable = got["revisions"]["stable"]
     [lws] = leaderworkersets(cluster, name).values()
     assert lws["spec"]["leaderWorkerTemplate"]["size"] == 2
     assert lws["status"]["readyReplicas"] == 1, lws["status"]
     # The leader StatefulSet and one worker StatefulSet, made by the LWS controller.
-    sets = get_json(cluster, "statefulsets", "-n", NS, "-l", f"leaderworkerset.sigs.k8s.io/name={lws['metadata']['name']}")
+    sets = get_json(
+        cluster, "statefulsets", "-n", NS, "-l", f"leaderworkerset.sigs.k8s.io/name={lws['metadata']['name']}"
+    )
     assert len(sets["items"]) == 2, [s["metadata"]["name"] for s in sets["items"]]
     group = pods(cluster, stable)
     assert len(group) == 2
@@ -150,54 +170,91 @@ def test_a_two_node_replica_runs_as_a_leaderworkerset_through_the_real_controlle
         [engine] = [c for c in pod["spec"]["containers"] if c["name"] == "engine"]
         assert engine["resources"]["limits"]["nvidia.com/gpu"] == "8"
         # Set by LWS's pod webhook: the engine's --master-addr=$(LWS_LEADER_ADDRESS) expands to the leader.
-        assert {"LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"} <= {e["name"] for e in engine["env"]}
-        assert "--master-addr=$(LWS_LEADER_ADDRESS)" in (engine.get("command") or []) + (engine.get("args") or [])
+        assert {"LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"} <= {
+            e["name"] for e in engine["env"]
+        }
+        assert "--master-addr=$(LWS_LEADER_ADDRESS)" in (engine.get("command") or []) + (
+            engine.get("args") or []
+        )
     indexes = sorted(p["metadata"]["labels"]["leaderworkerset.sigs.k8s.io/worker-index"] for p in group)
     assert indexes == ["0", "1"]
 
 
 def test_a_leaderworkerset_canary_gets_traffic_only_once_its_group_is_ready_and_is_promoted(
-        lws_cluster: LocalCluster, lws_operator: OperatorProcess) -> None:
+    lws_cluster: LocalCluster, lws_operator: OperatorProcess
+) -> None:
     cluster, name = lws_cluster, "two-node"
     old = status(cluster, name)["revisions"]["stable"]
     with RouteSampler(cluster, name) as sampler:
         began = time.monotonic()
-        cluster.kubectl("patch", "md", name, "-n", NS, "--type=merge", "-p",
-                        json.dumps({"spec": {"model": {"revision": "r2"}}}))
-        got = wait_for(lambda: healthy_on_a_new_stable(cluster, name, old), "the canary promoted", timeout=120)
+        cluster.kubectl(
+            "patch",
+            "md",
+            name,
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"model": {"revision": "r2"}}}),
+        )
+        got = wait_for(
+            lambda: healthy_on_a_new_stable(cluster, name, old), "the canary promoted", timeout=120
+        )
         took = time.monotonic() - began
     print(f"\n[lws] two-node canary, patch to promotion: {took:.1f}s, {len(sampler.samples)} samples")
     assert not sampler.violations, sampler.violations
     new = got["revisions"]["stable"]
     assert 50 in {w.get(f"{name}-{new}") for w, _ in sampler.samples}, "the canary had its 50 % first"
     assert route_weights(cluster, name) == {f"{name}-{new}": 100}
-    wait_for(lambda: set(leaderworkersets(cluster, name)) == {new}, "the old LeaderWorkerSet deleted", timeout=30)
+    wait_for(
+        lambda: set(leaderworkersets(cluster, name)) == {new}, "the old LeaderWorkerSet deleted", timeout=30
+    )
     wait_for(lambda: not pods(cluster, old), "the old group's pods gone", timeout=60)
     placed = {p["spec"]["nodeName"] for p in pods(cluster, new)}
     assert len(placed) == 2
 
 
 def test_an_aborted_leaderworkerset_canary_is_scaled_away_and_the_stable_keeps_serving(
-        lws_cluster: LocalCluster, lws_operator: OperatorProcess) -> None:
+    lws_cluster: LocalCluster, lws_operator: OperatorProcess
+) -> None:
     cluster, name = lws_cluster, "held"
     # Room for a stable and a canary of 16 GPUs each: the earlier tests' ModelDeployment goes first.
     cluster.kubectl("delete", "md", "two-node", "-n", NS, "--ignore-not-found", "--wait=true", timeout=90)
-    wait_for(lambda: not get_json(cluster, "pods", "-n", NS)["items"], "the earlier groups' pods gone", timeout=90)
+    wait_for(
+        lambda: not get_json(cluster, "pods", "-n", NS)["items"], "the earlier groups' pods gone", timeout=90
+    )
     apply(cluster, two_node_md(name, [{"setWeight": 50}, {"pause": {}}]))
     cluster.kubectl("wait", "--for=condition=Ready", f"md/{name}", "-n", NS, "--timeout=90s", timeout=100)
     stable = status(cluster, name)["revisions"]["stable"]
     with RouteSampler(cluster, name) as sampler:
-        cluster.kubectl("patch", "md", name, "-n", NS, "--type=merge", "-p",
-                        json.dumps({"spec": {"model": {"revision": "r2"}}}))
-        paused = wait_for(lambda: (s := status(cluster, name)).get("phase") == "Paused" and s, "paused at 50 %",
-                          timeout=120)
+        cluster.kubectl(
+            "patch",
+            "md",
+            name,
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"model": {"revision": "r2"}}}),
+        )
+        paused = wait_for(
+            lambda: (s := status(cluster, name)).get("phase") == "Paused" and s, "paused at 50 %", timeout=120
+        )
         canary = paused["revisions"]["canary"]
         assert route_weights(cluster, name) == {f"{name}-{stable}": 50, f"{name}-{canary}": 50}
         cluster.kubectl("annotate", "md", name, "-n", NS, "modelfleet.io/action=abort")
-        wait_for(lambda: (condition(get_json(cluster, "md", name, "-n", NS), "Degraded") or {}).get("status")
-                 == "True", "aborted", timeout=60)
-        wait_for(lambda: leaderworkersets(cluster, name)[canary]["spec"]["replicas"] == 0,
-                 "the canary LeaderWorkerSet scaled to 0", timeout=60)
+        wait_for(
+            lambda: (
+                (condition(get_json(cluster, "md", name, "-n", NS), "Degraded") or {}).get("status") == "True"
+            ),
+            "aborted",
+            timeout=60,
+        )
+        wait_for(
+            lambda: leaderworkersets(cluster, name)[canary]["spec"]["replicas"] == 0,
+            "the canary LeaderWorkerSet scaled to 0",
+            timeout=60,
+        )
         wait_for(lambda: not pods(cluster, canary), "the canary group's pods gone", timeout=60)
     assert not sampler.violations, sampler.violations
     assert route_weights(cluster, name) == {f"{name}-{stable}": 100}

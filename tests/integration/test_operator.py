@@ -36,14 +36,20 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
     proc.stop()
 
 
-def md(name: str, namespace: str, model_id: str, gpu: str = "auto", replicas: int = 1,
-       **spec: Any) -> dict[str, Any]:
+def md(
+    name: str, namespace: str, model_id: str, gpu: str = "auto", replicas: int = 1, **spec: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
+        "apiVersion": "modelfleet.io/v1alpha1",
+        "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"model": {"id": model_id}, "accelerator": {"type": gpu}, "replicas": replicas,
-                 "serving": {"maxModelLen": 8192},
-                 "rollout": {"strategy": "RollingUpdate"}},
+        "spec": {
+            "model": {"id": model_id},
+            "accelerator": {"type": gpu},
+            "replicas": replicas,
+            "serving": {"maxModelLen": 8192},
+            "rollout": {"strategy": "RollingUpdate"},
+        },
     }
     for key, value in spec.items():
         body["spec"][key] = value if not isinstance(value, dict) else {**body["spec"].get(key, {}), **value}
@@ -56,12 +62,22 @@ def status_of(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any
 
 
 def workloads(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
-    return list(get_json(cluster, "deployments", "-n", namespace, "-l", f"modelfleet.io/name={name}")["items"])
+    return list(
+        get_json(cluster, "deployments", "-n", namespace, "-l", f"modelfleet.io/name={name}")["items"]
+    )
 
 
 def wait_ready(cluster: LocalCluster, namespace: str, name: str, timeout: int = 90) -> dict[str, Any]:
-    out = cluster.kubectl("wait", "--for=condition=Ready", f"md/{name}", "-n", namespace, f"--timeout={timeout}s",
-                          check=False, timeout=timeout + 10)
+    out = cluster.kubectl(
+        "wait",
+        "--for=condition=Ready",
+        f"md/{name}",
+        "-n",
+        namespace,
+        f"--timeout={timeout}s",
+        check=False,
+        timeout=timeout + 10,
+    )
     got = get_json(cluster, "md", name, "-n", namespace)
     assert out.returncode == 0, f"{name} not Ready: {json.dumps(got.get('status'), indent=1)}"
     return dict(got)
@@ -73,12 +89,16 @@ def reconciles_ok(text: str) -> float | None:
 
 def delete_and_wait(cluster: LocalCluster, namespace: str, name: str) -> None:
     cluster.kubectl("delete", "md", name, "-n", namespace, "--wait=true", "--timeout=60s")
-    wait_for(lambda: not get_json(cluster, "pods", "-n", namespace, "-l", f"modelfleet.io/name={name}")["items"],
-             f"pods of {name} gone", timeout=60)
+    wait_for(
+        lambda: not get_json(cluster, "pods", "-n", namespace, "-l", f"modelfleet.io/name={name}")["items"],
+        f"pods of {name} gone",
+        timeout=60,
+    )
 
 
-def test_a_model_deployment_gets_a_plan_children_and_a_ready_status(cluster: LocalCluster,
-                                                                     operator: OperatorProcess) -> None:
+def test_a_model_deployment_gets_a_plan_children_and_a_ready_status(
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
     make_namespace(cluster, "op-basic")
     apply(cluster, md("qwen-small", "op-basic", "Qwen/Qwen3.5-9B", gpu="L4"))
     got = wait_ready(cluster, "op-basic", "qwen-small")
@@ -93,7 +113,9 @@ def test_a_model_deployment_gets_a_plan_children_and_a_ready_status(cluster: Loc
 
     [deployment] = workloads(cluster, "op-basic", "qwen-small")
     owner = deployment["metadata"]["ownerReferences"][0]
-    assert owner["kind"] == "ModelDeployment" and owner["uid"] == got["metadata"]["uid"] and owner["controller"]
+    assert (
+        owner["kind"] == "ModelDeployment" and owner["uid"] == got["metadata"]["uid"] and owner["controller"]
+    )
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert int(container["resources"]["limits"]["nvidia.com/gpu"]) == plan["gpusPerReplica"]
     pods = get_json(cluster, "pods", "-n", "op-basic", "-l", "modelfleet.io/name=qwen-small")["items"]
@@ -106,29 +128,65 @@ def test_a_model_deployment_gets_a_plan_children_and_a_ready_status(cluster: Loc
     table = cluster.kubectl("get", "md", "-n", "op-basic").stdout
     assert "Qwen/Qwen3.5-9B" in table and "L4" in table and "Healthy" in table
     # Events leave the operator from a background queue, just after the status they go with.
-    wait_for(lambda: {e["reason"] for e in get_json(cluster, "events", "-n", "op-basic", "--field-selector",
-                                                     "involvedObject.name=qwen-small")["items"]}
-             >= {"PlanFeasible", "ReplicasReady"}, "the plan and readiness events", timeout=10)
+    wait_for(
+        lambda: (
+            {
+                e["reason"]
+                for e in get_json(
+                    cluster, "events", "-n", "op-basic", "--field-selector", "involvedObject.name=qwen-small"
+                )["items"]
+            }
+            >= {"PlanFeasible", "ReplicasReady"}
+        ),
+        "the plan and readiness events",
+        timeout=10,
+    )
 
 
 def test_scale_subresource_scales_the_engine(cluster: LocalCluster, operator: OperatorProcess) -> None:
     cluster.kubectl("scale", "md/qwen-small", "-n", "op-basic", "--replicas=2")
-    wait_for(lambda: status_of(cluster, "op-basic", "qwen-small").get("ready") == "2/2", "2/2 ready", timeout=60)
+    wait_for(
+        lambda: status_of(cluster, "op-basic", "qwen-small").get("ready") == "2/2", "2/2 ready", timeout=60
+    )
     [deployment] = workloads(cluster, "op-basic", "qwen-small")
     assert deployment["spec"]["replicas"] == 2
-    scale = json.loads(cluster.kubectl("get", "--raw",
-                                       "/apis/modelfleet.io/v1alpha1/namespaces/op-basic/modeldeployments/"
-                                       "qwen-small/scale").stdout)
+    scale = json.loads(
+        cluster.kubectl(
+            "get",
+            "--raw",
+            "/apis/modelfleet.io/v1alpha1/namespaces/op-basic/modeldeployments/qwen-small/scale",
+        ).stdout
+    )
     assert scale["spec"]["replicas"] == 2 and scale["status"]["selector"] == "modelfleet.io/name=qwen-small"
 
 
 def test_a_change_to_the_pods_rolls_out_a_new_revision_ready_before_the_old_goes(
-        cluster: LocalCluster, operator: OperatorProcess) -> None:
-    before = {d["metadata"]["labels"]["modelfleet.io/revision"] for d in workloads(cluster, "op-basic", "qwen-small")}
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    before = {
+        d["metadata"]["labels"]["modelfleet.io/revision"]
+        for d in workloads(cluster, "op-basic", "qwen-small")
+    }
     watch = subprocess.Popen(
-        [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig), "get", "deployments", "-n", "op-basic",
-         "-l", "modelfleet.io/name=qwen-small", "-w", "-o", "json", "--output-watch-events"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [
+            kubectl_binary(),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "get",
+            "deployments",
+            "-n",
+            "op-basic",
+            "-l",
+            "modelfleet.io/name=qwen-small",
+            "-w",
+            "-o",
+            "json",
+            "--output-watch-events",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     chunks: list[str] = []
 
     def read() -> None:
@@ -144,21 +202,45 @@ def test_a_change_to_the_pods_rolls_out_a_new_revision_ready_before_the_old_goes
 
     try:
         # The watch has listed the current revision before anything changes.
-        wait_for(lambda: any(e["object"]["metadata"]["labels"]["modelfleet.io/revision"] in before
-                             for e in watched()), "the watch to list the current revision", timeout=30)
-        cluster.kubectl("patch", "md", "qwen-small", "-n", "op-basic", "--type=merge",
-                        "-p", json.dumps({"spec": {"model": {"revision": "0123abc"}}}))
+        wait_for(
+            lambda: any(
+                e["object"]["metadata"]["labels"]["modelfleet.io/revision"] in before for e in watched()
+            ),
+            "the watch to list the current revision",
+            timeout=30,
+        )
+        cluster.kubectl(
+            "patch",
+            "md",
+            "qwen-small",
+            "-n",
+            "op-basic",
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"model": {"revision": "0123abc"}}}),
+        )
 
         def rolled() -> bool:
-            revs = {d["metadata"]["labels"]["modelfleet.io/revision"]
-                    for d in workloads(cluster, "op-basic", "qwen-small")}
-            return bool(revs) and not (revs & before) and status_of(cluster, "op-basic", "qwen-small").get(
-                "phase") == "Healthy"
+            revs = {
+                d["metadata"]["labels"]["modelfleet.io/revision"]
+                for d in workloads(cluster, "op-basic", "qwen-small")
+            }
+            return (
+                bool(revs)
+                and not (revs & before)
+                and status_of(cluster, "op-basic", "qwen-small").get("phase") == "Healthy"
+            )
 
         wait_for(rolled, "the new revision to replace the old one", timeout=90)
-        wait_for(lambda: any(e["type"] == "DELETED"
-                             and e["object"]["metadata"]["labels"]["modelfleet.io/revision"] in before
-                             for e in watched()), "the watch to see the old revision deleted", timeout=30)
+        wait_for(
+            lambda: any(
+                e["type"] == "DELETED"
+                and e["object"]["metadata"]["labels"]["modelfleet.io/revision"] in before
+                for e in watched()
+            ),
+            "the watch to see the old revision deleted",
+            timeout=30,
+        )
     finally:
         watch.terminate()
         watch.wait(timeout=10)
@@ -168,8 +250,11 @@ def test_a_change_to_the_pods_rolls_out_a_new_revision_ready_before_the_old_goes
         obj = event["object"]
         revision = obj["metadata"]["labels"]["modelfleet.io/revision"]
         replicas = 0 if event["type"] == "DELETED" else int(obj["spec"].get("replicas", 0))
-        ready[revision] = 0 if event["type"] == "DELETED" else min(
-            replicas, int((obj.get("status") or {}).get("readyReplicas") or 0))
+        ready[revision] = (
+            0
+            if event["type"] == "DELETED"
+            else min(replicas, int((obj.get("status") or {}).get("readyReplicas") or 0))
+        )
         # At every moment the watch shows, some revision serves with every replica ready.
         assert max(ready.values()) >= 2, f"capacity dropped during the rollout: {ready} after {event['type']}"
 
@@ -193,6 +278,7 @@ def _complete_documents(text: str) -> list[dict[str, Any]]:
 def _quiet_versions(cluster: LocalCluster, namespace: str, name: str) -> tuple[str, ...]:
     """The resourceVersions of the object and its Deployments once they have not changed for 3 s
     (the passes that follow a rollout, e.g. the one woken by the old revision's deletion, are done)."""
+
     def versions() -> tuple[str, ...]:
         md_rv = get_json(cluster, "md", name, "-n", namespace)["metadata"]["resourceVersion"]
         return (md_rv, *sorted(d["metadata"]["resourceVersion"] for d in workloads(cluster, namespace, name)))
@@ -218,7 +304,9 @@ def test_operator_restart_recreates_nothing(cluster: LocalCluster, operator: Ope
     def uids() -> dict[str, str]:
         out = {}
         for kind in ("deployments", "services", "pods"):
-            for obj in get_json(cluster, kind, "-n", "op-basic", "-l", "modelfleet.io/name=qwen-small")["items"]:
+            for obj in get_json(cluster, kind, "-n", "op-basic", "-l", "modelfleet.io/name=qwen-small")[
+                "items"
+            ]:
                 out[f"{kind}/{obj['metadata']['name']}"] = obj["metadata"]["uid"]
         return out
 
@@ -226,43 +314,88 @@ def test_operator_restart_recreates_nothing(cluster: LocalCluster, operator: Ope
     rv_before = _quiet_versions(cluster, "op-basic", "qwen-small")
     operator.kill()
     operator.start()
-    wait_for(lambda: (reconciles_ok(operator.metrics()) or 0) > 0, "the restarted operator's first reconcile",
-             timeout=30)
+    wait_for(
+        lambda: (reconciles_ok(operator.metrics()) or 0) > 0,
+        "the restarted operator's first reconcile",
+        timeout=30,
+    )
     time.sleep(5)  # and whatever that pass would have written has reached the API server
     assert uids() == before
     assert _quiet_versions(cluster, "op-basic", "qwen-small") == rv_before
 
 
-def test_deleting_removes_children_and_keeps_what_the_user_owns(cluster: LocalCluster,
-                                                                operator: OperatorProcess) -> None:
+def test_deleting_removes_children_and_keeps_what_the_user_owns(
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
     make_namespace(cluster, "op-delete")
-    cluster.kubectl("create", "secret", "generic", "hf-token", "-n", "op-delete", "--from-literal=token=hf_fake")
-    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "user-cache",
-           "namespace": "op-delete", "labels": {"modelfleet.io/name": "gemma"}},
-           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
-    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-             "metadata": {"name": "user-route", "namespace": "op-delete", "labels": {"modelfleet.io/name": "gemma"}},
-             "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "gemma", "port": 80}]}]}}
+    cluster.kubectl(
+        "create", "secret", "generic", "hf-token", "-n", "op-delete", "--from-literal=token=hf_fake"
+    )
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "user-cache",
+            "namespace": "op-delete",
+            "labels": {"modelfleet.io/name": "gemma"},
+        },
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": "user-route",
+            "namespace": "op-delete",
+            "labels": {"modelfleet.io/name": "gemma"},
+        },
+        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "gemma", "port": 80}]}]},
+    }
     apply(cluster, pvc)
     apply(cluster, route)
-    apply(cluster, md("gemma", "op-delete", "google/gemma-4-31B-it", gpu="H100-80GB",
-                      model={"id": "google/gemma-4-31B-it",
-                             "source": {"huggingface": {"tokenSecretRef": {"name": "hf-token", "key": "token"}}}}))
+    apply(
+        cluster,
+        md(
+            "gemma",
+            "op-delete",
+            "google/gemma-4-31B-it",
+            gpu="H100-80GB",
+            model={
+                "id": "google/gemma-4-31B-it",
+                "source": {"huggingface": {"tokenSecretRef": {"name": "hf-token", "key": "token"}}},
+            },
+        ),
+    )
     wait_ready(cluster, "op-delete", "gemma")
     assert workloads(cluster, "op-delete", "gemma")
     delete_and_wait(cluster, "op-delete", "gemma")
-    wait_for(lambda: not workloads(cluster, "op-delete", "gemma"), "the garbage collector to remove the Deployment")
+    wait_for(
+        lambda: not workloads(cluster, "op-delete", "gemma"), "the garbage collector to remove the Deployment"
+    )
     assert get_or_none(cluster, "secret", "hf-token", "-n", "op-delete") is not None
     assert get_or_none(cluster, "pvc", "user-cache", "-n", "op-delete") is not None
     assert get_or_none(cluster, "httproute", "user-route", "-n", "op-delete") is not None
 
 
-def test_a_model_too_big_for_the_fleet_creates_no_pods(cluster: LocalCluster, operator: OperatorProcess) -> None:
+def test_a_model_too_big_for_the_fleet_creates_no_pods(
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
     make_namespace(cluster, "op-big")
     # 405B parameters in bf16 need two 8 x A100-80GB nodes; the fleet has one.
-    apply(cluster, md("llama-405b", "op-big", "meta-llama/Llama-3.1-405B-Instruct", gpu="A100-80GB",
-                      model={"id": "meta-llama/Llama-3.1-405B-Instruct", "licenseAccepted": True,
-                             "quantization": "bf16"}))
+    apply(
+        cluster,
+        md(
+            "llama-405b",
+            "op-big",
+            "meta-llama/Llama-3.1-405B-Instruct",
+            gpu="A100-80GB",
+            model={
+                "id": "meta-llama/Llama-3.1-405B-Instruct",
+                "licenseAccepted": True,
+                "quantization": "bf16",
+            },
+        ),
+    )
 
     def unschedulable() -> dict[str, Any] | None:
         got = get_or_none(cluster, "md", "llama-405b", "-n", "op-big") or {}
@@ -291,21 +424,32 @@ def test_a_refused_licence_stops_the_rollout(cluster: LocalCluster, operator: Op
     needs = wait_for(lambda: licence("kimi"), "Kimi K2.6 waiting for acceptance", timeout=60)
     assert needs["reason"] == "LicenseNeedsAcceptance" and "licenseAccepted" in needs["message"]
     assert not workloads(cluster, "op-licence", "minimax") and not workloads(cluster, "op-licence", "kimi")
-    wait_for(lambda: any(e["reason"] == "LicenseRefused" and e["type"] == "Warning"
-                         for e in get_json(cluster, "events", "-n", "op-licence")["items"]),
-             "a LicenseRefused warning", timeout=10)
+    wait_for(
+        lambda: any(
+            e["reason"] == "LicenseRefused" and e["type"] == "Warning"
+            for e in get_json(cluster, "events", "-n", "op-licence")["items"]
+        ),
+        "a LicenseRefused warning",
+        timeout=10,
+    )
 
 
-@pytest.mark.parametrize(("patch", "expected"), [
-    ({"replicas": -1}, "spec.replicas"),
-    ({"serving": {"concurrency": 0}}, "spec.serving.concurrency"),
-    ({"engine": {"name": "llamacpp"}}, "spec.engine.name"),
-    ({"rollout": {"canary": {"steps": [{"setWeight": 10, "pause": {}}]}}}, "exactly one of"),
-    ({"accelerator": {"gpusPerReplica": 8, "tensorParallel": 4, "pipelineParallel": 1}},
-     "gpusPerReplica must equal"),
-])
-def test_bad_specs_are_rejected_by_the_api_server(cluster: LocalCluster, operator: OperatorProcess,
-                                                  patch: dict[str, Any], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"replicas": -1}, "spec.replicas"),
+        ({"serving": {"concurrency": 0}}, "spec.serving.concurrency"),
+        ({"engine": {"name": "llamacpp"}}, "spec.engine.name"),
+        ({"rollout": {"canary": {"steps": [{"setWeight": 10, "pause": {}}]}}}, "exactly one of"),
+        (
+            {"accelerator": {"gpusPerReplica": 8, "tensorParallel": 4, "pipelineParallel": 1}},
+            "gpusPerReplica must equal",
+        ),
+    ],
+)
+def test_bad_specs_are_rejected_by_the_api_server(
+    cluster: LocalCluster, operator: OperatorProcess, patch: dict[str, Any], expected: str
+) -> None:
     make_namespace(cluster, "op-bad")
     body = md("bad", "op-bad", "Qwen/Qwen3.5-9B")
     body["spec"].update(patch)
@@ -314,11 +458,22 @@ def test_bad_specs_are_rejected_by_the_api_server(cluster: LocalCluster, operato
     assert expected in out.stderr, out.stderr
 
 
-def test_pending_pods_are_reported_from_the_scheduler(cluster: LocalCluster, operator: OperatorProcess) -> None:
+def test_pending_pods_are_reported_from_the_scheduler(
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
     make_namespace(cluster, "op-pending")
     # Pin 4 GPUs per replica on L4 nodes (4 GPUs each, 2 nodes): a third replica cannot be placed.
-    apply(cluster, md("crowd", "op-pending", "Qwen/Qwen3.5-9B", gpu="L4", replicas=3,
-                      accelerator={"type": "L4", "gpusPerReplica": 4}))
+    apply(
+        cluster,
+        md(
+            "crowd",
+            "op-pending",
+            "Qwen/Qwen3.5-9B",
+            gpu="L4",
+            replicas=3,
+            accelerator={"type": "L4", "gpusPerReplica": 4},
+        ),
+    )
 
     def pods_pending() -> dict[str, Any] | None:
         cond = condition(get_or_none(cluster, "md", "crowd", "-n", "op-pending") or {}, "Schedulable")
@@ -326,6 +481,7 @@ def test_pending_pods_are_reported_from_the_scheduler(cluster: LocalCluster, ope
 
     cond = wait_for(pods_pending, "Schedulable=False PodsPending", timeout=60)
     assert "Insufficient nvidia.com/gpu" in cond["message"]
+
     # The scheduler's verdict can arrive before the placed replicas pass readiness: wait for
     # them, then check the rest are still reported and the object is not called Healthy
     # (other tests' pods may hold one of the two L4 nodes, so one or two replicas get placed).
@@ -344,10 +500,13 @@ def test_operator_metrics_count_reconciles_and_gpus(cluster: LocalCluster, opera
     make_namespace(cluster, "op-metrics")
     apply(cluster, md("gauged", "op-metrics", "Qwen/Qwen3.5-9B", gpu="L4"))
     wait_ready(cluster, "op-metrics", "gauged")
+
     # The gauges are set just after the status write that made it Ready.
     def gauged() -> str | None:
         text = operator.metrics()
-        phase = metric_value(text, "modelfleet_rollout_phase", namespace="op-metrics", name="gauged", phase="Healthy")
+        phase = metric_value(
+            text, "modelfleet_rollout_phase", namespace="op-metrics", name="gauged", phase="Healthy"
+        )
         return text if phase == 1.0 else None
 
     text = wait_for(gauged, "the rollout-phase gauge of op-metrics/gauged", timeout=10)
@@ -366,13 +525,20 @@ def test_every_example_applies_and_gets_a_plan(cluster: LocalCluster, operator: 
         make_namespace(cluster, namespace)
     for f in files:
         cluster.kubectl("apply", "--server-side", "-f", str(f))
-    names = [(yaml.safe_load(f.read_text())["metadata"].get("namespace", "default"),
-              yaml.safe_load(f.read_text())["metadata"]["name"]) for f in files]
+    names = [
+        (
+            yaml.safe_load(f.read_text())["metadata"].get("namespace", "default"),
+            yaml.safe_load(f.read_text())["metadata"]["name"],
+        )
+        for f in files
+    ]
 
     def all_judged() -> bool:
-        return all(condition(get_or_none(cluster, "md", n, "-n", ns) or {}, "Schedulable") is not None
-                   or condition(get_or_none(cluster, "md", n, "-n", ns) or {}, "LicenseAccepted") is not None
-                   for ns, n in names)
+        return all(
+            condition(get_or_none(cluster, "md", n, "-n", ns) or {}, "Schedulable") is not None
+            or condition(get_or_none(cluster, "md", n, "-n", ns) or {}, "LicenseAccepted") is not None
+            for ns, n in names
+        )
 
     wait_for(all_judged, "every example to get a verdict", timeout=120)
     for ns, name in names:
@@ -389,6 +555,13 @@ def test_every_example_applies_and_gets_a_plan(cluster: LocalCluster, operator: 
     for ns, name in names:
         cluster.kubectl("delete", "md", name, "-n", ns, "--wait=false")
     # Their pods leave the simulated GPUs to the tests that follow.
-    wait_for(lambda: not any(get_json(cluster, "pods", "-n", ns, "-l", f"modelfleet.io/name={name}")["items"]
-                             for ns, name in names), "the examples' pods gone", timeout=90)
-
+    wait_for(
+        lambda: (
+            not any(
+                get_json(cluster, "pods", "-n", ns, "-l", f"modelfleet.io/name={name}")["items"]
+                for ns, name in names
+            )
+        ),
+        "the examples' pods gone",
+        timeout=90,
+    )

@@ -18,11 +18,14 @@ pytestmark = pytest.mark.cluster
 
 def gpu_pod(name: str, gpus: int, node_selector: dict[str, str]) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"test": "binpack"}},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"test": "binpack"}},
         "spec": {
             "nodeSelector": node_selector,
-            "containers": [{"name": "c", "image": "engine:test",
-                            "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
+            "containers": [
+                {"name": "c", "image": "engine:test", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
+            ],
         },
     }
 
@@ -43,8 +46,11 @@ def test_the_simulated_fleet_has_gpu_nodes_with_feature_discovery_labels(cluster
     nodes = get_json(cluster, "nodes")["items"]
     by_product: dict[str, int] = {}
     for node in nodes:
-        product = node["metadata"]["labels"].get("nvidia.com/gpu.product") or \
-            node["metadata"]["labels"].get("amd.com/gpu.product-name") or "cpu"
+        product = (
+            node["metadata"]["labels"].get("nvidia.com/gpu.product")
+            or node["metadata"]["labels"].get("amd.com/gpu.product-name")
+            or "cpu"
+        )
         by_product[product] = by_product.get(product, 0) + 1
     assert by_product["NVIDIA-H200"] >= 2
     assert by_product["NVIDIA-H100-80GB-HBM3"] >= 2
@@ -57,8 +63,9 @@ def test_the_simulated_fleet_has_gpu_nodes_with_feature_discovery_labels(cluster
     assert h200["metadata"]["labels"]["nvidia.com/gpu.count"] == "8"
     mi300x = next(n for n in nodes if n["metadata"]["name"] == "gpu-mi300x-0")
     assert mi300x["status"]["allocatable"]["amd.com/gpu"] == "8"
-    assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
-               for n in nodes)
+    assert all(
+        any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]) for n in nodes
+    )
 
 
 def test_a_service_account_without_rights_is_forbidden(cluster: LocalCluster, tmp_path: Path) -> None:
@@ -66,8 +73,12 @@ def test_a_service_account_without_rights_is_forbidden(cluster: LocalCluster, tm
     cluster.kubectl("create", "serviceaccount", "nobody", "-n", "rbac-check")
     token = cluster.kubectl("create", "token", "nobody", "-n", "rbac-check").stdout.strip()
     kubeconfig = cluster.token_kubeconfig(token, tmp_path / "nobody.kubeconfig")
-    out = subprocess.run([kubectl_binary(), "--kubeconfig", str(kubeconfig), "get", "pods", "-n", "rbac-check"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [kubectl_binary(), "--kubeconfig", str(kubeconfig), "get", "pods", "-n", "rbac-check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode != 0
     assert "forbidden" in out.stderr.lower()
     assert "system:serviceaccount:rbac-check:nobody" in out.stderr
@@ -77,15 +88,25 @@ def test_gpu_pods_bin_pack_and_the_fifth_stays_pending(cluster: LocalCluster) ->
     make_namespace(cluster, "binpack")
     selector = {"modelfleet.io/pool": "gpu-h100"}
     # The H100 pool starts empty (pods of earlier tests may still be terminating).
-    h100 = {n["metadata"]["name"] for n in get_json(cluster, "nodes", "-l", "modelfleet.io/pool=gpu-h100")["items"]}
-    wait_for(lambda: not [p for p in get_json(cluster, "pods", "-A")["items"] if p["spec"].get("nodeName") in h100],
-             "no pods on the H100 nodes", timeout=60)
+    h100 = {
+        n["metadata"]["name"]
+        for n in get_json(cluster, "nodes", "-l", "modelfleet.io/pool=gpu-h100")["items"]
+    }
+    wait_for(
+        lambda: (
+            not [p for p in get_json(cluster, "pods", "-A")["items"] if p["spec"].get("nodeName") in h100]
+        ),
+        "no pods on the H100 nodes",
+        timeout=60,
+    )
     for i in range(5):
         cluster.kubectl("apply", "-n", "binpack", "-f", "-", input=json.dumps(gpu_pod(f"p{i}", 4, selector)))
         if i < 4:
             # one at a time, so bin-packing (not arrival order) decides where each lands
-            wait_for(lambda i=i: get_json(cluster, "pod", f"p{i}", "-n", "binpack")["spec"].get("nodeName"),
-                     f"p{i} scheduled")
+            wait_for(
+                lambda i=i: get_json(cluster, "pod", f"p{i}", "-n", "binpack")["spec"].get("nodeName"),
+                f"p{i} scheduled",
+            )
 
     def running_pods() -> list[dict[str, Any]]:
         pods = get_json(cluster, "pods", "-n", "binpack")["items"]
@@ -131,37 +152,68 @@ def test_deleting_an_owner_garbage_collects_its_children(cluster: LocalCluster) 
     make_namespace(cluster, "gc")
     owner = json.loads(cluster.kubectl("create", "configmap", "owner", "-n", "gc", "-o", "json").stdout)
     child = {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "child", "namespace": "gc", "ownerReferences": [
-            {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}]},
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "child",
+            "namespace": "gc",
+            "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+            ],
+        },
     }
     cluster.kubectl("create", "-f", "-", input=json.dumps(child))
     cluster.kubectl("delete", "configmap", "owner", "-n", "gc")
-    wait_for(lambda: cluster.kubectl("get", "configmap", "child", "-n", "gc", check=False).returncode != 0,
-             "the garbage collector to delete the child")
+    wait_for(
+        lambda: cluster.kubectl("get", "configmap", "child", "-n", "gc", check=False).returncode != 0,
+        "the garbage collector to delete the child",
+    )
 
 
 def test_gateway_api_and_leaderworkerset_objects_are_accepted(cluster: LocalCluster) -> None:
     make_namespace(cluster, "crds")
     route = {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
         "metadata": {"name": "r", "namespace": "crds"},
-        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [
-            {"name": "a", "port": 8000, "weight": 90}, {"name": "b", "port": 8000, "weight": 10}]}]},
+        "spec": {
+            "parentRefs": [{"name": "gw"}],
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": "a", "port": 8000, "weight": 90},
+                        {"name": "b", "port": 8000, "weight": 10},
+                    ]
+                }
+            ],
+        },
     }
     lws = {
-        "apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
         "metadata": {"name": "l", "namespace": "crds"},
-        "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {
-            "containers": [{"name": "c", "image": "engine:test"}]}}}},
+        "spec": {
+            "replicas": 1,
+            "leaderWorkerTemplate": {
+                "size": 2,
+                "workerTemplate": {"spec": {"containers": [{"name": "c", "image": "engine:test"}]}},
+            },
+        },
     }
     for obj in (route, lws):
         cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(obj))
     got = get_json(cluster, "httproute", "r", "-n", "crds")
     assert [b["weight"] for b in got["spec"]["rules"][0]["backendRefs"]] == [90, 10]
-    assert get_json(cluster, "leaderworkerset", "l", "-n", "crds")["spec"]["leaderWorkerTemplate"]["size"] == 2
-    bad = dict(route, spec={"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [
-        {"name": "a", "port": 8000, "weight": -1}]}]})
+    assert (
+        get_json(cluster, "leaderworkerset", "l", "-n", "crds")["spec"]["leaderWorkerTemplate"]["size"] == 2
+    )
+    bad = dict(
+        route,
+        spec={
+            "parentRefs": [{"name": "gw"}],
+            "rules": [{"backendRefs": [{"name": "a", "port": 8000, "weight": -1}]}],
+        },
+    )
     out = cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(bad), check=False)
     assert out.returncode != 0 and "weight" in out.stderr
 

@@ -47,9 +47,15 @@ def rig(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         install_crds(cluster)
     for namespace in NAMESPACES:
         make_namespace(cluster, namespace)
-    operator = OperatorProcess(cluster, tmp_path_factory.mktemp("reliability"), config={
-        "namespaces": list(NAMESPACES), "resyncSeconds": 10, "gatewayApi": True,
-    })
+    operator = OperatorProcess(
+        cluster,
+        tmp_path_factory.mktemp("reliability"),
+        config={
+            "namespaces": list(NAMESPACES),
+            "resyncSeconds": 10,
+            "gatewayApi": True,
+        },
+    )
     faults = Faults(cluster)
     try:
         operator.start()

@@ -18,19 +18,32 @@ GATEWAY = {"provider": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "inf
 REPLICAS = {"provider": "replicas"}
 
 
-def canary_md(name: str, namespace: str, *, revision: str = "r1", replicas: int = 2, gpu: str = "H200",
-              routing: dict[str, Any] | None = None, token_secret: str | None = None) -> dict[str, Any]:
+def canary_md(
+    name: str,
+    namespace: str,
+    *,
+    revision: str = "r1",
+    replicas: int = 2,
+    gpu: str = "H200",
+    routing: dict[str, Any] | None = None,
+    token_secret: str | None = None,
+) -> dict[str, Any]:
     model: dict[str, Any] = {"id": MODEL, "revision": revision}
     if token_secret:
         model["source"] = {"huggingface": {"tokenSecretRef": {"name": token_secret, "key": "token"}}}
     return {
-        "apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
+        "apiVersion": "modelfleet.io/v1alpha1",
+        "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "model": model, "accelerator": {"type": gpu}, "replicas": replicas,
+            "model": model,
+            "accelerator": {"type": gpu},
+            "replicas": replicas,
             "serving": {"maxModelLen": 8192},
-            "rollout": {"canary": {"steps": SHORT_STEPS, "trafficRouting": routing or REPLICAS},
-                        "progressDeadline": "2m"},
+            "rollout": {
+                "canary": {"steps": SHORT_STEPS, "trafficRouting": routing or REPLICAS},
+                "progressDeadline": "2m",
+            },
         },
     }
 
@@ -39,24 +52,42 @@ def patch_spec(cluster: LocalCluster, namespace: str, name: str, spec: dict[str,
     cluster.kubectl("patch", "md", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": spec}))
 
 
-def create_user_objects(cluster: LocalCluster, checker: InvariantChecker, namespace: str, md_name: str) -> None:
+def create_user_objects(
+    cluster: LocalCluster, checker: InvariantChecker, namespace: str, md_name: str
+) -> None:
     """A PVC, a Secret and an HTTPRoute the user owns, labelled exactly like the operator's children."""
     labels = {"app.kubernetes.io/managed-by": "modelfleet", "modelfleet.io/name": md_name}
     meta = {"namespace": namespace, "labels": labels}
     objects = [
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"{md_name}-cache", **meta},
-         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{md_name}-user-secret", **meta},
-         "stringData": {"note": "owned by the user"}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-         "metadata": {"name": f"{md_name}-user-route", **meta},
-         "spec": {"parentRefs": [{"name": "user-gateway"}], "rules": [{"backendRefs": [{"name": md_name, "port": 80}]}]}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": f"{md_name}-cache", **meta},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{md_name}-user-secret", **meta},
+            "stringData": {"note": "owned by the user"},
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": f"{md_name}-user-route", **meta},
+            "spec": {
+                "parentRefs": [{"name": "user-gateway"}],
+                "rules": [{"backendRefs": [{"name": md_name, "port": 80}]}],
+            },
+        },
     ]
     for obj in objects:
         apply(cluster, obj, manager="user")
     checker.protect(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{md_name}-cache")
     checker.protect(f"/api/v1/namespaces/{namespace}/secrets/{md_name}-user-secret")
-    checker.protect(f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{md_name}-user-route")
+    checker.protect(
+        f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{md_name}-user-route"
+    )
 
 
 def status_of(reader: Reader, namespace: str, name: str) -> dict[str, Any]:
@@ -96,8 +127,9 @@ def rolled_out(reader: Reader, namespace: str, name: str, revision: str, replica
     return "; ".join(problems) or None
 
 
-def wait_rolled_out(reader: Reader, namespace: str, name: str, revision: str, replicas: int,
-                    timeout: float = 120) -> float:
+def wait_rolled_out(
+    reader: Reader, namespace: str, name: str, revision: str, replicas: int, timeout: float = 120
+) -> float:
     """Seconds until the end state the spec dictates; fails naming what is still missing."""
     began = time.monotonic()
     problem: str | None = "not checked yet"
@@ -106,8 +138,10 @@ def wait_rolled_out(reader: Reader, namespace: str, name: str, revision: str, re
         if problem is None:
             return time.monotonic() - began
         time.sleep(0.25)
-    raise AssertionError(f"{namespace}/{name} not Healthy on model revision {revision} with one Deployment "
-                         f"after {timeout:.0f}s: {problem}")
+    raise AssertionError(
+        f"{namespace}/{name} not Healthy on model revision {revision} with one Deployment "
+        f"after {timeout:.0f}s: {problem}"
+    )
 
 
 def delete_md(cluster: LocalCluster, namespace: str, name: str) -> None:
@@ -128,7 +162,9 @@ def wait_children_collected(reader: Reader, namespace: str, timeout: float = 60)
         if not left:
             return
         time.sleep(0.5)
-    raise AssertionError(f"children left in {namespace} {timeout:.0f}s after their owners were deleted: {left}")
+    raise AssertionError(
+        f"children left in {namespace} {timeout:.0f}s after their owners were deleted: {left}"
+    )
 
 
 def wait_canary_started(reader: Reader, namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
@@ -139,4 +175,6 @@ def wait_canary_started(reader: Reader, namespace: str, name: str, timeout: floa
         if (status.get("revisions") or {}).get("canary"):
             return status
         time.sleep(0.1)
-    raise AssertionError(f"{namespace}/{name}: no canary after {timeout:.0f}s: {status_of(reader, namespace, name)}")
+    raise AssertionError(
+        f"{namespace}/{name}: no canary after {timeout:.0f}s: {status_of(reader, namespace, name)}"
+    )

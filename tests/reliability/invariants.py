@@ -93,7 +93,9 @@ class InvariantChecker:
         self._thread = threading.Thread(target=self._run, name="invariant-checker", daemon=True)
         self._began = time.monotonic()
         self._user_objects: dict[str, str] = {}  # API path -> uid
-        self._orphans_since: dict[tuple[str, str], float] = {}  # (namespace, child uid) -> first seen orphaned
+        self._orphans_since: dict[
+            tuple[str, str], float
+        ] = {}  # (namespace, child uid) -> first seen orphaned
         self._stables: dict[str, list[str]] = {}  # md uid -> stable revisions in order
         self._generations: dict[str, int] = {}  # md uid -> last observedGeneration
         self._lock = threading.Lock()
@@ -119,8 +121,10 @@ class InvariantChecker:
             self._user_objects[path] = _meta(obj)["uid"]
 
     def summary(self) -> str:
-        return (f"{self.samples} samples (slowest {self.slowest_sample_seconds:.1f}s; {self.unavailable} with the "
-                f"API unavailable; {self.skipped} objects skipped mid-change), {len(self.violations)} violations")
+        return (
+            f"{self.samples} samples (slowest {self.slowest_sample_seconds:.1f}s; {self.unavailable} with the "
+            f"API unavailable; {self.skipped} objects skipped mid-change), {len(self.violations)} violations"
+        )
 
     def assert_held(self, min_samples: int = 3) -> None:
         """No violation, from enough samples that the checker was really watching."""
@@ -161,12 +165,23 @@ class InvariantChecker:
         stable_mds = self._unchanged(mds_before, mds_after)
         stable_routes = self._unchanged(routes_before, routes_after)
         uids = {_meta(m)["uid"] for m in (*mds_before.values(), *mds_after.values())}
-        return Snapshot(namespace, stable_mds, stable_routes, uids, set(routes_before) | set(routes_after),
-                        deployments, services)
+        return Snapshot(
+            namespace,
+            stable_mds,
+            stable_routes,
+            uids,
+            set(routes_before) | set(routes_after),
+            deployments,
+            services,
+        )
 
     def _unchanged(self, before: dict[str, Obj], after: dict[str, Obj]) -> dict[str, Obj]:
-        same = {name: obj for name, obj in before.items()
-                if name in after and _meta(after[name]).get("resourceVersion") == _meta(obj).get("resourceVersion")}
+        same = {
+            name: obj
+            for name, obj in before.items()
+            if name in after
+            and _meta(after[name]).get("resourceVersion") == _meta(obj).get("resourceVersion")
+        }
         self.skipped += len(before) - len(same)
         return same
 
@@ -205,8 +220,10 @@ class InvariantChecker:
         if history and history[-1] == stable:
             return
         if stable in history and not self.stable_may_return:
-            self._violation(f"{where}: revision {stable} is stable again after {history[-1]} was "
-                            f"(stable history {history})")
+            self._violation(
+                f"{where}: revision {stable} is stable again after {history[-1]} was "
+                f"(stable history {history})"
+            )
         history.append(stable)
 
     def _check_canary_weight(self, snap: Snapshot, where: str, name: str, spec: Obj, status: Obj) -> None:
@@ -215,23 +232,35 @@ class InvariantChecker:
         canary = (status.get("revisions") or {}).get("canary") or rollout.get("canaryRevision")
         if weight <= 0 or not canary:
             return
-        deployment = next((d for d in snap.deployments if (_meta(d).get("labels") or {}).get(
-            "modelfleet.io/revision") == canary and (_meta(d).get("labels") or {}).get("modelfleet.io/name") == name),
-            None)
+        deployment = next(
+            (
+                d
+                for d in snap.deployments
+                if (_meta(d).get("labels") or {}).get("modelfleet.io/revision") == canary
+                and (_meta(d).get("labels") or {}).get("modelfleet.io/name") == name
+            ),
+            None,
+        )
         if deployment is None:
             self._violation(f"{where}: canary {canary} has weight {weight} and no Deployment")
             return
         routing = ((spec.get("rollout") or {}).get("canary") or {}).get("trafficRouting") or {}
-        provider = "gatewayAPI" if routing.get("provider") != "replicas" and name in snap.route_names else "replicas"
+        provider = (
+            "gatewayAPI" if routing.get("provider") != "replicas" and name in snap.route_names else "replicas"
+        )
         needed = weight_needs_replicas(weight, int(spec.get("replicas", 1)), provider)
         running = int((deployment.get("spec") or {}).get("replicas", 0))
         ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
         if ready < min(running, needed):
-            self._violation(f"{where}: canary {canary} has weight {weight} with {ready} Ready of {running} "
-                            f"replicas (the weight needs {needed})")
+            self._violation(
+                f"{where}: canary {canary} has weight {weight} with {ready} Ready of {running} "
+                f"replicas (the weight needs {needed})"
+            )
 
     def _check_routes(self, snap: Snapshot) -> None:
-        ready = {_meta(d)["name"]: int((d.get("status") or {}).get("readyReplicas") or 0) for d in snap.deployments}
+        ready = {
+            _meta(d)["name"]: int((d.get("status") or {}).get("readyReplicas") or 0) for d in snap.deployments
+        }
         for name, route in snap.routes.items():
             for index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
                 refs = rule.get("backendRefs") or []
@@ -239,12 +268,16 @@ class InvariantChecker:
                     continue
                 weights = {str(ref.get("name")): int(ref.get("weight", 1)) for ref in refs}
                 if sum(weights.values()) != 100:
-                    self._violation(f"{snap.namespace}/{name}: route rule {index} weights sum to "
-                                    f"{sum(weights.values())}: {weights}")
+                    self._violation(
+                        f"{snap.namespace}/{name}: route rule {index} weights sum to "
+                        f"{sum(weights.values())}: {weights}"
+                    )
                 for service, weight in weights.items():
                     if weight > 0 and ready.get(service, 0) < 1:
-                        self._violation(f"{snap.namespace}/{name}: route sends {weight}% to {service}, "
-                                        f"which has no Ready pod")
+                        self._violation(
+                            f"{snap.namespace}/{name}: route sends {weight}% to {service}, "
+                            f"which has no Ready pod"
+                        )
 
     def _check_orphans(self, snap: Snapshot) -> None:
         now = time.monotonic()
@@ -258,8 +291,10 @@ class InvariantChecker:
             seen.add(key)
             first = self._orphans_since.setdefault(key, now)
             if now - first > self.gc_grace_seconds:
-                self._violation(f"{snap.namespace}: {child.get('kind')} {meta['name']} is orphaned (owner "
-                                f"{owner or 'none'} gone) for {now - first:.0f}s")
+                self._violation(
+                    f"{snap.namespace}: {child.get('kind')} {meta['name']} is orphaned (owner "
+                    f"{owner or 'none'} gone) for {now - first:.0f}s"
+                )
                 self._orphans_since[key] = now  # report again only after another grace period
         for key in [k for k in self._orphans_since if k[0] == snap.namespace and k not in seen]:
             del self._orphans_since[key]
@@ -279,10 +314,13 @@ class InvariantChecker:
         stale: list[str] = []
         while time.monotonic() < deadline:
             try:
-                stale = [f"{ns}/{_meta(m)['name']}: observedGeneration "
-                         f"{(m.get('status') or {}).get('observedGeneration')} < generation {_meta(m)['generation']}"
-                         for ns in self.namespaces for m in self.reader.mds(ns)
-                         if (m.get("status") or {}).get("observedGeneration") != _meta(m)["generation"]]
+                stale = [
+                    f"{ns}/{_meta(m)['name']}: observedGeneration "
+                    f"{(m.get('status') or {}).get('observedGeneration')} < generation {_meta(m)['generation']}"
+                    for ns in self.namespaces
+                    for m in self.reader.mds(ns)
+                    if (m.get("status") or {}).get("observedGeneration") != _meta(m)["generation"]
+                ]
             except Unavailable:
                 stale = ["API server unavailable"]
             if not stale:

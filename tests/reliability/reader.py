@@ -33,8 +33,12 @@ class Reader:
         """The object or list at `path`; None on 404; :class:`Unavailable` when the server is down."""
         config = self._client.configuration
         try:
-            response = self._client.call_api("GET", config.host + path, header_params={"Accept": "application/json"},
-                                             _request_timeout=self._timeout_seconds)
+            response = self._client.call_api(
+                "GET",
+                config.host + path,
+                header_params={"Accept": "application/json"},
+                _request_timeout=self._timeout_seconds,
+            )
         except Exception as error:  # connection refused, read timeout, 5xx raised as ApiException
             status = getattr(error, "status", None)
             if status == 404:

@@ -25,11 +25,22 @@ BASE: dict[str, Any] = {
     "accelerator": {"type": "auto"},
     "replicas": 0,  # rendered and applied like any other, without holding GPUs; the replicas case sets 1-2
     "serving": {"maxModelLen": 4096},
-    "rollout": {"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "3s"}}],
-                           "trafficRouting": {"provider": "replicas"}}},
+    "rollout": {
+        "canary": {
+            "steps": [{"setWeight": 50}, {"pause": {"duration": "3s"}}],
+            "trafficRouting": {"provider": "replicas"},
+        }
+    },
 }
-MODELS = ("mistralai/Mistral-7B-Instruct-v0.3", "Qwen/Qwen3-32B", "meta-llama/Llama-3.1-405B-Instruct",
-          "deepseek-ai/DeepSeek-V4-Flash", "moonshotai/Kimi-K2.6", "MiniMaxAI/MiniMax-M2.7", "acme/not-in-catalog")
+MODELS = (
+    "mistralai/Mistral-7B-Instruct-v0.3",
+    "Qwen/Qwen3-32B",
+    "meta-llama/Llama-3.1-405B-Instruct",
+    "deepseek-ai/DeepSeek-V4-Flash",
+    "moonshotai/Kimi-K2.6",
+    "MiniMaxAI/MiniMax-M2.7",
+    "acme/not-in-catalog",
+)
 GPUS = ("auto", "H200", "H100-80GB", "A100-80GB", "L4", "MI300X", "B200", "TPU-v5", "h200")
 ENUMS: dict[Path, tuple[str, ...]] = {
     ("engine", "name"): ("vllm", "sglang", "tgi"),
@@ -59,20 +70,41 @@ STRINGS: dict[Path, int] = {  # free text fields and their maxLength
     ("accelerator", "type"): 64,
 }
 OBJECTS: tuple[Path, ...] = (
-    (), ("model",), ("engine",), ("serving",), ("accelerator",), ("rollout",), ("rollout", "canary"),
-    ("rollout", "canary", "trafficRouting"), ("rollout", "canary", "steps", 0), ("model", "overrides"),
+    (),
+    ("model",),
+    ("engine",),
+    ("serving",),
+    ("accelerator",),
+    ("rollout",),
+    ("rollout", "canary"),
+    ("rollout", "canary", "trafficRouting"),
+    ("rollout", "canary", "steps", 0),
+    ("model", "overrides"),
 )
 # CEL rules: (path to the object, the object, the rule's message).
 CEL_VIOLATIONS: tuple[tuple[Path, Any, str], ...] = (
-    (("rollout", "canary", "steps", 0), {"setWeight": 10, "pause": {"duration": "1m"}},
-     "each step sets exactly one of setWeight, pause, analysis"),
+    (
+        ("rollout", "canary", "steps", 0),
+        {"setWeight": 10, "pause": {"duration": "1m"}},
+        "each step sets exactly one of setWeight, pause, analysis",
+    ),
     (("rollout", "canary", "steps", 0), {}, "each step sets exactly one of setWeight, pause, analysis"),
-    (("model", "source"), {"huggingface": {}, "uri": "s3://bucket/model"}, "set exactly one of huggingface, pvc, uri"),
+    (
+        ("model", "source"),
+        {"huggingface": {}, "uri": "s3://bucket/model"},
+        "set exactly one of huggingface, pvc, uri",
+    ),
     (("model", "source"), {}, "set exactly one of huggingface, pvc, uri"),
-    (("accelerator",), {"type": "H200", "gpusPerReplica": 8, "tensorParallel": 4, "pipelineParallel": 1},
-     "gpusPerReplica must equal tensorParallel * pipelineParallel"),
-    (("rollout", "canary", "trafficRouting"), {"provider": "gatewayAPI"},
-     "provider gatewayAPI needs gatewayAPI.parentRefs"),
+    (
+        ("accelerator",),
+        {"type": "H200", "gpusPerReplica": 8, "tensorParallel": 4, "pipelineParallel": 1},
+        "gpusPerReplica must equal tensorParallel * pipelineParallel",
+    ),
+    (
+        ("rollout", "canary", "trafficRouting"),
+        {"provider": "gatewayAPI"},
+        "provider gatewayAPI needs gatewayAPI.parentRefs",
+    ),
     (("rollout", "analysisTemplates", 0), {"name": "mine", "query": "vector(1)"}, "set max, min or both"),
 )
 
@@ -120,8 +152,12 @@ def with_value(path: Path, value: Any) -> dict[str, Any]:
 
 
 def case(path: Path, value: Any, expect: str, *names: str, what: str = "") -> Case:
-    return Case(with_value(path, value), expect, names or (field_name(path),),
-                what or f"{field_name(path)} = {value!r}"[:200])
+    return Case(
+        with_value(path, value),
+        expect,
+        names or (field_name(path),),
+        what or f"{field_name(path)} = {value!r}"[:200],
+    )
 
 
 # kubectl apply --server-side sends YAML, which cannot carry raw control characters (the API server
@@ -137,43 +173,94 @@ def texts(min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
 text = texts(min_size=1)
 valid_cases = st.one_of(
     st.builds(lambda v: case(("replicas",), v, ACCEPT), st.integers(0, 2)),
-    st.builds(lambda v: case(("model", "id"), v, ACCEPT), st.sampled_from(MODELS) | st.from_regex(MODEL_ID_PATTERN, fullmatch=True)),
-    st.builds(lambda v: case(("accelerator", "type"), v, ACCEPT), st.sampled_from(GPUS) | texts(min_size=1, max_size=64)),
-    st.sampled_from(sorted(ENUMS)).flatmap(lambda p: st.sampled_from(ENUMS[p]).map(lambda v: case(p, v, ACCEPT))),
+    st.builds(
+        lambda v: case(("model", "id"), v, ACCEPT),
+        st.sampled_from(MODELS) | st.from_regex(MODEL_ID_PATTERN, fullmatch=True),
+    ),
+    st.builds(
+        lambda v: case(("accelerator", "type"), v, ACCEPT),
+        st.sampled_from(GPUS) | texts(min_size=1, max_size=64),
+    ),
+    st.sampled_from(sorted(ENUMS)).flatmap(
+        lambda p: st.sampled_from(ENUMS[p]).map(lambda v: case(p, v, ACCEPT))
+    ),
     st.sampled_from(sorted(STRINGS)).flatmap(
-        lambda p: texts(min_size=1, max_size=min(60, STRINGS[p])).map(lambda v: case(p, v, ACCEPT))),
+        lambda p: texts(min_size=1, max_size=min(60, STRINGS[p])).map(lambda v: case(p, v, ACCEPT))
+    ),
     st.builds(lambda v: case(("serving", "concurrency"), v, ACCEPT), st.integers(1, 4096)),
     st.builds(lambda v: case(("serving", "maxModelLen"), v, ACCEPT), st.integers(1, 2**31)),
     st.builds(lambda v: case(("serving", "gpuMemoryUtilization"), v, ACCEPT), st.floats(0.1, 0.98)),
     st.builds(lambda v: case(("engine", "args"), v, ACCEPT), st.lists(texts(max_size=40), max_size=4)),
-    st.builds(lambda n, v: case(("engine", "env"), [{"name": n, "value": v}], ACCEPT),
-              st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_.-]{0,20}\Z"), texts(max_size=40)),
-    st.builds(lambda name, key: case(("model", "source"), {"huggingface": {"tokenSecretRef": {"name": name, "key": key}}},
-                                     ACCEPT), text, text),
+    st.builds(
+        lambda n, v: case(("engine", "env"), [{"name": n, "value": v}], ACCEPT),
+        st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_.-]{0,20}\Z"),
+        texts(max_size=40),
+    ),
+    st.builds(
+        lambda name, key: case(
+            ("model", "source"), {"huggingface": {"tokenSecretRef": {"name": name, "key": key}}}, ACCEPT
+        ),
+        text,
+        text,
+    ),
     st.builds(lambda claim: case(("model", "source"), {"pvc": {"claimName": claim}}, ACCEPT), text),
-    st.builds(lambda uri: case(("model", "source"), {"uri": uri}, ACCEPT), st.from_regex(URI_PATTERN, fullmatch=True, alphabet=printable)),
-    st.builds(lambda tp, pp: case(("accelerator",), {"type": "H200", "gpusPerReplica": tp * pp, "tensorParallel": tp,
-                                                     "pipelineParallel": pp}, ACCEPT),
-              st.sampled_from((1, 2, 3, 4, 8, 16)), st.integers(1, 4)),
-    st.builds(lambda name, hosts: case(("rollout", "canary", "trafficRouting"),
-                                       {"provider": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": name}],
-                                                                                 "hostnames": hosts}}, ACCEPT),
-              text, st.lists(text, max_size=2)),
-    st.builds(lambda layers, heads: case(("model", "overrides"), {"numLayers": layers, "numAttentionHeads": heads},
-                                         ACCEPT), st.integers(1, 10**6), st.integers(1, 10**4)),
-    st.builds(lambda v: case(("rollout", "canary", "steps"), v, ACCEPT), st.lists(st.one_of(
-        st.builds(lambda w: {"setWeight": w}, st.integers(0, 100)),
-        st.just({"pause": {}}), st.just({"pause": {"duration": "1s"}}),
-        st.just({"analysis": {"templates": ["ttft-p95"]}}), st.just({"analysis": {"templates": ["no-such"]}})),
-        max_size=5)),
+    st.builds(
+        lambda uri: case(("model", "source"), {"uri": uri}, ACCEPT),
+        st.from_regex(URI_PATTERN, fullmatch=True, alphabet=printable),
+    ),
+    st.builds(
+        lambda tp, pp: case(
+            ("accelerator",),
+            {"type": "H200", "gpusPerReplica": tp * pp, "tensorParallel": tp, "pipelineParallel": pp},
+            ACCEPT,
+        ),
+        st.sampled_from((1, 2, 3, 4, 8, 16)),
+        st.integers(1, 4),
+    ),
+    st.builds(
+        lambda name, hosts: case(
+            ("rollout", "canary", "trafficRouting"),
+            {"provider": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": name}], "hostnames": hosts}},
+            ACCEPT,
+        ),
+        text,
+        st.lists(text, max_size=2),
+    ),
+    st.builds(
+        lambda layers, heads: case(
+            ("model", "overrides"), {"numLayers": layers, "numAttentionHeads": heads}, ACCEPT
+        ),
+        st.integers(1, 10**6),
+        st.integers(1, 10**4),
+    ),
+    st.builds(
+        lambda v: case(("rollout", "canary", "steps"), v, ACCEPT),
+        st.lists(
+            st.one_of(
+                st.builds(lambda w: {"setWeight": w}, st.integers(0, 100)),
+                st.just({"pause": {}}),
+                st.just({"pause": {"duration": "1s"}}),
+                st.just({"analysis": {"templates": ["ttft-p95"]}}),
+                st.just({"analysis": {"templates": ["no-such"]}}),
+            ),
+            max_size=5,
+        ),
+    ),
     st.builds(lambda v: case(("model", "licenseAccepted"), v, ACCEPT), st.booleans()),
 )
+
 
 # ---- values it must refuse ------------------------------------------------------------------------------
 def _wrong_type(path: Path, kind: str) -> st.SearchStrategy[Case]:
     values = {
-        "integer": texts(max_size=5) | st.booleans() | st.lists(st.integers(), max_size=2) | st.just({"a": 1}),
-        "string": st.integers() | st.booleans() | st.lists(texts(max_size=3), max_size=2) | st.just({"a": "b"}),
+        "integer": texts(max_size=5)
+        | st.booleans()
+        | st.lists(st.integers(), max_size=2)
+        | st.just({"a": 1}),
+        "string": st.integers()
+        | st.booleans()
+        | st.lists(texts(max_size=3), max_size=2)
+        | st.just({"a": "b"}),
         "object": st.integers() | texts(max_size=5) | st.lists(st.integers(), min_size=1, max_size=2),
     }[kind]
     return values.map(lambda v: case(path, v, REJECT))
@@ -191,21 +278,38 @@ invalid_cases = st.one_of(
     st.sampled_from(sorted(INTEGERS)).flatmap(lambda p: _wrong_type(p, "integer")),
     st.sampled_from(sorted(STRINGS)).flatmap(lambda p: _wrong_type(p, "string")),
     st.sampled_from([("model",), ("serving",), ("accelerator",), ("rollout", "canary")]).flatmap(
-        lambda p: _wrong_type(p, "object")),
+        lambda p: _wrong_type(p, "object")
+    ),
     st.sampled_from(sorted(INTEGERS)).flatmap(_out_of_range),
-    st.sampled_from(sorted(ENUMS)).flatmap(lambda p: texts(max_size=12).filter(
-        lambda v: v not in (*ENUMS[p], "gatewayAPI")).map(lambda v: case(p, v, REJECT))),
-    st.builds(lambda v: case(("serving", "gpuMemoryUtilization"), v, REJECT),
-              st.floats(max_value=0.099, allow_nan=False, allow_infinity=False) | st.floats(min_value=0.981, max_value=1e6)),
+    st.sampled_from(sorted(ENUMS)).flatmap(
+        lambda p: (
+            texts(max_size=12)
+            .filter(lambda v: v not in (*ENUMS[p], "gatewayAPI"))
+            .map(lambda v: case(p, v, REJECT))
+        )
+    ),
+    st.builds(
+        lambda v: case(("serving", "gpuMemoryUtilization"), v, REJECT),
+        st.floats(max_value=0.099, allow_nan=False, allow_infinity=False)
+        | st.floats(min_value=0.981, max_value=1e6),
+    ),
     st.builds(lambda v: case(("model", "id"), v, REJECT), texts(max_size=30).filter(lambda v: "/" not in v)),
-    st.builds(lambda v: case(("model", "source"), {"uri": v}, REJECT, "spec.model.source.uri"),
-              texts(max_size=30).filter(lambda v: "://" not in v)),
-    st.builds(lambda v: case(("rollout", "progressDeadline"), v, REJECT),
-              st.sampled_from(["10 minutes", "1y", "-5m", "", "1.5.3s", "m5"])),
+    st.builds(
+        lambda v: case(("model", "source"), {"uri": v}, REJECT, "spec.model.source.uri"),
+        texts(max_size=30).filter(lambda v: "://" not in v),
+    ),
+    st.builds(
+        lambda v: case(("rollout", "progressDeadline"), v, REJECT),
+        st.sampled_from(["10 minutes", "1y", "-5m", "", "1.5.3s", "m5"]),
+    ),
     st.sampled_from(sorted(STRINGS)).flatmap(
-        lambda p: st.integers(STRINGS[p] + 1, STRINGS[p] + 50).map(lambda n: case(p, "x" * n, REJECT))),
-    st.builds(lambda parent, key: case((*parent, key), 1, REJECT), st.sampled_from(OBJECTS),
-              st.from_regex(r"\Azz[a-zA-Z0-9]{1,8}\Z")),
+        lambda p: st.integers(STRINGS[p] + 1, STRINGS[p] + 50).map(lambda n: case(p, "x" * n, REJECT))
+    ),
+    st.builds(
+        lambda parent, key: case((*parent, key), 1, REJECT),
+        st.sampled_from(OBJECTS),
+        st.from_regex(r"\Azz[a-zA-Z0-9]{1,8}\Z"),
+    ),
     st.sampled_from(CEL_VIOLATIONS).map(lambda c: case(c[0], c[1], REJECT, field_name(c[0]), c[2])),
 )
 

@@ -37,8 +37,12 @@ def error_tracebacks(log: str) -> list[str]:
     found = []
     records = list(RECORD.finditer(log))
     for record, following in itertools.zip_longest(records, records[1:]):
-        body = log[record.start():following.start() if following else len(log)]
-        if "Traceback (most recent call last)" in body and record["level"] not in ("DEBUG", "INFO", "WARNING"):
+        body = log[record.start() : following.start() if following else len(log)]
+        if "Traceback (most recent call last)" in body and record["level"] not in (
+            "DEBUG",
+            "INFO",
+            "WARNING",
+        ):
             found.append(body.splitlines()[0])
     return found
 
@@ -73,15 +77,24 @@ def test_generated_model_deployments_are_refused_by_name_or_answered_with_a_cond
     wrongly_accepted: list[str] = []
 
     @seed(SEED)
-    @settings(max_examples=soak_or_ci(400, 60), deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=soak_or_ci(400, 60),
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(cases)
     def send(case: Case) -> None:
         name = f"in-{next(counter):04d}"
-        body = {"apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
-                "metadata": {"name": name, "namespace": NS}, "spec": case.spec}
-        out = rig.cluster.kubectl("apply", "--server-side", "--field-manager=fuzz", "-f", "-",
-                                  input=json.dumps(body), check=False)
+        body = {
+            "apiVersion": "modelfleet.io/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": case.spec,
+        }
+        out = rig.cluster.kubectl(
+            "apply", "--server-side", "--field-manager=fuzz", "-f", "-", input=json.dumps(body), check=False
+        )
         tried[f"{case.expect}/{'refused' if out.returncode else 'stored'}"] += 1
         if out.returncode == 0:
             if case.expect == REJECT:
@@ -97,8 +110,10 @@ def test_generated_model_deployments_are_refused_by_name_or_answered_with_a_cond
     began = time.monotonic()
     try:
         send()
-        print(f"\n[reliability] inputs tried: {sum(tried.values())} ({dict(tried)}) in "
-              f"{time.monotonic() - began:.0f}s")
+        print(
+            f"\n[reliability] inputs tried: {sum(tried.values())} ({dict(tried)}) in "
+            f"{time.monotonic() - began:.0f}s"
+        )
         assert not wrongly_accepted, wrongly_accepted
         deadline = time.monotonic() + 90
         pending = dict(accepted)
@@ -112,8 +127,9 @@ def test_generated_model_deployments_are_refused_by_name_or_answered_with_a_cond
         log = rig.operator.log()[log_offset:]
         assert not error_tracebacks(log), "\n".join(error_tracebacks(log)[:10])
     finally:
-        rig.cluster.kubectl("delete", "md", "--all", "-n", NS, "--wait=true", "--timeout=120s", check=False,
-                            timeout=150)
+        rig.cluster.kubectl(
+            "delete", "md", "--all", "-n", NS, "--wait=true", "--timeout=120s", check=False, timeout=150
+        )
 
 
 UNICODE_ARGS = {
@@ -122,20 +138,31 @@ UNICODE_ARGS = {
 }
 
 
-@pytest.mark.parametrize("kind", [
-    "control",
-    "emoji",
-])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "control",
+        "emoji",
+    ],
+)
 def test_unusual_characters_in_a_spec_reach_the_engine_verbatim(rig: Rig, kind: str) -> None:
     """Sent as JSON (kubectl create), which can carry what YAML cannot; the operator's own
     server-side apply of the Deployment must still carry every character unchanged."""
     name, args = f"chars-{kind}", UNICODE_ARGS[kind]
-    body = {"apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"}, "replicas": 0,
-                     "engine": {"args": args}, "serving": {"maxModelLen": 4096}}}
+    body = {
+        "apiVersion": "modelfleet.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"},
+            "replicas": 0,
+            "engine": {"args": args},
+            "serving": {"maxModelLen": 4096},
+        },
+    }
     rig.cluster.kubectl("create", "-f", "-", input=json.dumps(body))
     try:
+
         def deployment() -> dict[str, Any] | None:
             found = rig.reader.deployments(NS, name)
             return found[0] if found else None
@@ -148,6 +175,6 @@ def test_unusual_characters_in_a_spec_reach_the_engine_verbatim(rig: Rig, kind: 
 
         wait_for(judged_or_deployed, f"{name}: a Deployment or a status", timeout=60)
         assert deployment(), f"no Deployment; status: {rig.reader.md(NS, name).get('status')}"
-        assert container()["command"][-len(args):] == args
+        assert container()["command"][-len(args) :] == args
     finally:
         rig.cluster.kubectl("delete", "md", name, "-n", NS, "--wait=true", check=False)

@@ -17,31 +17,54 @@ from tests.reliability.invariants import InvariantChecker
 NS = "ns"
 
 
-def md(name: str = "m", uid: str = "md-uid", generation: int = 1, rv: str = "1", **status: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name, "uid": uid, "generation": generation, "resourceVersion": rv},
-            "spec": {"replicas": 2, "rollout": {"canary": {"trafficRouting": {"provider": "replicas"}}}},
-            "status": {"observedGeneration": generation, **status}}
+def md(
+    name: str = "m", uid: str = "md-uid", generation: int = 1, rv: str = "1", **status: Any
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "uid": uid, "generation": generation, "resourceVersion": rv},
+        "spec": {"replicas": 2, "rollout": {"canary": {"trafficRouting": {"provider": "replicas"}}}},
+        "status": {"observedGeneration": generation, **status},
+    }
 
 
-def deployment(revision: str, replicas: int, ready: int, owner: str = "md-uid", name: str = "m") -> dict[str, Any]:
-    return {"metadata": {"name": f"{name}-{revision}", "uid": f"d-{revision}",
-                         "labels": {"modelfleet.io/name": name, "modelfleet.io/revision": revision},
-                         "ownerReferences": [{"kind": "ModelDeployment", "controller": True, "uid": owner}]},
-            "spec": {"replicas": replicas}, "status": {"readyReplicas": ready}}
+def deployment(
+    revision: str, replicas: int, ready: int, owner: str = "md-uid", name: str = "m"
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"{name}-{revision}",
+            "uid": f"d-{revision}",
+            "labels": {"modelfleet.io/name": name, "modelfleet.io/revision": revision},
+            "ownerReferences": [{"kind": "ModelDeployment", "controller": True, "uid": owner}],
+        },
+        "spec": {"replicas": replicas},
+        "status": {"readyReplicas": ready},
+    }
 
 
 def route(weights: dict[str, int], rv: str = "1") -> dict[str, Any]:
-    return {"metadata": {"name": "m", "uid": "r", "resourceVersion": rv,
-                         "ownerReferences": [{"kind": "ModelDeployment", "controller": True, "uid": "md-uid"}]},
-            "spec": {"rules": [{"backendRefs": [{"name": n, "weight": w} for n, w in weights.items()]}]}}
+    return {
+        "metadata": {
+            "name": "m",
+            "uid": "r",
+            "resourceVersion": rv,
+            "ownerReferences": [{"kind": "ModelDeployment", "controller": True, "uid": "md-uid"}],
+        },
+        "spec": {"rules": [{"backendRefs": [{"name": n, "weight": w} for n, w in weights.items()]}]},
+    }
 
 
 class FakeReader:
     """Answers the checker's reads from lists; `mds_after` is what the second read of a sample sees."""
 
-    def __init__(self, mds: list[dict[str, Any]], deployments: list[dict[str, Any]] = (),  # type: ignore[assignment]
-                 routes: list[dict[str, Any]] = (), objects: dict[str, Any] | None = None,  # type: ignore[assignment]
-                 mds_after: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        mds: list[dict[str, Any]],
+        deployments: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        routes: list[dict[str, Any]] = (),
+        objects: dict[str, Any] | None = None,  # type: ignore[assignment]
+        mds_after: list[dict[str, Any]] | None = None,
+    ) -> None:
         self._mds, self._after = list(mds), mds_after
         self._deployments, self._routes = list(deployments), list(routes)
         self.objects = objects or {}
@@ -87,21 +110,30 @@ def test_a_canary_scaled_down_for_an_abort_is_not_judged_against_its_old_weight(
 
 
 def test_a_status_that_changed_while_it_was_read_is_skipped_not_judged() -> None:
-    reader = FakeReader([md(**CANARY)], [deployment("a", 2, 2), deployment("b", 1, 0)],
-                        mds_after=[md(rv="2", **CANARY)])
+    reader = FakeReader(
+        [md(**CANARY)], [deployment("a", 2, 2), deployment("b", 1, 0)], mds_after=[md(rv="2", **CANARY)]
+    )
     checker = InvariantChecker(reader, (NS,))  # type: ignore[arg-type]
     checker.sample()
     assert checker.violations == [] and checker.skipped == 1
 
 
 def test_route_weights_must_sum_to_100_and_go_only_to_ready_revisions() -> None:
-    found = check(FakeReader([md(revisions={"stable": "a"})], [deployment("a", 2, 2), deployment("b", 1, 0)],
-                             routes=[route({"m-a": 80, "m-b": 10})]))
+    found = check(
+        FakeReader(
+            [md(revisions={"stable": "a"})],
+            [deployment("a", 2, 2), deployment("b", 1, 0)],
+            routes=[route({"m-a": 80, "m-b": 10})],
+        )
+    )
     assert any("sum to 90" in v for v in found) and any("10% to m-b" in v for v in found)
 
 
 def test_one_revision_both_stable_and_canary_is_a_violation() -> None:
-    assert any("both stable and canary" in v for v in check(FakeReader([md(revisions={"stable": "a", "canary": "a"})])))
+    assert any(
+        "both stable and canary" in v
+        for v in check(FakeReader([md(revisions={"stable": "a", "canary": "a"})]))
+    )
 
 
 def test_a_replaced_stable_that_comes_back_is_a_violation_unless_allowed() -> None:
@@ -122,7 +154,9 @@ def test_an_orphan_past_the_grace_period_is_a_violation() -> None:
 
 
 def test_a_deleted_or_replaced_user_object_is_a_violation() -> None:
-    reader = FakeReader([], objects={"/pvc": {"metadata": {"uid": "1"}}, "/secret": {"metadata": {"uid": "2"}}})
+    reader = FakeReader(
+        [], objects={"/pvc": {"metadata": {"uid": "1"}}, "/secret": {"metadata": {"uid": "2"}}}
+    )
     checker = InvariantChecker(reader, (NS,))  # type: ignore[arg-type]
     checker.protect("/pvc")
     checker.protect("/secret")
@@ -142,7 +176,9 @@ def test_observed_generation_must_not_go_back() -> None:
     assert any("went back from 3 to 2" in v for v in checker.violations)
 
 
-@pytest.mark.parametrize("module", [invariants, specs, bad_input], ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize(
+    "module", [invariants, specs, bad_input], ids=lambda m: m.__name__.rsplit(".", 1)[-1]
+)
 def test_worked_examples_in_docstrings_hold(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

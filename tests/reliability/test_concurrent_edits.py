@@ -34,25 +34,54 @@ def one_edit(cluster: LocalCluster, ns: str, name: str, rng: random.Random, edit
     """One random edit; returns its kind. Raises when kubectl fails."""
     kind = rng.choice(("patch-replicas", "scale", "patch-revision", "apply-revision"))
     if kind == "patch-replicas":
-        cluster.kubectl("patch", "md", name, "-n", ns, "--type=merge",
-                        "-p", json.dumps({"spec": {"replicas": rng.randint(1, 3)}}))
+        cluster.kubectl(
+            "patch",
+            "md",
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"replicas": rng.randint(1, 3)}}),
+        )
     elif kind == "scale":
         cluster.kubectl("scale", f"md/{name}", "-n", ns, f"--replicas={rng.randint(1, 3)}")
     elif kind == "patch-revision":
-        cluster.kubectl("patch", "md", name, "-n", ns, "--type=merge",
-                        "-p", json.dumps({"spec": {"model": {"revision": rng.choice(REVISIONS)}}}))
+        cluster.kubectl(
+            "patch",
+            "md",
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"model": {"revision": rng.choice(REVISIONS)}}}),
+        )
     else:
         # Each editor is its own field manager; --force-conflicts takes the field over, as a person would.
-        body = {"apiVersion": "modelfleet.io/v1alpha1", "kind": "ModelDeployment",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {"model": {"id": canary_md(name, ns)["spec"]["model"]["id"],
-                                   "revision": rng.choice(REVISIONS)}}}
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager=editor-{editor}",
-                        "-f", "-", input=json.dumps(body))
+        body = {
+            "apiVersion": "modelfleet.io/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "model": {"id": canary_md(name, ns)["spec"]["model"]["id"], "revision": rng.choice(REVISIONS)}
+            },
+        }
+        cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            f"--field-manager=editor-{editor}",
+            "-f",
+            "-",
+            input=json.dumps(body),
+        )
     return kind
 
 
-def test_concurrent_edits_of_one_model_deployment_end_in_the_last_written_spec(rig: Rig, rng: random.Random) -> None:
+def test_concurrent_edits_of_one_model_deployment_end_in_the_last_written_spec(
+    rig: Rig, rng: random.Random
+) -> None:
     ns, name = "rel-edits", "contested"
     editors, edits_each = soak_or_ci(6, 4), soak_or_ci(25, 6)
     done: Counter[str] = Counter()
@@ -78,10 +107,13 @@ def test_concurrent_edits_of_one_model_deployment_end_in_the_last_written_spec(r
                 thread.join(timeout=300)
             assert not errors, errors
             final: dict[str, Any] = rig.reader.md(ns, name)["spec"]
-            seconds = wait_rolled_out(rig.reader, ns, name, final["model"]["revision"], final["replicas"],
-                                      timeout=120)
-            print(f"[reliability] {editors} editors x {edits_each} edits ({dict(done)}); settled on "
-                  f"{final['model']['revision']} x {final['replicas']} {seconds:.1f}s after the last edit")
+            seconds = wait_rolled_out(
+                rig.reader, ns, name, final["model"]["revision"], final["replicas"], timeout=120
+            )
+            print(
+                f"[reliability] {editors} editors x {edits_each} edits ({dict(done)}); settled on "
+                f"{final['model']['revision']} x {final['replicas']} {seconds:.1f}s after the last edit"
+            )
             checker.wait_quiet()
         finally:
             checker.stop()

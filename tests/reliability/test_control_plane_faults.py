@@ -34,7 +34,8 @@ def assert_operator_alive(rig: Rig) -> None:
 
 
 def test_apiserver_restarts_while_reconciling_leave_every_model_deployment_as_its_spec_says(
-        rig: Rig, rng: random.Random) -> None:
+    rig: Rig, rng: random.Random
+) -> None:
     ns = "rel-apiserver"
     names = [f"fleet-{i}" for i in range(4)]
     spec: dict[str, tuple[str, int]] = {}  # name -> (model revision, replicas)
@@ -46,15 +47,21 @@ def test_apiserver_restarts_while_reconciling_leave_every_model_deployment_as_it
                 for i, name in enumerate(names):
                     revision, replicas = f"r{round_ + 1}", rng.randint(1, 2)
                     routing = GATEWAY if i % 2 else REPLICAS
-                    apply(rig.cluster, canary_md(name, ns, revision=revision, replicas=replicas, gpu="H100-80GB",
-                                                 routing=routing))
+                    apply(
+                        rig.cluster,
+                        canary_md(
+                            name, ns, revision=revision, replicas=replicas, gpu="H100-80GB", routing=routing
+                        ),
+                    )
                     spec[name] = (revision, replicas)
                 time.sleep(rng.uniform(0.0, 1.5))  # somewhere inside the reconciles this burst started
                 # SIGKILL on odd rounds: a crash leaves no graceful shutdown to lean on.
                 sig = signal.SIGKILL if round_ % 2 else signal.SIGTERM
                 took = rig.faults.restart_apiserver(sig=sig)
-                print(f"[reliability] apiserver restart {round_ + 1}/{restarts} ({signal.Signals(sig).name}): "
-                      f"{took:.1f}s until /readyz")
+                print(
+                    f"[reliability] apiserver restart {round_ + 1}/{restarts} ({signal.Signals(sig).name}): "
+                    f"{took:.1f}s until /readyz"
+                )
                 for name, (revision, replicas) in spec.items():
                     wait_rolled_out(rig.reader, ns, name, revision, replicas, timeout=120)
                 assert_operator_alive(rig)
@@ -69,13 +76,17 @@ def test_apiserver_restarts_while_reconciling_leave_every_model_deployment_as_it
     checker.assert_held()
 
 
-def test_etcd_paused_for_ten_seconds_mid_canary_then_the_rollout_completes(rig: Rig, rng: random.Random) -> None:
+def test_etcd_paused_for_ten_seconds_mid_canary_then_the_rollout_completes(
+    rig: Rig, rng: random.Random
+) -> None:
     ns, name = "rel-etcd", "paused"
     pauses = soak_or_ci(3, 1)
     with InvariantChecker(rig.reader, (ns,)) as checker:
         create_user_objects(rig.cluster, checker, ns, name)
         try:
-            apply(rig.cluster, canary_md(name, ns, revision="r0", replicas=2, gpu="A100-80GB", routing=GATEWAY))
+            apply(
+                rig.cluster, canary_md(name, ns, revision="r0", replicas=2, gpu="A100-80GB", routing=GATEWAY)
+            )
             wait_rolled_out(rig.reader, ns, name, "r0", 2, timeout=90)
             for pause in range(pauses):
                 revision = f"r{pause + 1}"
@@ -84,8 +95,10 @@ def test_etcd_paused_for_ten_seconds_mid_canary_then_the_rollout_completes(rig: 
                 time.sleep(rng.uniform(0.0, 2.5))  # at weight 50, or in the 3 s pause
                 before = status_of(rig.reader, ns, name).get("rollout") or {}
                 took = rig.faults.pause_etcd(10)
-                print(f"[reliability] etcd paused {pause + 1}/{pauses} at canary step {before.get('step')} "
-                      f"weight {before.get('weight')}: {took:.1f}s")
+                print(
+                    f"[reliability] etcd paused {pause + 1}/{pauses} at canary step {before.get('step')} "
+                    f"weight {before.get('weight')}: {took:.1f}s"
+                )
                 seconds = wait_rolled_out(rig.reader, ns, name, revision, 2, timeout=120)
                 print(f"[reliability] rollout to {revision} done {seconds:.1f}s after etcd came back")
                 assert_operator_alive(rig)

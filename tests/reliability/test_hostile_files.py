@@ -16,13 +16,19 @@ READERS = [read_config_json, weight_bytes_from_index]
 
 
 @pytest.mark.parametrize("read", READERS, ids=lambda r: r.__name__)
-@pytest.mark.parametrize(("make", "expected"), [
-    (lambda p: p.mkdir(), "cannot be read"),
-    (lambda p: p.symlink_to("/dev/zero"), "not a regular file"),
-    (lambda p: p.symlink_to(p.parent / "nowhere"), "check the path"),
-    (lambda p: p.write_bytes(b"\xef\xbb\xbf" + b'{"num_hidden_layers": 2}'), "BOM"),
-], ids=["directory", "endless-device", "dangling-symlink", "utf8-bom"])
-def test_hostile_paths_give_a_catalog_error_naming_the_file(tmp_path: Path, read, make, expected: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p.mkdir(), "cannot be read"),
+        (lambda p: p.symlink_to("/dev/zero"), "not a regular file"),
+        (lambda p: p.symlink_to(p.parent / "nowhere"), "check the path"),
+        (lambda p: p.write_bytes(b"\xef\xbb\xbf" + b'{"num_hidden_layers": 2}'), "BOM"),
+    ],
+    ids=["directory", "endless-device", "dangling-symlink", "utf8-bom"],
+)
+def test_hostile_paths_give_a_catalog_error_naming_the_file(
+    tmp_path: Path, read, make, expected: str
+) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "config.json"
     make(path)
     with pytest.raises(CatalogError) as error:

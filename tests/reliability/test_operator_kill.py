@@ -40,8 +40,11 @@ def where_in_the_rollout(md: dict[str, Any]) -> str:
 
 
 def new_revision_events(rig: Rig, revision_hash: str) -> int:
-    return sum(1 for e in rig.reader.events(NS)
-               if e.get("reason") == "NewRevision" and f"rolling out {revision_hash} " in e.get("message", ""))
+    return sum(
+        1
+        for e in rig.reader.events(NS)
+        if e.get("reason") == "NewRevision" and f"rolling out {revision_hash} " in e.get("message", "")
+    )
 
 
 def test_operator_killed_at_random_points_of_canary_rollouts(rig: Rig, rng: random.Random) -> None:
@@ -59,20 +62,24 @@ def test_operator_killed_at_random_points_of_canary_rollouts(rig: Rig, rng: rand
                 patch_spec(rig.cluster, NS, NAME, {"model": {"revision": revision}})
                 # One kill per rollout, a second one in about a third of them, both inside its ~5 s
                 # (the restarted operator picks the pause up where it was, so the second comes sooner).
-                for delay_seconds in (3.5, 2.0)[:1 if rng.random() > 0.35 else 2]:
+                for delay_seconds in (3.5, 2.0)[: 1 if rng.random() > 0.35 else 2]:
                     time.sleep(rng.uniform(0.0, delay_seconds))
                     kills_at[where_in_the_rollout(rig.reader.md(NS, NAME))] += 1
                     rig.faults.kill_operator(rig.operator, down_seconds=rng.uniform(0.0, 2.0))
                 wait_rolled_out(rig.reader, NS, NAME, revision, REPLICAS, timeout=120)
                 took.append(time.monotonic() - began)
                 stable = status_of(rig.reader, NS, NAME)["revisions"]["stable"]
-                assert new_revision_events(rig, stable) <= 1, f"the canary of {revision} started again from scratch"
+                assert new_revision_events(rig, stable) <= 1, (
+                    f"the canary of {revision} started again from scratch"
+                )
             checker.wait_quiet()
         finally:
             checker.stop()
-            print(f"\n[reliability] {rollouts} rollouts, {rig.faults.count('operator-kill')} kills "
-                  f"({dict(kills_at)}); patch to Healthy {min(took or [0]):.1f}-{max(took or [0]):.1f}s "
-                  f"(mean {sum(took) / max(1, len(took)):.1f}s)")
+            print(
+                f"\n[reliability] {rollouts} rollouts, {rig.faults.count('operator-kill')} kills "
+                f"({dict(kills_at)}); patch to Healthy {min(took or [0]):.1f}-{max(took or [0]):.1f}s "
+                f"(mean {sum(took) / max(1, len(took)):.1f}s)"
+            )
             print(f"[reliability] operator kills: {checker.summary()} {checker.last_unavailable}")
             delete_md(rig.cluster, NS, NAME)
     wait_children_collected(rig.reader, NS)

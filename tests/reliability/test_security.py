@@ -51,9 +51,14 @@ def token_rollout(rig: Rig) -> Iterator[dict[str, Any]]:
     pods: list[dict[str, Any]] = []
     name = "gated"
     try:
-        apply(cluster, canary_md(name, NS, revision="r1", replicas=1, gpu="H100-80GB", token_secret="hf-token"))
-        for revision, replicas, change in (("r1", 1, None), ("r1", 2, {"replicas": 2}),
-                                           ("r2", 2, {"model": {"revision": "r2"}})):
+        apply(
+            cluster, canary_md(name, NS, revision="r1", replicas=1, gpu="H100-80GB", token_secret="hf-token")
+        )
+        for revision, replicas, change in (
+            ("r1", 1, None),
+            ("r1", 2, {"replicas": 2}),
+            ("r2", 2, {"model": {"revision": "r2"}}),
+        ):
             if change:
                 patch_spec(cluster, NS, name, change)
             wait_rolled_out(rig.reader, NS, name, revision, replicas, timeout=90)
@@ -71,7 +76,9 @@ def test_engine_pods_run_without_a_token_privileges_or_capabilities(token_rollou
         spec, name = pod["spec"], pod["metadata"]["name"]
         assert spec["automountServiceAccountToken"] is False, name
         assert not any(v.get("projected") or v.get("secret") for v in spec.get("volumes", [])), name
-        assert (spec.get("securityContext") or {}).get("seccompProfile", {}).get("type") == "RuntimeDefault", name
+        assert (spec.get("securityContext") or {}).get("seccompProfile", {}).get(
+            "type"
+        ) == "RuntimeDefault", name
         assert not (spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC")), name
         for container in spec["containers"] + spec.get("initContainers", []):
             context = container.get("securityContext") or {}
@@ -85,15 +92,21 @@ def test_engine_pods_run_without_a_token_privileges_or_capabilities(token_rollou
 
 
 def test_engine_pods_are_admitted_where_baseline_pod_security_is_enforced(
-        rig: Rig, token_rollout: dict[str, Any]) -> None:
+    rig: Rig, token_rollout: dict[str, Any]
+) -> None:
     """The engine images run as root (docs/engines.md), so restricted is out of reach; baseline is not."""
     namespace = "rel-psa-baseline"
     make_namespace(rig.cluster, namespace)
-    rig.cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=baseline",
-                        "--overwrite")
+    rig.cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=baseline", "--overwrite"
+    )
     pod = token_rollout["pods"][0]
-    copy = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "engine-copy", "namespace": namespace},
-            "spec": {k: v for k, v in pod["spec"].items() if k not in ("nodeName",)}}
+    copy = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "engine-copy", "namespace": namespace},
+        "spec": {k: v for k, v in pod["spec"].items() if k not in ("nodeName",)},
+    }
     out = rig.cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(copy), check=False)
     assert out.returncode == 0, out.stderr
 
@@ -105,8 +118,14 @@ def test_engine_pods_are_admitted_where_baseline_pod_security_is_enforced(
 def restricted_namespace(rig: Rig) -> str:
     namespace = "rel-psa-restricted"
     make_namespace(rig.cluster, namespace)
-    rig.cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
-                        "pod-security.kubernetes.io/enforce-version=latest", "--overwrite")
+    rig.cluster.kubectl(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+        "--overwrite",
+    )
     return namespace
 
 
@@ -117,26 +136,35 @@ def operator_pod(rig: Rig, namespace: str) -> dict[str, Any]:
     for account in of_kind(docs, "ServiceAccount"):
         apply(rig.cluster, account)
     template = deployment["spec"]["template"]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "operator", "namespace": namespace,
-                                                            "labels": template["metadata"]["labels"]},
-            "spec": template["spec"]}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "operator", "namespace": namespace, "labels": template["metadata"]["labels"]},
+        "spec": template["spec"],
+    }
 
 
-def test_the_charts_operator_pod_is_admitted_under_restricted_pod_security(rig: Rig, restricted_namespace: str) -> None:
+def test_the_charts_operator_pod_is_admitted_under_restricted_pod_security(
+    rig: Rig, restricted_namespace: str
+) -> None:
     pod = operator_pod(rig, restricted_namespace)
     out = rig.cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
     assert out.returncode == 0, out.stderr
     assert "Warning" not in out.stderr, out.stderr
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    ({"privileged": True, "allowPrivilegeEscalation": True}, "privileged"),
-    ({"allowPrivilegeEscalation": True}, "allowPrivilegeEscalation"),
-    ({"capabilities": {"drop": []}}, "capabilities"),
-    ({"runAsNonRoot": False, "runAsUser": 0}, "runAsNonRoot"),
-])
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"privileged": True, "allowPrivilegeEscalation": True}, "privileged"),
+        ({"allowPrivilegeEscalation": True}, "allowPrivilegeEscalation"),
+        ({"capabilities": {"drop": []}}, "capabilities"),
+        ({"runAsNonRoot": False, "runAsUser": 0}, "runAsNonRoot"),
+    ],
+)
 def test_a_weakened_operator_pod_is_refused_under_restricted_pod_security(
-        rig: Rig, restricted_namespace: str, change: dict[str, Any], named: str) -> None:
+    rig: Rig, restricted_namespace: str, change: dict[str, Any], named: str
+) -> None:
     pod = operator_pod(rig, restricted_namespace)
     pod["spec"]["containers"][0]["securityContext"].update(change)
     out = rig.cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
@@ -166,13 +194,20 @@ def test_the_token_never_appears_in_logs_events_or_status(rig: Rig, token_rollou
         assert FAKE_TOKEN not in text and encoded not in text, f"the token leaked into the {where}"
 
 
-@pytest.mark.parametrize("values", [(), ("watchNamespaces={rel-secrets}",)], ids=["cluster-wide", "namespaced"])
+@pytest.mark.parametrize(
+    "values", [(), ("watchNamespaces={rel-secrets}",)], ids=["cluster-wide", "namespaced"]
+)
 def test_the_operators_role_cannot_read_secrets(rig: Rig, values: tuple[str, ...]) -> None:
     release = "rbac-check"
     docs = helm_template(rig.cluster, release, NS, *values)
-    rbac = [d for d in docs if d["kind"] in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding",
-                                             "ServiceAccount")]
-    for rule in (r for role in rbac if role["kind"] in ("ClusterRole", "Role") for r in role.get("rules", [])):
+    rbac = [
+        d
+        for d in docs
+        if d["kind"] in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ServiceAccount")
+    ]
+    for rule in (
+        r for role in rbac if role["kind"] in ("ClusterRole", "Role") for r in role.get("rules", [])
+    ):
         if {"secrets", "*"} & set(rule.get("resources", [])) and "" in rule.get("apiGroups", []):
             assert not {"get", "list", "watch", "*"} & set(rule["verbs"]), rule
     [account] = [d for d in rbac if d["kind"] == "ServiceAccount"]

@@ -42,7 +42,11 @@ def test_a_model_id_alone_gets_every_default() -> None:
     assert spec.rollout.canary.capacity == "surge"
     assert spec.rollout.canary.traffic_routing.provider == "auto"
     assert (spec.rollout.analysis_interval, spec.rollout.progress_deadline) == ("1m", "30m")
-    assert (spec.rollout.failure_limit, spec.rollout.error_limit, spec.rollout.abort_on_deadline) == (1, 3, True)
+    assert (spec.rollout.failure_limit, spec.rollout.error_limit, spec.rollout.abort_on_deadline) == (
+        1,
+        3,
+        True,
+    )
     assert spec.rollout.action == ""
 
 
@@ -103,7 +107,10 @@ def test_bad_quantization_names_the_field() -> None:
         (spec_with(serving={"maxModelLen": 0}), "spec.serving.maxModelLen"),
         (spec_with(replicas=-1), "spec.replicas"),
         (spec_with(replicas=1001), "spec.replicas"),
-        (spec_with(rollout={"canary": {"steps": [{"setWeight": 101}]}}), "spec.rollout.canary.steps[0].setWeight"),
+        (
+            spec_with(rollout={"canary": {"steps": [{"setWeight": 101}]}}),
+            "spec.rollout.canary.steps[0].setWeight",
+        ),
         (spec_with(accelerator={"tensorParallel": 0}), "spec.accelerator.tensorParallel"),
     ],
 )
@@ -141,8 +148,13 @@ def test_uri_source_must_be_an_object_store_url() -> None:
 
 
 def test_pinned_layout_must_multiply_out() -> None:
-    message = problems(spec_with(accelerator={"gpusPerReplica": 8, "tensorParallel": 4, "pipelineParallel": 1}))
-    assert "spec.accelerator: gpusPerReplica (8) must equal tensorParallel x pipelineParallel (4 x 1 = 4)" in message
+    message = problems(
+        spec_with(accelerator={"gpusPerReplica": 8, "tensorParallel": 4, "pipelineParallel": 1})
+    )
+    assert (
+        "spec.accelerator: gpusPerReplica (8) must equal tensorParallel x pipelineParallel (4 x 1 = 4)"
+        in message
+    )
 
 
 def test_partial_layout_pins_are_left_to_the_planner() -> None:
@@ -152,8 +164,9 @@ def test_partial_layout_pins_are_left_to_the_planner() -> None:
 
 def test_canary_step_sets_exactly_one_action() -> None:
     steps = [{"setWeight": 10}, {"setWeight": 20, "pause": {}}]
-    assert "spec.rollout.canary.steps[1]: each step sets exactly one of setWeight, pause, analysis" in problems(
-        spec_with(rollout={"canary": {"steps": steps}})
+    assert (
+        "spec.rollout.canary.steps[1]: each step sets exactly one of setWeight, pause, analysis"
+        in problems(spec_with(rollout={"canary": {"steps": steps}}))
     )
     assert "(got none)" in problems(spec_with(rollout={"canary": {"steps": [{}]}}))
 
@@ -171,7 +184,10 @@ def test_analysis_step_must_name_a_known_template() -> None:
 
 def test_user_template_can_be_used_in_a_step() -> None:
     template = {"name": "p99-latency", "query": "histogram_quantile(0.99, x)", "max": 2.0}
-    rollout = {"analysisTemplates": [template], "canary": {"steps": [{"analysis": {"templates": ["p99-latency"]}}]}}
+    rollout = {
+        "analysisTemplates": [template],
+        "canary": {"steps": [{"analysis": {"templates": ["p99-latency"]}}]},
+    }
     spec = parse_spec(spec_with(rollout=rollout))
     assert spec.rollout.analysis_templates[0].count == 1
 
@@ -193,7 +209,9 @@ def test_gateway_api_provider_needs_parent_refs() -> None:
     )
     routing_ok = {"provider": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "inference"}]}}
     spec = parse_spec(spec_with(rollout={"canary": {"trafficRouting": routing_ok}}))
-    assert spec.to_wire()["rollout"]["canary"]["trafficRouting"]["gatewayAPI"]["parentRefs"] == [{"name": "inference"}]
+    assert spec.to_wire()["rollout"]["canary"]["trafficRouting"]["gatewayAPI"]["parentRefs"] == [
+        {"name": "inference"}
+    ]
 
 
 def test_duplicate_env_names_are_rejected() -> None:
@@ -207,7 +225,9 @@ def test_bad_duration_says_how_to_write_one() -> None:
     assert "e.g. 30s, 10m, 1h30m" in message
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("1h30m", 5400.0), ("90s", 90.0), ("250ms", 0.25), ("1m30s", 90.0)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("1h30m", 5400.0), ("90s", 90.0), ("250ms", 0.25), ("1m30s", 90.0)]
+)
 def test_parse_duration_returns_seconds(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
@@ -231,7 +251,9 @@ def test_status_round_trips_with_camel_case() -> None:
     wire = {
         "observedGeneration": 3,
         "phase": "Progressing",
-        "conditions": [{"type": "Ready", "status": "True", "reason": "ReplicasReady", "message": "2/2 ready"}],
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "ReplicasReady", "message": "2/2 ready"}
+        ],
         "plan": {
             "gpuType": "H200",
             "gpusPerReplica": 8,
@@ -239,7 +261,11 @@ def test_status_round_trips_with_camel_case() -> None:
             "memory": {"weightsBytes": 1, "kvCacheBytes": 2, "overheadBytes": 3, "usableBytes": 10},
         },
         "revisions": {"stable": "abc", "canary": "def"},
-        "rollout": {"step": 2, "weight": 10, "analysis": [{"name": "ttft-p95", "verdict": "success", "value": 0.4}]},
+        "rollout": {
+            "step": 2,
+            "weight": 10,
+            "analysis": [{"name": "ttft-p95", "verdict": "success", "value": 0.4}],
+        },
         "ready": "2/2",
         "selector": "modelfleet.io/name=flash",
     }

@@ -36,7 +36,10 @@ json_values = st.recursive(
 )
 
 VALID = {
-    "model": {"id": "deepseek-ai/DeepSeek-V4-Flash", "source": {"huggingface": {"tokenSecretRef": {"name": "hf"}}}},
+    "model": {
+        "id": "deepseek-ai/DeepSeek-V4-Flash",
+        "source": {"huggingface": {"tokenSecretRef": {"name": "hf"}}},
+    },
     "serving": {"maxModelLen": 131072, "concurrency": 16},
     "accelerator": {"type": "H200", "gpusPerReplica": 8, "tensorParallel": 8, "pipelineParallel": 1},
     "rollout": {"canary": {"steps": [{"setWeight": 10}, {"pause": {"duration": "10m"}}]}},
@@ -85,4 +88,6 @@ def test_random_json_text_raises_only_spec_errors(text: str) -> None:
 
 
 def test_field_path_formats_list_indexes() -> None:
-    assert field_path(("rollout", "canary", "steps", 3, "setWeight")) == "spec.rollout.canary.steps[3].setWeight"
+    assert (
+        field_path(("rollout", "canary", "steps", 3, "setWeight")) == "spec.rollout.canary.steps[3].setWeight"
+    )

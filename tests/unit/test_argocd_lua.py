@@ -43,11 +43,14 @@ def load(path: Path) -> Any:
 
 # ---- the harness: Argo CD's runLua / decodeValue / gopher-json, in lupa's Lua 5.1 ----------------------
 
+
 def restricted_runtime() -> Any:
     """A Lua 5.1 VM with what Argo CD gives argocd-cm scripts: base, table, package and os.time/date."""
     runtime = lua.LuaRuntime(unpack_returned_tuples=True, register_eval=False, register_builtins=False)
-    runtime.execute("debug.setmetatable('', nil); string = nil; io = nil; math = nil; coroutine = nil;"
-                    "local t, d = os.time, os.date; os = {time = t, date = d}; debug = nil")
+    runtime.execute(
+        "debug.setmetatable('', nil); string = nil; io = nil; math = nil; coroutine = nil;"
+        "local t, d = os.time, os.date; os = {time = t, date = d}; debug = nil"
+    )
     return runtime
 
 
@@ -118,8 +121,10 @@ def discover(obj: dict[str, Any]) -> list[dict[str, Any]]:
     table = from_lua(run(ACTIONS_DIR / "discovery.lua", obj))
     if table == []:
         return []
-    return [{"name": name, "disabled": bool(isinstance(value, dict) and value.get("disabled") is True)}
-            for name, value in table.items()]
+    return [
+        {"name": name, "disabled": bool(isinstance(value, dict) and value.get("disabled") is True)}
+        for name, value in table.items()
+    ]
 
 
 def act(action: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -140,21 +145,26 @@ def test_health_matches_health_test_yaml(case: dict[str, Any]) -> None:
     assert health(load(KIND_DIR / case["inputPath"])) == case["healthStatus"]
 
 
-@pytest.mark.parametrize("case", ACTION_TESTS["discoveryTests"],
-                         ids=[t["inputPath"] for t in ACTION_TESTS["discoveryTests"]])
+@pytest.mark.parametrize(
+    "case", ACTION_TESTS["discoveryTests"], ids=[t["inputPath"] for t in ACTION_TESTS["discoveryTests"]]
+)
 def test_discovery_matches_action_test_yaml(case: dict[str, Any]) -> None:
     found = discover(load(ACTIONS_DIR / case["inputPath"]))
     assert sorted(found, key=lambda a: a["name"]) == sorted(case["result"], key=lambda a: a["name"])
 
 
-@pytest.mark.parametrize("case", ACTION_TESTS["actionTests"],
-                         ids=[f"{t['action']}/{t['inputPath']}" for t in ACTION_TESTS["actionTests"]])
+@pytest.mark.parametrize(
+    "case",
+    ACTION_TESTS["actionTests"],
+    ids=[f"{t['action']}/{t['inputPath']}" for t in ACTION_TESTS["actionTests"]],
+)
 def test_action_output_matches_action_test_yaml(case: dict[str, Any]) -> None:
     got = act(case["action"], load(ACTIONS_DIR / case["inputPath"]))
     assert got == load(ACTIONS_DIR / case["expectedOutputPath"])
 
 
 # ---- coverage and agreement with the API ----------------------------------------------------------
+
 
 def test_every_phase_the_operator_writes_has_a_health_case() -> None:
     phases = {load(KIND_DIR / t["inputPath"]).get("status", {}).get("phase") for t in HEALTH_TESTS}
@@ -182,8 +192,11 @@ def test_actions_set_only_the_action_annotation() -> None:
         assert after == before
 
 
-@pytest.mark.parametrize("path", sorted((KIND_DIR / "testdata").glob("*.yaml")) + sorted(
-    (ACTIONS_DIR / "testdata").glob("*.yaml")), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+@pytest.mark.parametrize(
+    "path",
+    sorted((KIND_DIR / "testdata").glob("*.yaml")) + sorted((ACTIONS_DIR / "testdata").glob("*.yaml")),
+    ids=lambda p: f"{p.parent.parent.name}/{p.name}",
+)
 def test_testdata_is_a_valid_model_deployment(path: Path) -> None:
     """Inputs written by hand must still be what the operator can read and write."""
     obj = load(path)
@@ -191,12 +204,16 @@ def test_testdata_is_a_valid_model_deployment(path: Path) -> None:
     parse_spec(obj["spec"])
     status = obj.get("status")
     if status is not None and path.name != "unknown_phase.yaml":
-        numeric = {**status, "observedGeneration": int(status["observedGeneration"])} \
-            if "observedGeneration" in status else status
+        numeric = (
+            {**status, "observedGeneration": int(status["observedGeneration"])}
+            if "observedGeneration" in status
+            else status
+        )
         ModelDeploymentStatus.model_validate(numeric)
 
 
 # ---- the harness itself can fail --------------------------------------------------------------------
+
 
 def test_restricted_vm_has_no_string_library() -> None:
     runtime = restricted_runtime()
@@ -218,20 +235,30 @@ def test_numbers_reach_lua_as_floats_and_come_back_as_integers() -> None:
     runtime = restricted_runtime()
     runtime.globals().obj = to_lua(runtime, {"a": 3, "b": [1, 2]})
     assert from_lua(runtime.execute("return {x = obj.a + 1, y = obj.b, s = 'g' .. obj.a}")) == {
-        "x": 4, "y": [1, 2], "s": "g3"}
+        "x": 4,
+        "y": [1, 2],
+        "s": "g3",
+    }
 
 
 # ---- the argocd-cm form of the same scripts -----------------------------------------------------------
+
 
 def test_argocd_cm_patch_carries_exactly_these_scripts() -> None:
     spec = importlib.util.spec_from_file_location("gen", REPO / "hack" / "gen_install_manifest.py")
     assert spec and spec.loader
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    assert gen.drifted(gen.argocd_cm_patch()) == [], "run `make install-manifests` (hack/gen_install_manifest.py)"
+    assert gen.drifted(gen.argocd_cm_patch()) == [], (
+        "run `make install-manifests` (hack/gen_install_manifest.py)"
+    )
     data = yaml.safe_load((REPO / "argocd" / "argocd-cm-patch.yaml").read_text())["data"]
-    assert data["resource.customizations.health.modelfleet.io_ModelDeployment"] == (KIND_DIR / "health.lua").read_text()
+    assert (
+        data["resource.customizations.health.modelfleet.io_ModelDeployment"]
+        == (KIND_DIR / "health.lua").read_text()
+    )
     actions = yaml.safe_load(data["resource.customizations.actions.modelfleet.io_ModelDeployment"])
     assert actions["discovery.lua"] == (ACTIONS_DIR / "discovery.lua").read_text()
     assert {d["name"]: d["action.lua"] for d in actions["definitions"]} == {
-        d.name: (d / "action.lua").read_text() for d in ACTIONS_DIR.iterdir() if (d / "action.lua").exists()}
+        d.name: (d / "action.lua").read_text() for d in ACTIONS_DIR.iterdir() if (d / "action.lua").exists()
+    }

@@ -34,8 +34,10 @@ def test_request_counts_fold_response_codes_and_keep_the_subresource() -> None:
 
 def test_writes_leave_out_reads_and_ignored_resources() -> None:
     counts = request_counts(METRICS)
-    assert set(writes(counts, frozenset({"leases"}))) == {("POST", "events", ""),
-                                                          ("PATCH", "modeldeployments", "status")}
+    assert set(writes(counts, frozenset({"leases"}))) == {
+        ("POST", "events", ""),
+        ("PATCH", "modeldeployments", "status"),
+    }
 
 
 def test_delta_keeps_only_what_moved() -> None:
@@ -51,15 +53,20 @@ def test_proc_readings_parse_kib_and_clock_ticks() -> None:
 
 
 def test_reconciles_total_sums_every_result() -> None:
-    text = ('modelfleet_reconciles_total{result="ok"} 10.0\n'
-            'modelfleet_reconciles_created{result="ok"} 1.7e+09\n'
-            'modelfleet_reconciles_total{result="error"} 2.0\n')
+    text = (
+        'modelfleet_reconciles_total{result="ok"} 10.0\n'
+        'modelfleet_reconciles_created{result="ok"} 1.7e+09\n'
+        'modelfleet_reconciles_total{result="error"} 2.0\n'
+    )
     assert reconciles_total(text) == 12
 
 
 def test_audit_client_names_split_controller_manager_controllers() -> None:
     agent = "kube-controller-manager/v1.36.4 (linux/amd64) kubernetes/6f1f4d8/system:serviceaccount:kube-system:deployment-controller"
-    assert client_name(agent) == "kube-controller-manager/system:serviceaccount:kube-system:deployment-controller"
+    assert (
+        client_name(agent)
+        == "kube-controller-manager/system:serviceaccount:kube-system:deployment-controller"
+    )
     assert client_name("modelfleet") == "modelfleet"
 
 
@@ -67,15 +74,27 @@ def test_a_model_deployment_converges_only_with_every_child_and_a_current_status
     key = ("ns", "m")
     tracker = Tracker([key])
     labels = {"modelfleet.io/name": "m"}
-    tracker.on_child("Deployment")("ADDED", {"metadata": {"namespace": "ns", "name": "m-abc", "labels": labels}}, 1.0)
-    tracker.on_child("Service")("ADDED", {"metadata": {"namespace": "ns", "name": "m-abc", "labels": labels}}, 2.0)
+    tracker.on_child("Deployment")(
+        "ADDED", {"metadata": {"namespace": "ns", "name": "m-abc", "labels": labels}}, 1.0
+    )
+    tracker.on_child("Service")(
+        "ADDED", {"metadata": {"namespace": "ns", "name": "m-abc", "labels": labels}}, 2.0
+    )
     assert children_done(tracker.progress[key]) is None
-    tracker.on_child("Service")("ADDED", {"metadata": {"namespace": "ns", "name": "m", "labels": labels}}, 3.0)
+    tracker.on_child("Service")(
+        "ADDED", {"metadata": {"namespace": "ns", "name": "m", "labels": labels}}, 3.0
+    )
     assert children_done(tracker.progress[key]) == 3.0
-    stale = {"metadata": {"namespace": "ns", "name": "m", "generation": 2}, "status": {"observedGeneration": 1}}
+    stale = {
+        "metadata": {"namespace": "ns", "name": "m", "generation": 2},
+        "status": {"observedGeneration": 1},
+    }
     tracker.on_model_deployment("MODIFIED", stale, 4.0)
     assert converged(tracker.progress[key]) is None
-    current = {"metadata": {"namespace": "ns", "name": "m", "generation": 2}, "status": {"observedGeneration": 2}}
+    current = {
+        "metadata": {"namespace": "ns", "name": "m", "generation": 2},
+        "status": {"observedGeneration": 2},
+    }
     tracker.on_model_deployment("MODIFIED", current, 5.0)
     assert converged(tracker.progress[key]) == 5.0
     assert tracker.wait(converged, timeout_seconds=1) == 5.0
@@ -91,7 +110,11 @@ def test_children_of_unknown_model_deployments_are_ignored() -> None:
 def test_rollout_steps_are_timed_between_arrivals() -> None:
     line = Timeline(stable_before="old", steps={0: 10.5, 1: 11.0, 2: 21.25}, done_at=23.0)
     assert step_durations(line, started=10.0, pause_seconds=10) == {
-        "start": 0.5, "setWeight 50": 0.5, "pause 10s": 10.25, "promote": 1.75}
+        "start": 0.5,
+        "setWeight 50": 0.5,
+        "pause 10s": 10.25,
+        "promote": 1.75,
+    }
 
 
 def test_percentiles_interpolate_and_spread_names_the_runs() -> None:
@@ -102,16 +125,42 @@ def test_percentiles_interpolate_and_spread_names_the_runs() -> None:
 
 def _results(ratio_seconds: float, steady_writes: int, rss_mib: int) -> dict:
     def run(mode: str, seconds: float) -> dict:
-        return {"mode": mode, "count": 1000, "seconds": seconds, "reconciles": 2000, "requests": {},
-                "peak_rss_bytes": rss_mib * report.MIB, "idle_rss_bytes": 0, "cpu_seconds": 1.0,
-                "ready_seconds": seconds, "pods_ready_seconds": seconds, "loadavg_at_start": [0.5, 0.5, 0.5],
-                "steady": {"seconds": 300, "reconciles": 5000, "cpu_seconds": 1.0, "peak_rss_bytes": 0,
-                           "writes": {"POST events": steady_writes} if steady_writes else {}, "requests": {}}}
-    return {"converge": [run("baseline", 10.0), run("operator", ratio_seconds)],
-            "latency": [{"children_seconds": [0.2] * 50, "ready_seconds": [0.5] * 50,
-                         "loadavg_at_start": [0.5, 0.5, 0.5]}],
-            "planner": [{"processes": 2, "per_cpu_second": 25_000.0, "per_wall_second": 24_000.0,
-                         "loadavg_at_start": [0.5, 0.5, 0.5]}]}
+        return {
+            "mode": mode,
+            "count": 1000,
+            "seconds": seconds,
+            "reconciles": 2000,
+            "requests": {},
+            "peak_rss_bytes": rss_mib * report.MIB,
+            "idle_rss_bytes": 0,
+            "cpu_seconds": 1.0,
+            "ready_seconds": seconds,
+            "pods_ready_seconds": seconds,
+            "loadavg_at_start": [0.5, 0.5, 0.5],
+            "steady": {
+                "seconds": 300,
+                "reconciles": 5000,
+                "cpu_seconds": 1.0,
+                "peak_rss_bytes": 0,
+                "writes": {"POST events": steady_writes} if steady_writes else {},
+                "requests": {},
+            },
+        }
+
+    return {
+        "converge": [run("baseline", 10.0), run("operator", ratio_seconds)],
+        "latency": [
+            {"children_seconds": [0.2] * 50, "ready_seconds": [0.5] * 50, "loadavg_at_start": [0.5, 0.5, 0.5]}
+        ],
+        "planner": [
+            {
+                "processes": 2,
+                "per_cpu_second": 25_000.0,
+                "per_wall_second": 24_000.0,
+                "loadavg_at_start": [0.5, 0.5, 0.5],
+            }
+        ],
+    }
 
 
 def test_targets_are_judged_from_the_stored_runs() -> None:

@@ -22,14 +22,20 @@ CHART = REPO / "charts" / "modelfleet"
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 # Kubernetes structures handed to the pod spec unchanged; the API server validates their insides.
-PASS_THROUGH = {".global", ".operator.affinity.nodeAffinity", ".operator.affinity.podAffinity",
-                ".operator.affinity.podAntiAffinity"}
+PASS_THROUGH = {
+    ".global",
+    ".operator.affinity.nodeAffinity",
+    ".operator.affinity.podAffinity",
+    ".operator.affinity.podAntiAffinity",
+}
 # Keys the chart derives from other values instead of taking them from `config`.
 DERIVED_CONFIG_KEYS = {"namespaces", "metrics", "gatewayApi", "leaderWorkerSet"}
 
 
 def generator() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_install_manifest", REPO / "hack" / "gen_install_manifest.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_install_manifest", REPO / "hack" / "gen_install_manifest.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -53,6 +59,7 @@ def aliases(model: type[BaseModel]) -> set[str]:
 
 # ---- generated files --------------------------------------------------------------------------------
 
+
 def test_chart_crd_templates_are_generated_from_crds_folder() -> None:
     gen = generator()
     files = gen.chart_crds()
@@ -67,8 +74,11 @@ def test_chart_crd_template_keeps_the_crd_body_byte_for_byte() -> None:
     for source in sorted((REPO / "crds").glob("*.yaml")):
         template = (CHART / "templates" / "crds" / source.name).read_text()
         unescaped = template.replace('{{ "{{" }}', "{{").replace('{{ "}}" }}', "}}")
-        body = [line for line in unescaped.splitlines()
-                if not line.startswith("{{-") and "modelfleet.crdMetadata" not in line]
+        body = [
+            line
+            for line in unescaped.splitlines()
+            if not line.startswith("{{-") and "modelfleet.crdMetadata" not in line
+        ]
         original = [line for line in source.read_text().splitlines() if not line.startswith("#")]
         assert body == original
         assert gen.escape_template_braces("{{x}}") == '{{ "{{" }}x{{ "}}" }}'
@@ -76,20 +86,29 @@ def test_chart_crd_template_keeps_the_crd_body_byte_for_byte() -> None:
 
 def test_template_braces_in_a_crd_cannot_reach_helm_unescaped() -> None:
     gen = generator()
-    text = gen.chart_crd_template("apiVersion: v1\nmetadata:\n  name: x\nspec:\n  d: use {{revision}}\n", "x.yaml")
+    text = gen.chart_crd_template(
+        "apiVersion: v1\nmetadata:\n  name: x\nspec:\n  d: use {{revision}}\n", "x.yaml"
+    )
     body = text.split("\n", 2)[2]  # after the two template header lines
     assert "{{revision}}" not in body and '{{ "{{" }}revision{{ "}}" }}' in body
 
 
 # ---- values.schema.json -----------------------------------------------------------------------------
 
+
 def test_every_schema_object_rejects_unknown_keys() -> None:
-    loose = [path for path, node in object_nodes(SCHEMA)
-             if path not in PASS_THROUGH and node.get("additionalProperties") is not False
-             and "properties" in node]
-    maps_without_value_types = [path for path, node in object_nodes(SCHEMA)
-                                if path not in PASS_THROUGH and "properties" not in node
-                                and not isinstance(node.get("additionalProperties"), dict)]
+    loose = [
+        path
+        for path, node in object_nodes(SCHEMA)
+        if path not in PASS_THROUGH and node.get("additionalProperties") is not False and "properties" in node
+    ]
+    maps_without_value_types = [
+        path
+        for path, node in object_nodes(SCHEMA)
+        if path not in PASS_THROUGH
+        and "properties" not in node
+        and not isinstance(node.get("additionalProperties"), dict)
+    ]
     assert loose == [], "objects with fixed keys need additionalProperties: false"
     assert maps_without_value_types == [], "free-form maps need a schema for their values"
 
@@ -116,8 +135,12 @@ def value_keys(values: dict[str, Any], node: dict[str, Any], path: str = "") -> 
 def test_values_yaml_sets_every_key_the_schema_allows() -> None:
     """values.yaml is the documentation: every key the schema allows appears there (the optional
     licence policy keys as comments, so the operator's built-in lists stay the default)."""
-    optional = {".config.licensePolicy.requireAcceptance", ".config.licensePolicy.refused",
-                ".config.licensePolicy.allowUnknown", ".global"}
+    optional = {
+        ".config.licensePolicy.requireAcceptance",
+        ".config.licensePolicy.refused",
+        ".config.licensePolicy.allowUnknown",
+        ".global",
+    }
     in_values = value_keys(VALUES, SCHEMA)
     assert in_values - schema_keys(SCHEMA) == set(), "a key in values.yaml the schema would reject"
     assert schema_keys(SCHEMA) - in_values - optional - PASS_THROUGH == set()
@@ -127,6 +150,7 @@ def test_values_yaml_sets_every_key_the_schema_allows() -> None:
 
 
 # ---- operator configuration --------------------------------------------------------------------------
+
 
 def test_config_values_are_a_valid_operator_configuration() -> None:
     config = OperatorConfig.model_validate(VALUES["config"])
@@ -149,18 +173,27 @@ def test_derived_config_keys_are_set_by_the_template(key: str) -> None:
 
 # ---- security defaults --------------------------------------------------------------------------------
 
+
 def test_operator_runs_one_replica_with_recreate_and_the_restricted_security_context() -> None:
     deployment = (CHART / "templates" / "deployment.yaml").read_text()
     assert VALUES["operator"]["replicas"] == 1
     assert SCHEMA["properties"]["operator"]["properties"]["replicas"]["maximum"] == 1
     assert "type: Recreate" in deployment
-    for line in ("runAsNonRoot: true", "runAsUser: 65532", "readOnlyRootFilesystem: true",
-                 "allowPrivilegeEscalation: false", "drop: [ALL]", "type: RuntimeDefault"):
+    for line in (
+        "runAsNonRoot: true",
+        "runAsUser: 65532",
+        "readOnlyRootFilesystem: true",
+        "allowPrivilegeEscalation: false",
+        "drop: [ALL]",
+        "type: RuntimeDefault",
+    ):
         assert line in deployment, line
 
 
 def test_no_rule_in_the_chart_mentions_secrets() -> None:
     """HF tokens are referenced by name in the pods the operator renders; it never reads them."""
-    templates = "\n".join(p.read_text() for p in (CHART / "templates").glob("*.*") if p.suffix in (".yaml", ".tpl"))
+    templates = "\n".join(
+        p.read_text() for p in (CHART / "templates").glob("*.*") if p.suffix in (".yaml", ".tpl")
+    )
     assert "secrets" not in templates
-    assert "\"*\"" not in templates and "['*']" not in templates and "[*]" not in templates
+    assert '"*"' not in templates and "['*']" not in templates and "[*]" not in templates

@@ -59,7 +59,15 @@ def test_feasible_plan_prints_json_with_the_contract_keys_and_exits_0() -> None:
 
 def test_infeasible_plan_exits_3_and_says_why() -> None:
     result = modelfleet(
-        "plan", "--model", "meta-llama/Llama-3.1-405B-Instruct", "--gpu", "L4", "--gpus-per-replica", "1", "-o", "json"
+        "plan",
+        "--model",
+        "meta-llama/Llama-3.1-405B-Instruct",
+        "--gpu",
+        "L4",
+        "--gpus-per-replica",
+        "1",
+        "-o",
+        "json",
     )
     assert result.returncode == 3, result.stderr
     plan = json.loads(result.stdout)
@@ -123,7 +131,9 @@ def test_file_without_a_model_deployment_exits_2(capsys: pytest.CaptureFixture[s
 
 
 def test_wrong_api_group_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, err = run_cli(capsys, "plan", "-f", write(tmp_path, MANIFEST.replace("modelfleet.io/", "example.com/")))
+    code, _, err = run_cli(
+        capsys, "plan", "-f", write(tmp_path, MANIFEST.replace("modelfleet.io/", "example.com/"))
+    )
     assert code == 2 and "apiVersion" in err
 
 
@@ -134,7 +144,9 @@ def test_unknown_gpu_exits_2_listing_valid_names(capsys: pytest.CaptureFixture[s
 
 def test_flags_override_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, MANIFEST)
-    args = build_parser().parse_args(["plan", "-f", path, "--concurrency", "2", "--gpu", "B200", "--engine", "sglang"])
+    args = build_parser().parse_args(
+        ["plan", "-f", path, "--concurrency", "2", "--gpu", "B200", "--engine", "sglang"]
+    )
     spec = spec_from_args(args)
     assert (spec.serving.concurrency, spec.accelerator.type, spec.engine.name) == (2, "B200", "sglang")
     assert spec.serving.max_model_len == 131072  # untouched by flags
@@ -143,7 +155,11 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
 def test_a_layout_flag_replaces_the_files_whole_layout_pin(tmp_path: Path) -> None:
     args = build_parser().parse_args(["plan", "-f", write(tmp_path, MANIFEST), "--tensor-parallel", "4"])
     accelerator = spec_from_args(args).accelerator
-    assert (accelerator.gpus_per_replica, accelerator.tensor_parallel, accelerator.pipeline_parallel) == (None, 4, None)
+    assert (accelerator.gpus_per_replica, accelerator.tensor_parallel, accelerator.pipeline_parallel) == (
+        None,
+        4,
+        None,
+    )
 
 
 def test_bare_spec_file_is_accepted(tmp_path: Path) -> None:

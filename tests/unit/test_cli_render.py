@@ -27,8 +27,14 @@ def test_render_prints_the_workload_and_services(capsys: pytest.CaptureFixture[s
     assert all(obj["metadata"]["namespace"] == "llm" for obj in objects)
 
 
-def test_multi_node_plan_renders_a_leader_worker_set(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    text = (EXAMPLES / "kimi-k2.6.yaml").read_text(encoding="utf-8").replace("maxModelLen: 65536", "maxModelLen: 131072")
+def test_multi_node_plan_renders_a_leader_worker_set(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = (
+        (EXAMPLES / "kimi-k2.6.yaml")
+        .read_text(encoding="utf-8")
+        .replace("maxModelLen: 65536", "maxModelLen: 131072")
+    )
     path = tmp_path / "kimi.yaml"
     path.write_text(text, encoding="utf-8")
     code, objects, err = render(capsys, "-f", str(path))

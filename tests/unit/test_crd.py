@@ -26,7 +26,18 @@ from modelfleet.api.crd import CRD_FILENAME, crd, crd_yaml, structural_schema
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO / "crds" / CRD_FILENAME
-FORBIDDEN_KEYS = {"$ref", "$defs", "definitions", "anyOf", "oneOf", "allOf", "not", "title", "const", "nullable"}
+FORBIDDEN_KEYS = {
+    "$ref",
+    "$defs",
+    "definitions",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "not",
+    "title",
+    "const",
+    "nullable",
+}
 
 
 def schema_nodes(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -103,7 +114,14 @@ def test_defaults_validate_against_their_own_schema() -> None:
     for path, node in schema_nodes(spec_schema, ".spec"):
         if "default" in node:
             default = node["default"]
-            kind = {"object": dict, "array": list, "string": str, "integer": int, "boolean": bool, "number": float}
+            kind = {
+                "object": dict,
+                "array": list,
+                "string": str,
+                "integer": int,
+                "boolean": bool,
+                "number": float,
+            }
             assert isinstance(default, kind[node["type"]]), path
             if "enum" in node:
                 assert default in node["enum"], path
@@ -114,7 +132,9 @@ def test_api_server_defaulting_gives_the_same_spec_as_pydantic() -> None:
     minimal = {"model": {"id": "a/b"}}
     defaulted = apply_defaults(spec_schema, minimal)
     assert parse_spec(defaulted) == parse_spec(minimal)
-    assert defaulted["rollout"]["canary"]["steps"] == parse_spec(minimal).to_wire()["rollout"]["canary"]["steps"]
+    assert (
+        defaulted["rollout"]["canary"]["steps"] == parse_spec(minimal).to_wire()["rollout"]["canary"]["steps"]
+    )
 
 
 def test_patterns_compile_as_regular_expressions() -> None:
@@ -195,7 +215,9 @@ RULE_CASES: list[tuple[type[BaseModel], st.SearchStrategy[dict[str, Any]]]] = [
     (
         CanaryStep,
         merged(
-            optional("setWeight", 10), optional("pause", {}), optional("analysis", {"templates": ["ttft-p95"]})
+            optional("setWeight", 10),
+            optional("pause", {}),
+            optional("analysis", {"templates": ["ttft-p95"]}),
         ),
     ),
     (

@@ -15,24 +15,49 @@ from modelfleet.render.config import OperatorConfig
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CTX = Context(license_policy=LicensePolicy(), render=OperatorConfig(), gateway_api=True)
-L4_NODES = (NodeGpus("l4-0", "L4", "NVIDIA-L4", "nvidia.com/gpu", 4, True),
-            NodeGpus("l4-1", "L4", "NVIDIA-L4", "nvidia.com/gpu", 4, True))
+L4_NODES = (
+    NodeGpus("l4-0", "L4", "NVIDIA-L4", "nvidia.com/gpu", 4, True),
+    NodeGpus("l4-1", "L4", "NVIDIA-L4", "nvidia.com/gpu", 4, True),
+)
 H100_NODE = (NodeGpus("h100-0", "H100-80GB", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 8, True),)
 
 
 def spec(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"model": {"id": "Qwen/Qwen3.5-9B"}, "accelerator": {"type": "L4"},
-                            "serving": {"maxModelLen": 8192}, "rollout": {"strategy": "RollingUpdate"}}
+    base: dict[str, Any] = {
+        "model": {"id": "Qwen/Qwen3.5-9B"},
+        "accelerator": {"type": "L4"},
+        "serving": {"maxModelLen": 8192},
+        "rollout": {"strategy": "RollingUpdate"},
+    }
     base.update(changes)
     return base
 
 
-def observed(spec_: dict[str, Any], status: dict[str, Any] | None = None, children: tuple = (),
-             pods: tuple = (), nodes: tuple = L4_NODES, gpu_pods: tuple = (), now: datetime = NOW,
-             generation: int = 1, annotations: dict[str, str] | None = None) -> Observed:
-    return Observed(name="m", namespace="llm", uid="uid-1", generation=generation, annotations=annotations or {},
-                    spec=spec_, status=status or {}, children=children, pods=pods, nodes=nodes,
-                    gpu_pods=gpu_pods, now=now)
+def observed(
+    spec_: dict[str, Any],
+    status: dict[str, Any] | None = None,
+    children: tuple = (),
+    pods: tuple = (),
+    nodes: tuple = L4_NODES,
+    gpu_pods: tuple = (),
+    now: datetime = NOW,
+    generation: int = 1,
+    annotations: dict[str, str] | None = None,
+) -> Observed:
+    return Observed(
+        name="m",
+        namespace="llm",
+        uid="uid-1",
+        generation=generation,
+        annotations=annotations or {},
+        spec=spec_,
+        status=status or {},
+        children=children,
+        pods=pods,
+        nodes=nodes,
+        gpu_pods=gpu_pods,
+        now=now,
+    )
 
 
 def created(decision: Decision, ready: bool = True) -> tuple:
@@ -108,7 +133,9 @@ def test_an_unknown_model_without_overrides_says_what_to_provide() -> None:
 
 
 def test_a_refused_licence_creates_nothing_and_says_why() -> None:
-    decision = decide(observed(spec(model={"id": "MiniMaxAI/MiniMax-M2.7"}, accelerator={"type": "H200"})), CTX)
+    decision = decide(
+        observed(spec(model={"id": "MiniMaxAI/MiniMax-M2.7"}, accelerator={"type": "H200"})), CTX
+    )
     cond = condition(decision, "LicenseAccepted")
     assert cond["status"] == "False" and cond["reason"] == "LicenseRefused"
     assert decision.apply == [] and decision.status["phase"] == "Failed"
@@ -121,8 +148,10 @@ def test_a_licence_that_needs_acceptance_names_the_field_to_set() -> None:
 
 
 def test_a_model_that_fits_no_free_capacity_creates_no_pods_and_names_numbers() -> None:
-    big = spec(model={"id": "meta-llama/Llama-3.1-405B-Instruct", "licenseAccepted": True, "quantization": "bf16"},
-               accelerator={"type": "H100-80GB"})
+    big = spec(
+        model={"id": "meta-llama/Llama-3.1-405B-Instruct", "licenseAccepted": True, "quantization": "bf16"},
+        accelerator={"type": "H100-80GB"},
+    )
     decision = decide(observed(big, nodes=H100_NODE), CTX)
     cond = condition(decision, "Schedulable")
     assert cond["status"] == "False" and cond["reason"] == "InsufficientCapacity"
@@ -140,7 +169,9 @@ def test_an_infeasible_pin_is_explained_not_changed() -> None:
 
 def test_pending_pods_are_reported_with_the_schedulers_message() -> None:
     obs, decision = settle(spec())
-    pending = (PodSummary("m-x", "r", "Pending", False, "0/12 nodes are available: 2 Insufficient nvidia.com/gpu."),)
+    pending = (
+        PodSummary("m-x", "r", "Pending", False, "0/12 nodes are available: 2 Insufficient nvidia.com/gpu."),
+    )
     decision = decide(observed(spec(), status=decision.status, children=obs.children, pods=pending), CTX)
     cond = condition(decision, "Schedulable")
     assert cond["reason"] == "PodsPending" and "Insufficient nvidia.com/gpu" in cond["message"]
@@ -149,7 +180,9 @@ def test_pending_pods_are_reported_with_the_schedulers_message() -> None:
 def test_scaling_changes_replicas_without_a_new_revision() -> None:
     obs, decision = settle(spec())
     revision = decision.status["revisions"]["stable"]
-    scaled = decide(observed(spec(replicas=3), status=decision.status, children=obs.children, generation=2), CTX)
+    scaled = decide(
+        observed(spec(replicas=3), status=decision.status, children=obs.children, generation=2), CTX
+    )
     assert scaled.status["revisions"]["stable"] == revision
     [deployment] = [o for o in scaled.apply if o["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 3
@@ -161,9 +194,15 @@ def test_a_pod_changing_edit_creates_a_new_revision_and_keeps_the_old_one_servin
     old = decision.status["revisions"]["stable"]
     new_spec = spec(model={"id": "Qwen/Qwen3.5-9B", "revision": "abc"})
     changed = decide(observed(new_spec, status=decision.status, children=obs.children, generation=2), CTX)
-    revisions = {o["metadata"]["labels"].get("modelfleet.io/revision") for o in changed.apply if o["kind"] == "Deployment"}
+    revisions = {
+        o["metadata"]["labels"].get("modelfleet.io/revision")
+        for o in changed.apply
+        if o["kind"] == "Deployment"
+    }
     assert revisions and old not in revisions
-    assert not any(c.kind == "Deployment" for c in changed.delete), "the old revision stays until the new is Ready"
+    assert not any(c.kind == "Deployment" for c in changed.delete), (
+        "the old revision stays until the new is Ready"
+    )
 
 
 def test_gpus_held_by_the_model_deployments_own_pods_count_as_free_when_it_replans() -> None:
@@ -200,8 +239,9 @@ def test_a_first_deploy_says_its_plan_once_and_its_readiness_once() -> None:
     children = created(first)
     status = first.status
     for i in range(3):
-        decision = decide(observed(spec(), status=status, children=children, now=NOW + timedelta(seconds=i + 1)),
-                          CTX)
+        decision = decide(
+            observed(spec(), status=status, children=children, now=NOW + timedelta(seconds=i + 1)), CTX
+        )
         said.extend(decision.events)
         status = decision.status
     assert [e.reason for e in said] == ["PlanFeasible", "RolloutComplete", "ReplicasReady"]

@@ -20,20 +20,30 @@ STEPS = [{"setWeight": 10}, {"analysis": {"templates": ["ttft-p95"], "job": JOB}
 
 
 def canary_spec(revision: str = "a", steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"model": {"id": "Qwen/Qwen3.5-9B", "revision": revision}, "accelerator": {"type": "L4"},
-            "serving": {"maxModelLen": 8192},
-            "rollout": {"canary": {"steps": steps or STEPS, "trafficRouting": PARENT}, "analysisInterval": "10s"}}
+    return {
+        "model": {"id": "Qwen/Qwen3.5-9B", "revision": revision},
+        "accelerator": {"type": "L4"},
+        "serving": {"maxModelLen": 8192},
+        "rollout": {"canary": {"steps": steps or STEPS, "trafficRouting": PARENT}, "analysisInterval": "10s"},
+    }
 
 
-def passes(spec: dict[str, Any], status: dict[str, Any], children: tuple[Child, ...], count: int,
-           start_seconds: int = 0) -> tuple[Decision, tuple[Child, ...], int]:
+def passes(
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    children: tuple[Child, ...],
+    count: int,
+    start_seconds: int = 0,
+) -> tuple[Decision, tuple[Child, ...], int]:
     """Run `count` passes like the operator: status and children fed back, every pod Ready, and the
     route's weights as applied (the API server stores what we wrote)."""
     decision = None
     seconds = start_seconds
     for _ in range(count):
         seconds += 1
-        decision = decide(observed(spec, status=status, children=children, now=NOW + timedelta(seconds=seconds)), CTX)
+        decision = decide(
+            observed(spec, status=status, children=children, now=NOW + timedelta(seconds=seconds)), CTX
+        )
         by_name = {(c.kind, c.name): c for c in children}
         for c in created(decision):
             by_name[(c.kind, c.name)] = c
@@ -57,7 +67,9 @@ def at_analysis_step() -> tuple[dict[str, Any], Decision, tuple[Child, ...], int
 def test_no_route_is_rendered_before_a_revision_serves_and_an_existing_one_is_kept() -> None:
     decision = decide(observed(canary_spec()), CTX)  # nothing Ready: a route would have no backend
     assert "HTTPRoute" not in {o["kind"] for o in decision.apply}
-    route = Child("gateway.networking.k8s.io/v1", "HTTPRoute", "m", "uid-r", None, "h", weights=(("m-x", 100),))
+    route = Child(
+        "gateway.networking.k8s.io/v1", "HTTPRoute", "m", "uid-r", None, "h", weights=(("m-x", 100),)
+    )
     again = decide(observed(canary_spec(), status=decision.status, children=(route,)), CTX)
     assert route not in again.delete
 
@@ -96,8 +108,9 @@ def test_an_analysis_step_with_a_job_asks_the_reconciler_to_read_it_then_creates
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "MODELFLEET_ENDPOINT", "value": f"http://m-{canary}.llm.svc:80/v1"} in container["env"]
     assert container["image"] == "eval:1" and container["args"] == ["--prompts", "p.jsonl"]
-    assert "app.kubernetes.io/managed-by" not in job["spec"]["template"]["metadata"]["labels"], \
+    assert "app.kubernetes.io/managed-by" not in job["spec"]["template"]["metadata"]["labels"], (
         "the Job's pods stay out of the engine-pod index"
+    )
     running = decide(obs, CTX, jobs={1: JobState()})
     assert running.evaluation_job is not None and running.evaluation_job.create is None
 

@@ -131,8 +131,11 @@ def test_entrypoint_is_modelfleet_and_default_arguments_run_the_operator() -> No
 
 
 def test_dockerignore_lets_in_every_path_the_dockerfile_copies() -> None:
-    allowed = {line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     for stage in STAGES:
         for copy in stage.all("COPY"):
             if copy.startswith("--from="):
@@ -142,6 +145,7 @@ def test_dockerignore_lets_in_every_path_the_dockerfile_copies() -> None:
 
 
 # ---- the lock file ------------------------------------------------------------------------------------
+
 
 def locked() -> dict[str, tuple[str, int]]:
     """name -> (version, number of hashes)."""

@@ -73,8 +73,13 @@ class FakeTime:
 def test_a_burst_goes_out_at_once_then_the_rest_at_the_configured_rate() -> None:
     fake = FakeTime()
     posted: list[tuple[str, float]] = []
-    sink = EventSink(lambda body: posted.append((body["reason"], fake.now)), qps=4, burst=3,
-                     sleep=fake.sleep, clock=fake.clock)
+    sink = EventSink(
+        lambda body: posted.append((body["reason"], fake.now)),
+        qps=4,
+        burst=3,
+        sleep=fake.sleep,
+        clock=fake.clock,
+    )
     for i in range(7):
         sink({"reason": f"r{i}"})
     assert sink.flush(5)

@@ -52,7 +52,9 @@ def test_example_is_a_valid_model_deployment_in_llm(path: Path) -> None:
     assert document["metadata"]["namespace"] == "llm"
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", document["metadata"]["name"])
     parse_spec(document["spec"])
-    assert path.read_text(encoding="utf-8").startswith("# "), "each example opens with a comment saying what it shows"
+    assert path.read_text(encoding="utf-8").startswith("# "), (
+        "each example opens with a comment saying what it shows"
+    )
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -63,7 +65,9 @@ def test_example_plans_or_names_the_facts_to_provide(path: Path) -> None:
         assert any("spec.model.overrides" in reason for reason in plan.reasons), plan.reasons
     else:
         assert plan.feasible, plan.reasons
-        assert plan.chosen is not None and plan.chosen.gpu_type == manifest(path)["spec"]["accelerator"]["type"]
+        assert (
+            plan.chosen is not None and plan.chosen.gpu_type == manifest(path)["spec"]["accelerator"]["type"]
+        )
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

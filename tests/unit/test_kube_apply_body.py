@@ -9,8 +9,17 @@ import yaml
 
 from modelfleet.reconcile.kube import apply_patch_body
 
-STRINGS = ["plain", "emoji \U0001f600 and \U0001d11e", "del \x7f", "c1 \x85 \x9f", "nonchar \ufffe \uffff",
-           "bom \ufeff", "nul \x00 tab \t newline \n", "quote \" backslash \\", "中文 é"]
+STRINGS = [
+    "plain",
+    "emoji \U0001f600 and \U0001d11e",
+    "del \x7f",
+    "c1 \x85 \x9f",
+    "nonchar \ufffe \uffff",
+    "bom \ufeff",
+    "nul \x00 tab \t newline \n",
+    'quote " backslash \\',
+    "中文 é",
+]
 
 
 @pytest.mark.parametrize("value", STRINGS)

@@ -8,8 +8,12 @@ from modelfleet.reconcile.metrics import OperatorMetrics
 
 
 def samples(metrics: OperatorMetrics, name: str, label: str) -> dict[str, float]:
-    return {s.labels[label]: s.value for family in metrics.registry.collect() if family.name == name
-            for s in family.samples}
+    return {
+        s.labels[label]: s.value
+        for family in metrics.registry.collect()
+        if family.name == name
+        for s in family.samples
+    }
 
 
 def test_fleet_gauges_follow_records_and_forgets() -> None:
@@ -22,8 +26,11 @@ def test_fleet_gauges_follow_records_and_forgets() -> None:
             metrics.forget(key)
             fleet.pop(key, None)
         else:
-            entry = (rng.choice(["Pending", "Progressing", "Healthy", "Degraded"]),
-                     rng.choice([None, "L4", "H100-80GB"]), rng.randrange(0, 9))
+            entry = (
+                rng.choice(["Pending", "Progressing", "Healthy", "Degraded"]),
+                rng.choice([None, "L4", "H100-80GB"]),
+                rng.randrange(0, 9),
+            )
             metrics.record(key, *entry, canary_weight=None)
             fleet[key] = entry
         phases: dict[str, float] = {}
@@ -33,4 +40,6 @@ def test_fleet_gauges_follow_records_and_forgets() -> None:
             if gpu and gpus:
                 planned[gpu] = planned.get(gpu, 0) + gpus
         assert samples(metrics, "modelfleet_modeldeployments", "phase") == phases
-        assert {k: v for k, v in samples(metrics, "modelfleet_gpus_planned", "gpu_type").items() if v} == planned
+        assert {
+            k: v for k, v in samples(metrics, "modelfleet_gpus_planned", "gpu_type").items() if v
+        } == planned

@@ -25,8 +25,10 @@ from modelfleet.render.config import OperatorConfig
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CTX = Context(license_policy=LicensePolicy(), render=OperatorConfig(), gateway_api=True)
 H200_NODE = (NodeGpus("h200-0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True),)
-REFUSAL = ('Deployment.apps "m-1234" is invalid: spec.template.spec.containers[0].env[1].valueFrom.secretKeyRef.name: '
-           'Invalid value: "Bad Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters')
+REFUSAL = (
+    'Deployment.apps "m-1234" is invalid: spec.template.spec.containers[0].env[1].valueFrom.secretKeyRef.name: '
+    'Invalid value: "Bad Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters'
+)
 
 
 class FakeKube:
@@ -44,8 +46,9 @@ class FakeKube:
         self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
         return obj
 
-    def patch_status(self, api_version: str, kind: str, namespace: str, name: str,
-                     status: dict[str, Any]) -> dict[str, Any]:
+    def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
         self.status_patches.append(status)
         return {}
 
@@ -61,11 +64,18 @@ class FakeKube:
 
 
 def model_deployment(status: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"metadata": {"name": "m", "namespace": "llm", "uid": "uid-1", "generation": 1},
-            "spec": {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3",
-                               "source": {"huggingface": {"tokenSecretRef": {"name": "Bad Name"}}}},
-                     "accelerator": {"type": "H200"}, "serving": {"maxModelLen": 8192}},
-            "status": status or {}}
+    return {
+        "metadata": {"name": "m", "namespace": "llm", "uid": "uid-1", "generation": 1},
+        "spec": {
+            "model": {
+                "id": "mistralai/Mistral-7B-Instruct-v0.3",
+                "source": {"huggingface": {"tokenSecretRef": {"name": "Bad Name"}}},
+            },
+            "accelerator": {"type": "H200"},
+            "serving": {"maxModelLen": 8192},
+        },
+        "status": status or {},
+    }
 
 
 def reconciler(kube: FakeKube) -> Reconciler:
@@ -88,7 +98,9 @@ def test_a_refused_child_ends_the_pass_with_an_invalid_spec_status() -> None:
     assert conditions(status)["Ready"]["reason"] == "InvalidSpec"
     assert conditions(status)["Schedulable"]["status"] == "True", "what the pass learnt still stands"
     assert "revisions" not in status and "rollout" not in status, "the rollout did not start"
-    assert [e["reason"] for e in kube.events if e["type"] == "Warning"] == ["InvalidSpec"], "one cause, one warning"
+    assert [e["reason"] for e in kube.events if e["type"] == "Warning"] == ["InvalidSpec"], (
+        "one cause, one warning"
+    )
     assert not any(e["reason"] == "NewRevision" for e in kube.events)
 
 
@@ -109,15 +121,35 @@ def test_errors_that_are_not_the_specs_fault_still_raise_for_a_retry(status: int
 
 
 def test_a_refusal_keeps_the_stored_rollout_state() -> None:
-    stored = {"observedGeneration": 1, "phase": "Healthy", "revisions": {"stable": "aaa"},
-              "conditions": [{"type": "Ready", "status": "True", "reason": "ReplicasReady", "message": "",
-                              "lastTransitionTime": "2026-11-01T11:00:00Z"}]}
-    wanted = Decision(status={"observedGeneration": 2, "phase": "Progressing",
-                              "revisions": {"stable": "aaa", "canary": "bbb"}, "rollout": {"canaryRevision": "bbb"},
-                              "conditions": []})
-    obs = gather(model_deployment(status=stored) | {"metadata": {"name": "m", "namespace": "llm", "uid": "u",
-                                                                 "generation": 2}},
-                 Snapshot((), (), H200_NODE, ()), NOW)
+    stored = {
+        "observedGeneration": 1,
+        "phase": "Healthy",
+        "revisions": {"stable": "aaa"},
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "ReplicasReady",
+                "message": "",
+                "lastTransitionTime": "2026-11-01T11:00:00Z",
+            }
+        ],
+    }
+    wanted = Decision(
+        status={
+            "observedGeneration": 2,
+            "phase": "Progressing",
+            "revisions": {"stable": "aaa", "canary": "bbb"},
+            "rollout": {"canaryRevision": "bbb"},
+            "conditions": [],
+        }
+    )
+    obs = gather(
+        model_deployment(status=stored)
+        | {"metadata": {"name": "m", "namespace": "llm", "uid": "u", "generation": 2}},
+        Snapshot((), (), H200_NODE, ()),
+        NOW,
+    )
     decision = refused_decision(obs, wanted, REFUSAL)
     assert decision.status["revisions"] == {"stable": "aaa"} and "rollout" not in decision.status
     assert decision.status["observedGeneration"] == 2

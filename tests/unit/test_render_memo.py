@@ -22,8 +22,15 @@ SPEC = {"model": {"id": "Qwen/Qwen3.5-9B"}, "accelerator": {"type": "L4"}, "serv
 
 
 def render(spec, plan, replicas: int = 1, name: str = "m") -> list[dict]:
-    return memo.revision(spec, plan, name=name, namespace="llm", revision=revision_hash(spec, plan),
-                         replicas=replicas, config=CONFIG)
+    return memo.revision(
+        spec,
+        plan,
+        name=name,
+        namespace="llm",
+        revision=revision_hash(spec, plan),
+        replicas=replicas,
+        config=CONFIG,
+    )
 
 
 def test_a_memo_hit_equals_a_fresh_render_and_is_a_copy() -> None:
@@ -35,16 +42,21 @@ def test_a_memo_hit_equals_a_fresh_render_and_is_a_copy() -> None:
     second = render(spec, plan)
     assert memo.stats() == (1, 1)
     assert "ownerReferences" not in second[0]["metadata"]
-    assert second == render_revision(spec, plan, name="m", namespace="llm", revision=revision_hash(spec, plan),
-                                     replicas=1, config=CONFIG)
+    assert second == render_revision(
+        spec, plan, name="m", namespace="llm", revision=revision_hash(spec, plan), replicas=1, config=CONFIG
+    )
 
 
 def test_every_input_is_part_of_the_key() -> None:
     memo.clear()
     spec, plan = plan_for(SPEC)
     other_spec, other_plan = plan_for({**SPEC, "serving": {"maxModelLen": 4096}})
-    renders = [render(spec, plan), render(spec, plan, replicas=2), render(spec, plan, name="n"),
-               render(other_spec, other_plan)]
+    renders = [
+        render(spec, plan),
+        render(spec, plan, replicas=2),
+        render(spec, plan, name="n"),
+        render(other_spec, other_plan),
+    ]
     assert memo.stats() == (0, 4)
     assert renders[1][0]["spec"]["replicas"] == 2 and renders[2][0]["metadata"]["name"].startswith("n-")
     assert "4096" in str(renders[3][0]) and "4096" not in str(renders[0][0])

@@ -19,13 +19,23 @@ STEPS = [
 ANALYSIS_AT = 60  # step 1 started at t=60 s
 
 
-def at_analysis(now: float, jobs: dict[int, JobState] | None = None, success_count: int = 0,
-                measured: Verdict | None = None, started: float = ANALYSIS_AT) -> RolloutInput:
+def at_analysis(
+    now: float,
+    jobs: dict[int, JobState] | None = None,
+    success_count: int = 0,
+    measured: Verdict | None = None,
+    started: float = ANALYSIS_AT,
+) -> RolloutInput:
     status = canary_status(1, started=started, weight=10, success_count=success_count)
-    return make_input(now, spec=make_spec(STEPS, progressDeadline="2m"), status=status,
-                      revisions=[rev("old", 2), rev("new", 2)], observed_weights={"old": 90, "new": 10},
-                      evaluation_jobs=jobs or {},
-                      measurements=None if measured is None else (result("ttft-p95", measured, 0.5),))
+    return make_input(
+        now,
+        spec=make_spec(STEPS, progressDeadline="2m"),
+        status=status,
+        revisions=[rev("old", 2), rev("new", 2)],
+        observed_weights={"old": 90, "new": 10},
+        evaluation_jobs=jobs or {},
+        measurements=None if measured is None else (result("ttft-p95", measured, 0.5),),
+    )
 
 
 def job_entry(decision: RolloutDecision) -> dict[str, object]:
@@ -69,8 +79,14 @@ def test_a_job_that_succeeds_first_still_waits_for_the_templates() -> None:
 
 
 def test_a_failed_job_aborts_with_analysis_failed() -> None:
-    failed = {1: JobState(finished=True, succeeded=False, finished_at=ts(ANALYSIS_AT + 9),
-                          message="BackoffLimitExceeded: Job has reached the specified backoff limit")}
+    failed = {
+        1: JobState(
+            finished=True,
+            succeeded=False,
+            finished_at=ts(ANALYSIS_AT + 9),
+            message="BackoffLimitExceeded: Job has reached the specified backoff limit",
+        )
+    }
     decision = step(at_analysis(ANALYSIS_AT + 10, failed))
     assert decision.phase == Phase.DEGRADED and decision.aborted_reason == Reason.ANALYSIS_FAILED
     assert decision.weights == {"old": 100}
@@ -105,4 +121,6 @@ def test_a_pass_at_a_job_step_asks_for_the_same_job_every_time() -> None:
     assert first.status is not None
     again = step(replace(at_analysis(ANALYSIS_AT + 4, {1: JobState()}), status=first.status))
     assert again.evaluation_job == first.evaluation_job
-    assert job_entry(again) == job_entry(first), "the Job's entry does not change while it runs (no status churn)"
+    assert job_entry(again) == job_entry(first), (
+        "the Job's entry does not change while it runs (no status churn)"
+    )

@@ -14,8 +14,17 @@ KEY = ("llm", "m")
 
 
 def md(generation: int = 1, status: dict[str, Any] | None = None, **annotations: str) -> dict[str, Any]:
-    return {"metadata": {"namespace": "llm", "name": "m", "uid": "u1", "generation": generation,
-                         "annotations": annotations}, "spec": {}, "status": status or {}}
+    return {
+        "metadata": {
+            "namespace": "llm",
+            "name": "m",
+            "uid": "u1",
+            "generation": generation,
+            "annotations": annotations,
+        },
+        "spec": {},
+        "status": status or {},
+    }
 
 
 def run(events: list[dict[str, Any]], written: dict[str, Any]) -> list[dict[str, Any]]:
@@ -52,8 +61,10 @@ def test_a_status_someone_else_changed_is_looked_at_again() -> None:
 
 def test_a_new_generation_or_an_action_annotation_is_a_new_pass() -> None:
     written = {"observedGeneration": 1}
-    passes = run([md(), md(generation=2, status=written), md(2, written, **{"modelfleet.io/action": "promote"})],
-                 written)
+    passes = run(
+        [md(), md(generation=2, status=written), md(2, written, **{"modelfleet.io/action": "promote"})],
+        written,
+    )
     assert [p["metadata"]["generation"] for p in passes] == [1, 2, 2]
     assert passes[2]["metadata"]["annotations"] == {"modelfleet.io/action": "promote"}
 
@@ -64,7 +75,9 @@ def test_child_events_are_gathered_into_one_pass(monkeypatch: Any) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        workers = Workers(lambda obj, _: passes.append(loop.time()) or Outcome("ok"), workers=1, resync_seconds=60)
+        workers = Workers(
+            lambda obj, _: passes.append(loop.time()) or Outcome("ok"), workers=1, resync_seconds=60
+        )
         workers.observe(KEY, md())
         await asyncio.sleep(0.1)
         for _ in range(5):  # a Deployment's status and its pod's phases, in quick succession
@@ -110,9 +123,15 @@ def test_waiting_passes_of_changed_objects_go_before_follow_ups() -> None:
                 await asyncio.sleep(0.01)
 
         async with slots.slot(worker.FOLLOW_UP):  # every worker busy
-            tasks = [asyncio.create_task(take(name, priority)) for name, priority in (
-                ("pods moved", worker.FOLLOW_UP), ("new object", worker.CHANGED), ("resync", worker.FOLLOW_UP),
-                ("spec edited", worker.CHANGED))]
+            tasks = [
+                asyncio.create_task(take(name, priority))
+                for name, priority in (
+                    ("pods moved", worker.FOLLOW_UP),
+                    ("new object", worker.CHANGED),
+                    ("resync", worker.FOLLOW_UP),
+                    ("spec edited", worker.CHANGED),
+                )
+            ]
             await asyncio.sleep(0.01)
         await asyncio.gather(*tasks)
 
@@ -145,7 +164,9 @@ def test_only_an_unacted_change_of_the_object_is_urgent() -> None:
     acted = {"observedGeneration": 1}
     assert worker.pass_priority(md(), {"object"}) == worker.CHANGED  # never reconciled
     assert worker.pass_priority(md(2, acted), {"object"}) == worker.CHANGED  # spec edited
-    assert worker.pass_priority(md(1, acted, **{"modelfleet.io/action": "abort"}), {"object"}) == worker.CHANGED
+    assert (
+        worker.pass_priority(md(1, acted, **{"modelfleet.io/action": "abort"}), {"object"}) == worker.CHANGED
+    )
     assert worker.pass_priority(md(1, acted), {"object"}) == worker.FOLLOW_UP  # someone else's status edit
     assert worker.pass_priority(md(2, acted), {"children"}) == worker.FOLLOW_UP
     assert worker.pass_priority(md(1, acted), set()) == worker.FOLLOW_UP  # resync

@@ -192,7 +192,10 @@ class ModelSpec(ApiModel):
 
 # ModelOverrides attribute -> ModelFacts attribute, where the names differ (the spec uses the
 # config.json-style names users copy from a checkpoint).
-FACT_NAME_OF_OVERRIDE = {"num_key_value_heads": "num_kv_heads", "kv_bytes_per_token": "kv_bytes_per_token_override"}
+FACT_NAME_OF_OVERRIDE = {
+    "num_key_value_heads": "num_kv_heads",
+    "kv_bytes_per_token": "kv_bytes_per_token_override",
+}
 
 
 def override_name(fact: str) -> str | None:

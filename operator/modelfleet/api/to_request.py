@@ -116,7 +116,9 @@ def overrides_as_facts(overrides: ModelOverrides) -> dict[str, Any]:
     {'num_kv_heads': 8, 'attention': 'gqa', 'moe': {'routed_experts': 64}, 'source': ['spec.model.overrides']}
     """
     given = overrides.model_dump(exclude_none=True, mode="json")
-    mapping: dict[str, Any] = {FACT_NAME_OF_OVERRIDE.get(k, k): v for k, v in given.items() if k not in _MOE_FIELDS}
+    mapping: dict[str, Any] = {
+        FACT_NAME_OF_OVERRIDE.get(k, k): v for k, v in given.items() if k not in _MOE_FIELDS
+    }
     moe = {k: v for k, v in given.items() if k in _MOE_FIELDS}
     if moe:
         mapping["moe"] = moe

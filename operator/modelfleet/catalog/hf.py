@@ -178,7 +178,9 @@ def read_json_file(path: str | os.PathLike[str], max_bytes: int) -> Any:
     try:
         # A FIFO or device would block or stream forever: only a regular file is a metadata file.
         if not stat.S_ISREG(os.stat(path).st_mode):
-            raise CatalogError(f"{where}: cannot be read (not a regular file); point at the model's config.json or index file")
+            raise CatalogError(
+                f"{where}: cannot be read (not a regular file); point at the model's config.json or index file"
+            )
         with open(path, "rb") as handle:
             raw = handle.read(max_bytes + 1)
     except OSError as error:

@@ -8,8 +8,13 @@ from datetime import datetime
 from modelfleet.api import Condition, ConditionStatus, ConditionType, Reason
 from modelfleet.rollout.types import Event
 
-ORDER = (ConditionType.READY, ConditionType.PROGRESSING, ConditionType.DEGRADED, ConditionType.SCHEDULABLE,
-         ConditionType.LICENSE_ACCEPTED)
+ORDER = (
+    ConditionType.READY,
+    ConditionType.PROGRESSING,
+    ConditionType.DEGRADED,
+    ConditionType.SCHEDULABLE,
+    ConditionType.LICENSE_ACCEPTED,
+)
 # Transitions that deserve a Warning event rather than a Normal one.
 WARN_WHEN_FALSE = {ConditionType.SCHEDULABLE, ConditionType.LICENSE_ACCEPTED, ConditionType.READY}
 # A condition's first value says nothing new when it is the expected starting state: a new object's
@@ -42,10 +47,15 @@ class ConditionSet:
         before = self._previous.get(type_.value)
         changed = before is None or before.status != status
         self._current[type_.value] = Condition(
-            type=type_.value, status=status, reason=str(reason), message=message[:2000],
-            last_transition_time=rfc3339(self._now) if changed or before is None or not before.last_transition_time
+            type=type_.value,
+            status=status,
+            reason=str(reason),
+            message=message[:2000],
+            last_transition_time=rfc3339(self._now)
+            if changed or before is None or not before.last_transition_time
             else before.last_transition_time,
-            observed_generation=self._generation)
+            observed_generation=self._generation,
+        )
 
     def get(self, type_: ConditionType) -> Condition | None:
         return self._current.get(type_.value) or self._previous.get(type_.value)
@@ -61,14 +71,22 @@ class ConditionSet:
         for type_ in ORDER:
             now = self._current.get(type_.value)
             before = self._previous.get(type_.value)
-            if now is None or (before is not None and before.status == now.status and before.reason == now.reason):
+            if now is None or (
+                before is not None and before.status == now.status and before.reason == now.reason
+            ):
                 continue
-            if before is None and ({(type_, now.status, now.reason), (type_, now.status, None)} & QUIET_START):
+            if before is None and (
+                {(type_, now.status, now.reason), (type_, now.status, None)} & QUIET_START
+            ):
                 continue
             warn = (type_ in WARN_WHEN_FALSE and now.status == ConditionStatus.FALSE) or (
-                type_ == ConditionType.DEGRADED and now.status == ConditionStatus.TRUE)
-            event = Event("Warning" if warn else "Normal", now.reason or type_.value,
-                          now.message or f"{type_.value} is {now.status.value}")
+                type_ == ConditionType.DEGRADED and now.status == ConditionStatus.TRUE
+            )
+            event = Event(
+                "Warning" if warn else "Normal",
+                now.reason or type_.value,
+                now.message or f"{type_.value} is {now.status.value}",
+            )
             if event not in events:  # two conditions failing for one reason: say it once
                 events.append(event)
         return events

@@ -67,7 +67,9 @@ class OperatorConfig(_Config):
     engine_images: dict[str, str] = Field(default_factory=dict)
     license_policy: LicensePolicyConfig = Field(default_factory=LicensePolicyConfig)
     gateway_api: bool | None = Field(None, description="None: detect the Gateway API CRDs at start-up.")
-    leader_worker_set: bool | None = Field(None, description="None: detect the LeaderWorkerSet CRD at start-up.")
+    leader_worker_set: bool | None = Field(
+        None, description="None: detect the LeaderWorkerSet CRD at start-up."
+    )
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> OperatorConfig:

@@ -58,12 +58,25 @@ def endpoint(md_name: str, namespace: str, revision: str, port: int) -> str:
     return f"http://{revision_name(md_name, revision)}.{namespace}.svc:{port}/v1"
 
 
-def render_evaluation_job(spec: ModelDeploymentSpec, job: EvaluationJob, *, md_name: str, namespace: str,
-                          revision: str, step: int, port: int, owner: Mapping[str, Any]) -> dict[str, Any]:
+def render_evaluation_job(
+    spec: ModelDeploymentSpec,
+    job: EvaluationJob,
+    *,
+    md_name: str,
+    namespace: str,
+    revision: str,
+    step: int,
+    port: int,
+    owner: Mapping[str, Any],
+) -> dict[str, Any]:
     labels = {**object_labels(md_name, revision), ROLE_LABEL: ROLE_EVALUATION, STEP_LABEL: str(step)}
     # Pods of the Job carry no managed-by label: the engine-pod index and the Services must not see them.
-    pod_labels = {NAME_LABEL: name_label_value(md_name), REVISION_LABEL: revision, ROLE_LABEL: ROLE_EVALUATION,
-                  STEP_LABEL: str(step)}
+    pod_labels = {
+        NAME_LABEL: name_label_value(md_name),
+        REVISION_LABEL: revision,
+        ROLE_LABEL: ROLE_EVALUATION,
+        STEP_LABEL: str(step),
+    }
     container: dict[str, Any] = {
         "name": "evaluation",
         "image": job.image,
@@ -81,8 +94,12 @@ def render_evaluation_job(spec: ModelDeploymentSpec, job: EvaluationJob, *, md_n
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": job_name(md_name, revision, step), "namespace": namespace, "labels": labels,
-                     "ownerReferences": [dict(owner)]},
+        "metadata": {
+            "name": job_name(md_name, revision, step),
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [dict(owner)],
+        },
         "spec": {
             "backoffLimit": 0,
             "activeDeadlineSeconds": max(1, int(parse_duration(job.timeout))),
@@ -108,15 +125,25 @@ def job_state(job: Mapping[str, Any]) -> JobState:
     JobState(finished=True, succeeded=False, finished_at='2026-05-01T12:00:00Z', message='BackoffLimitExceeded: Job has reached the specified backoff limit', deleting=False)
     """
     meta = job.get("metadata") or {}
-    conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
-                  if c.get("status") == "True"}
+    conditions = {
+        c.get("type"): c
+        for c in (job.get("status") or {}).get("conditions") or []
+        if c.get("status") == "True"
+    }
     deleting = bool(meta.get("deletionTimestamp"))
     done = conditions.get("Complete")
     if done is not None:
-        return JobState(finished=True, succeeded=True, finished_at=done.get("lastTransitionTime"), deleting=deleting)
+        return JobState(
+            finished=True, succeeded=True, finished_at=done.get("lastTransitionTime"), deleting=deleting
+        )
     failed = conditions.get("Failed")
     if failed is not None:
         message = ": ".join(part for part in (failed.get("reason"), failed.get("message")) if part)
-        return JobState(finished=True, succeeded=False, finished_at=failed.get("lastTransitionTime"),
-                        message=message, deleting=deleting)
+        return JobState(
+            finished=True,
+            succeeded=False,
+            finished_at=failed.get("lastTransitionTime"),
+            message=message,
+            deleting=deleting,
+        )
     return JobState(deleting=deleting)

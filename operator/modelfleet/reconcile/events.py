@@ -57,9 +57,15 @@ class TokenBucket:
 
 
 class EventSink:
-    def __init__(self, post: Post, max_queued: int = MAX_QUEUED, qps: float = DEFAULT_QPS,
-                 burst: int = DEFAULT_BURST, sleep: Callable[[float], Any] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        post: Post,
+        max_queued: int = MAX_QUEUED,
+        qps: float = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._post = post
         self._bucket = TokenBucket(qps, burst, clock)
         self._sleep = sleep
@@ -75,8 +81,12 @@ class EventSink:
             self._queue.put_nowait(body)
         except queue.Full:
             self.dropped += 1
-            log.warning("event queue full (%d): dropped %s %s", self._queue.maxsize, body.get("reason"),
-                        (body.get("involvedObject") or {}).get("name"))
+            log.warning(
+                "event queue full (%d): dropped %s %s",
+                self._queue.maxsize,
+                body.get("reason"),
+                (body.get("involvedObject") or {}).get("name"),
+            )
 
     def pending(self) -> int:
         return self._queue.unfinished_tasks
@@ -108,7 +118,11 @@ class EventSink:
                     self._sleep(wait)
                 self._post(body)
             except Exception as error:  # best effort: an Event never fails anything
-                log.warning("could not post event %s on %s: %s", body.get("reason"),
-                            (body.get("involvedObject") or {}).get("name"), error)
+                log.warning(
+                    "could not post event %s on %s: %s",
+                    body.get("reason"),
+                    (body.get("involvedObject") or {}).get("name"),
+                    error,
+                )
             finally:
                 self._queue.task_done()

@@ -86,8 +86,9 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
             workers.inventory_changed()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def modeldeployment_event(event: kopf.RawEvent, namespace: str | None, name: str | None,
-                                    **kwargs: Any) -> None:
+    async def modeldeployment_event(
+        event: kopf.RawEvent, namespace: str | None, name: str | None, **kwargs: Any
+    ) -> None:
         workers.bind_indexes(kwargs)
         key = (namespace or "", name or "")
         if event.get("type") == "DELETED":

@@ -52,10 +52,18 @@ def node_gpus(node: Mapping[str, Any]) -> NodeGpus | None:
             product = next((labels[k] for k in PRODUCT_LABELS if labels.get(k)), "")
             gpu = gpu_for_product(product) if product else None
             unschedulable = bool((node.get("spec") or {}).get("unschedulable"))
-            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in (node.get("status") or {}).get("conditions") or [])
-            return NodeGpus(name=meta.get("name", ""), gpu_type=gpu.name if gpu else None, product=product,
-                            resource=resource, allocatable=count, schedulable=ready and not unschedulable)
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (node.get("status") or {}).get("conditions") or []
+            )
+            return NodeGpus(
+                name=meta.get("name", ""),
+                gpu_type=gpu.name if gpu else None,
+                product=product,
+                resource=resource,
+                allocatable=count,
+                schedulable=ready and not unschedulable,
+            )
     return None
 
 
@@ -80,8 +88,9 @@ def pod_gpus(pod: Mapping[str, Any]) -> PodGpus | None:
     return PodGpus(node=node, resource=resource, count=count, owner=f"{namespace}/{owner}" if owner else None)
 
 
-def free_gpus_per_node(nodes: Iterable[NodeGpus], pods: Iterable[PodGpus],
-                       exclude_owner: str | None = None) -> dict[str, tuple[int, ...]]:
+def free_gpus_per_node(
+    nodes: Iterable[NodeGpus], pods: Iterable[PodGpus], exclude_owner: str | None = None
+) -> dict[str, tuple[int, ...]]:
     """Free GPUs on each schedulable node, grouped by catalog GPU type, largest first.
 
     Pods of ``exclude_owner`` do not count as using GPUs: a ModelDeployment re-planning itself may
@@ -123,8 +132,9 @@ class _Totals:
 _last: _Totals | None = None
 
 
-def _free_from_snapshot(nodes: tuple[NodeGpus, ...], pods: tuple[PodGpus, ...],
-                        exclude_owner: str | None) -> dict[str, tuple[int, ...]]:
+def _free_from_snapshot(
+    nodes: tuple[NodeGpus, ...], pods: tuple[PodGpus, ...], exclude_owner: str | None
+) -> dict[str, tuple[int, ...]]:
     """:func:`free_gpus_per_node` for the snapshots the operator passes around (immutable tuples that
     every pass between two inventory changes shares): the sums are made once per snapshot, and
     excluding an owner only gives back what its own pods hold. Same results, O(nodes) per call."""

@@ -22,6 +22,8 @@ from modelfleet.render.templating import json_for_yaml
 
 FIELD_MANAGER = "modelfleet"
 APPLY_PATCH = "application/apply-patch+yaml"
+
+
 def apply_patch_body(obj: Any) -> bytes:
     """`obj` as JSON the API server's YAML decoder reads back unchanged (server-side apply is YAML).
 
@@ -68,12 +70,13 @@ KINDS: dict[tuple[str, str], Resource] = {
     ("v1", "Event"): Resource("", "v1", "events"),
     ("batch/v1", "Job"): Resource("batch", "v1", "jobs"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): Resource("gateway.networking.k8s.io", "v1", "httproutes"),
-    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): Resource("leaderworkerset.x-k8s.io", "v1",
-                                                                 "leaderworkersets"),
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): Resource(
+        "leaderworkerset.x-k8s.io", "v1", "leaderworkersets"
+    ),
     ("modelfleet.io/v1alpha1", "ModelDeployment"): Resource("modelfleet.io", "v1alpha1", "modeldeployments"),
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): Resource("apiextensions.k8s.io", "v1",
-                                                                       "customresourcedefinitions",
-                                                                       namespaced=False),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): Resource(
+        "apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False
+    ),
 }
 
 
@@ -87,15 +90,21 @@ def resource_for(api_version: str, kind: str) -> Resource:
 class Kube:
     """Blocking client; safe to share between the operator's worker threads."""
 
-    def __init__(self, configuration: Configuration, pool_size: int = 16, timeout_seconds: float = 30) -> None:
+    def __init__(
+        self, configuration: Configuration, pool_size: int = 16, timeout_seconds: float = 30
+    ) -> None:
         self._cfg = configuration
         self._lock = threading.Lock()
         self.server = configuration.host.rstrip("/")
         self._timeout = urllib3.Timeout(connect=5, read=timeout_seconds)
         self._http = urllib3.PoolManager(
-            num_pools=4, maxsize=pool_size, block=False,
+            num_pools=4,
+            maxsize=pool_size,
+            block=False,
             cert_reqs="CERT_REQUIRED" if configuration.verify_ssl else "CERT_NONE",
-            ca_certs=configuration.ssl_ca_cert, cert_file=configuration.cert_file, key_file=configuration.key_file,
+            ca_certs=configuration.ssl_ca_cert,
+            cert_file=configuration.cert_file,
+            key_file=configuration.key_file,
         )
 
     @classmethod
@@ -117,13 +126,20 @@ class Kube:
             if self._cfg.refresh_api_key_hook is not None:
                 self._cfg.refresh_api_key_hook(self._cfg)  # rotates projected service-account tokens
             token = self._cfg.get_api_key_with_prefix("authorization") or self._cfg.get_api_key_with_prefix(
-                "BearerToken")
+                "BearerToken"
+            )
         if token:
             headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
         return headers
 
-    def request(self, method: str, path: str, body: Any = None, content_type: str | None = None,
-                query: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str | None = None,
+        query: dict[str, str] | None = None,
+    ) -> Any:
         url = self.server + path + (f"?{urlencode(query)}" if query else "")
         if body is None:
             data = None
@@ -131,8 +147,9 @@ class Kube:
             data = apply_patch_body(body) if content_type == APPLY_PATCH else json.dumps(body).encode()
         if data is not None and content_type is None:
             content_type = "application/json"
-        resp = self._http.request(method, url, body=data, headers=self._headers(content_type),
-                                  timeout=self._timeout, retries=False)
+        resp = self._http.request(
+            method, url, body=data, headers=self._headers(content_type), timeout=self._timeout, retries=False
+        )
         payload = resp.data
         if resp.status >= 400:
             try:
@@ -147,10 +164,15 @@ class Kube:
         """Server-side apply `obj` as field manager `modelfleet` (creates or updates)."""
         res = resource_for(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
-        return dict(self.request(
-            "PATCH", res.path(meta.get("namespace"), meta["name"]), obj,
-            content_type=APPLY_PATCH,
-            query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}))
+        return dict(
+            self.request(
+                "PATCH",
+                res.path(meta.get("namespace"), meta["name"]),
+                obj,
+                content_type=APPLY_PATCH,
+                query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"},
+            )
+        )
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
@@ -160,13 +182,17 @@ class Kube:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         query = {"labelSelector": label_selector} if label_selector else None
-        return list(self.request("GET", resource_for(api_version, kind).path(namespace), query=query)["items"])
+        return list(
+            self.request("GET", resource_for(api_version, kind).path(namespace), query=query)["items"]
+        )
 
-    def delete(self, api_version: str, kind: str, namespace: str | None, name: str,
-               uid: str | None = None) -> bool:
+    def delete(
+        self, api_version: str, kind: str, namespace: str | None, name: str, uid: str | None = None
+    ) -> bool:
         """Delete with background propagation; a 404 is success. `uid` guards against deleting a newer namesake."""
         body: dict[str, Any] = {"propagationPolicy": "Background"}
         if uid:
@@ -179,19 +205,39 @@ class Kube:
                 return False
             raise
 
-    def patch_status(self, api_version: str, kind: str, namespace: str, name: str,
-                     status: dict[str, Any], resource_version: str | None = None) -> dict[str, Any]:
+    def patch_status(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
         """Replace `.status` through the status subresource with a JSON merge patch."""
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        return dict(self.request("PATCH", resource_for(api_version, kind).path(namespace, name, "status"), body,
-                                 content_type="application/merge-patch+json"))
+        return dict(
+            self.request(
+                "PATCH",
+                resource_for(api_version, kind).path(namespace, name, "status"),
+                body,
+                content_type="application/merge-patch+json",
+            )
+        )
 
-    def patch(self, api_version: str, kind: str, namespace: str | None, name: str,
-              patch: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.request("PATCH", resource_for(api_version, kind).path(namespace, name), patch,
-                                 content_type="application/merge-patch+json"))
+    def patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        return dict(
+            self.request(
+                "PATCH",
+                resource_for(api_version, kind).path(namespace, name),
+                patch,
+                content_type="application/merge-patch+json",
+            )
+        )
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         res = resource_for(obj["apiVersion"], obj["kind"])

@@ -18,6 +18,12 @@ class PrometheusMeasure:
 
         spec = parse_spec(obs.spec)
         return measure_templates(
-            base_url=self.url, timeout_seconds=self.timeout_seconds, names=decision.measure, spec=spec,
-            revision=decision.measure_revision or "", namespace=obs.namespace, name=obs.name,
-            now=obs.now if isinstance(obs.now, datetime) else datetime.now())
+            base_url=self.url,
+            timeout_seconds=self.timeout_seconds,
+            names=decision.measure,
+            spec=spec,
+            revision=decision.measure_revision or "",
+            namespace=obs.namespace,
+            name=obs.name,
+            now=obs.now if isinstance(obs.now, datetime) else datetime.now(),
+        )

@@ -66,7 +66,11 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
         replicas = int(spec.get("replicas", 1))
         # Ready only counts once the Deployment controller has seen the current template.
         current = status.get("observedGeneration", 0) >= meta.get("generation", 0)
-        ready = min(int(status.get("readyReplicas") or 0), int(status.get("updatedReplicas") or 0)) if current else 0
+        ready = (
+            min(int(status.get("readyReplicas") or 0), int(status.get("updatedReplicas") or 0))
+            if current
+            else 0
+        )
     elif kind == "LeaderWorkerSet":
         replicas = int(spec.get("replicas", 1))
         ready = int(status.get("readyReplicas") or 0)
@@ -76,12 +80,22 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
             for ref in rule.get("backendRefs") or []:
                 pairs.append((str(ref.get("name")), int(ref.get("weight", 1))))
         weights = tuple(pairs)
-    owned = any(ref.get("controller") and ref.get("kind") == "ModelDeployment"
-                for ref in meta.get("ownerReferences") or [])
-    return Child(api_version=obj.get("apiVersion", ""), kind=kind, name=meta.get("name", ""),
-                 uid=meta.get("uid", ""), revision=labels.get(REVISION_LABEL),
-                 spec_hash=labels.get(SPEC_HASH_LABEL), replicas=replicas, ready_replicas=ready,
-                 weights=weights, owned=owned)
+    owned = any(
+        ref.get("controller") and ref.get("kind") == "ModelDeployment"
+        for ref in meta.get("ownerReferences") or []
+    )
+    return Child(
+        api_version=obj.get("apiVersion", ""),
+        kind=kind,
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        revision=labels.get(REVISION_LABEL),
+        spec_hash=labels.get(SPEC_HASH_LABEL),
+        replicas=replicas,
+        ready_replicas=ready,
+        weights=weights,
+        owned=owned,
+    )
 
 
 def pod_summary(pod: Mapping[str, Any]) -> PodSummary:
@@ -93,6 +107,9 @@ def pod_summary(pod: Mapping[str, Any]) -> PodSummary:
     if scheduled and scheduled.get("status") == "False":
         unschedulable = scheduled.get("message") or scheduled.get("reason") or "unschedulable"
     return PodSummary(
-        name=meta.get("name", ""), revision=(meta.get("labels") or {}).get(REVISION_LABEL),
-        phase=status.get("phase", "Pending"), ready=(conditions.get("Ready") or {}).get("status") == "True",
-        unschedulable_message=unschedulable)
+        name=meta.get("name", ""),
+        revision=(meta.get("labels") or {}).get(REVISION_LABEL),
+        phase=status.get("phase", "Pending"),
+        ready=(conditions.get("Ready") or {}).get("status") == "True",
+        unschedulable_message=unschedulable,
+    )

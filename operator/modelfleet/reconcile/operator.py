@@ -31,7 +31,8 @@ def license_policy(config: OperatorConfig) -> LicensePolicy:
     lp = config.license_policy
     return LicensePolicy(
         allowed=list(lp.allowed),
-        require_acceptance=list(lp.require_acceptance) if lp.require_acceptance is not None
+        require_acceptance=list(lp.require_acceptance)
+        if lp.require_acceptance is not None
         else list(default.require_acceptance),
         refused=list(lp.refused) if lp.refused is not None else list(default.refused),
         allow_unknown=lp.allow_unknown if lp.allow_unknown is not None else default.allow_unknown,
@@ -83,21 +84,38 @@ def warm_up() -> None:
     compile_templates()
 
 
-def build(config: OperatorConfig, kube: Kube) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics, EventSink]:
-    gateway_api = config.gateway_api if config.gateway_api is not None else crd_installed(
-        kube, "httproutes.gateway.networking.k8s.io")
-    lws = config.leader_worker_set if config.leader_worker_set is not None else crd_installed(
-        kube, "leaderworkersets.leaderworkerset.x-k8s.io")
+def build(
+    config: OperatorConfig, kube: Kube
+) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics, EventSink]:
+    gateway_api = (
+        config.gateway_api
+        if config.gateway_api is not None
+        else crd_installed(kube, "httproutes.gateway.networking.k8s.io")
+    )
+    lws = (
+        config.leader_worker_set
+        if config.leader_worker_set is not None
+        else crd_installed(kube, "leaderworkersets.leaderworkerset.x-k8s.io")
+    )
     warm_up()
     metrics = OperatorMetrics()
-    context = Context(license_policy=license_policy(config), render=render_config(config),
-                      gateway_api=gateway_api, lws=lws)
-    measure = PrometheusMeasure(config.prometheus.url, config.prometheus.timeout_seconds) \
-        if config.prometheus.url else None
+    context = Context(
+        license_policy=license_policy(config), render=render_config(config), gateway_api=gateway_api, lws=lws
+    )
+    measure = (
+        PrometheusMeasure(config.prometheus.url, config.prometheus.timeout_seconds)
+        if config.prometheus.url
+        else None
+    )
     events = EventSink(kube.create, qps=config.events.qps, burst=config.events.burst)
     reconciler = Reconciler(kube, context, metrics, measure=measure, events=events)
-    workers = Workers(reconciler, workers=config.workers, resync_seconds=config.resync_seconds, lws_enabled=lws,
-                      on_forget=reconciler.forget)
+    workers = Workers(
+        reconciler,
+        workers=config.workers,
+        resync_seconds=config.resync_seconds,
+        lws_enabled=lws,
+        on_forget=reconciler.forget,
+    )
     registry = kopf.OperatorRegistry()
     register(registry, workers, gateway_api=gateway_api)
     log.info("gateway API %s, LeaderWorkerSet %s", "on" if gateway_api else "off", "on" if lws else "off")
@@ -136,7 +154,13 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
         await workers.shutdown()
         await asyncio.to_thread(events.flush, 5.0)  # what was decided is also said
 
-    asyncio.run(kopf.operator(
-        registry=registry, standalone=True, clusterwide=not config.namespaces,
-        namespaces=list(config.namespaces), liveness_endpoint=liveness))
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            standalone=True,
+            clusterwide=not config.namespaces,
+            namespaces=list(config.namespaces),
+            liveness_endpoint=liveness,
+        )
+    )
     return 0

@@ -40,8 +40,14 @@ def plan_to_status(plan: Plan, inputs_hash: str | None) -> dict[str, Any]:
         quantization=plan.quantization,
         max_model_len=plan.max_model_len,
         kv_bytes_per_token=plan.kv_bytes_per_token,
-        memory={"weights_bytes": memory.weights, "kv_cache_bytes": memory.kv_cache,
-                "overhead_bytes": memory.overhead, "usable_bytes": memory.usable} if memory else None,
+        memory={
+            "weights_bytes": memory.weights,
+            "kv_cache_bytes": memory.kv_cache,
+            "overhead_bytes": memory.overhead,
+            "usable_bytes": memory.usable,
+        }
+        if memory
+        else None,
         summary=summary(plan),
         reasons=list(plan.reasons)[:32],
         inputs_hash=inputs_hash,
@@ -53,22 +59,42 @@ def plan_from_status(stored: PlanStatus | None, inputs_hash: str, spec: ModelDep
     """The stored plan when it was made from the same inputs and is complete; else None (plan again)."""
     if stored is None or not stored.feasible or stored.inputs_hash != inputs_hash:
         return None
-    needed = (stored.gpu_type, stored.gpus_per_replica, stored.nodes_per_replica, stored.tensor_parallel,
-              stored.pipeline_parallel, stored.memory, stored.quantization)
+    needed = (
+        stored.gpu_type,
+        stored.gpus_per_replica,
+        stored.nodes_per_replica,
+        stored.tensor_parallel,
+        stored.pipeline_parallel,
+        stored.memory,
+        stored.quantization,
+    )
     if any(v is None for v in needed):
         return None
     assert stored.memory is not None
     return Plan(
-        feasible=True, model_id=spec.model.id, engine=Engine(spec.engine.name.value),
-        quantization=str(stored.quantization), max_model_len=stored.max_model_len,
-        chosen=Candidate(gpu_type=str(stored.gpu_type), gpus_per_replica=int(stored.gpus_per_replica or 0),
-                         nodes_per_replica=int(stored.nodes_per_replica or 0),
-                         tensor_parallel=int(stored.tensor_parallel or 0),
-                         pipeline_parallel=int(stored.pipeline_parallel or 0),
-                         data_parallel=stored.data_parallel or 1, expert_parallel=bool(stored.expert_parallel)),
-        memory=MemoryPerGpu(weights=stored.memory.weights_bytes, kv_cache=stored.memory.kv_cache_bytes,
-                            overhead=stored.memory.overhead_bytes, usable=stored.memory.usable_bytes),
-        kv_bytes_per_token=stored.kv_bytes_per_token, reasons=tuple(stored.reasons))
+        feasible=True,
+        model_id=spec.model.id,
+        engine=Engine(spec.engine.name.value),
+        quantization=str(stored.quantization),
+        max_model_len=stored.max_model_len,
+        chosen=Candidate(
+            gpu_type=str(stored.gpu_type),
+            gpus_per_replica=int(stored.gpus_per_replica or 0),
+            nodes_per_replica=int(stored.nodes_per_replica or 0),
+            tensor_parallel=int(stored.tensor_parallel or 0),
+            pipeline_parallel=int(stored.pipeline_parallel or 0),
+            data_parallel=stored.data_parallel or 1,
+            expert_parallel=bool(stored.expert_parallel),
+        ),
+        memory=MemoryPerGpu(
+            weights=stored.memory.weights_bytes,
+            kv_cache=stored.memory.kv_cache_bytes,
+            overhead=stored.memory.overhead_bytes,
+            usable=stored.memory.usable_bytes,
+        ),
+        kv_bytes_per_token=stored.kv_bytes_per_token,
+        reasons=tuple(stored.reasons),
+    )
 
 
 def summary(plan: Plan) -> str | None:

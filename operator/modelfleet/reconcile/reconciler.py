@@ -31,9 +31,15 @@ MAX_JOB_LOOKUPS = 3
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, context: Context, metrics: OperatorMetrics, measure: Measure | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 events: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        context: Context,
+        metrics: OperatorMetrics,
+        measure: Measure | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        events: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         """`events` takes each Event body off the pass (an :class:`.events.EventSink`); without it,
         Events are posted in the pass itself."""
         self.kube = kube
@@ -69,11 +75,17 @@ class Reconciler:
             jobs[plan.step] = job_state(found) if found is not None else None
             decision = decide(observed, self.context, jobs=jobs)
         if decision.measure and self.measure is not None:
-            decision = decide(observed, self.context, measurements=self.measure(observed, decision), jobs=jobs)
+            decision = decide(
+                observed, self.context, measurements=self.measure(observed, decision), jobs=jobs
+            )
         decision = self.act(observed, decision)
         self._record(observed, decision)
-        return Outcome(decision.result, decision.requeue_after_seconds, decision.waiting_for_capacity,
-                       status=decision.status)
+        return Outcome(
+            decision.result,
+            decision.requeue_after_seconds,
+            decision.waiting_for_capacity,
+            status=decision.status,
+        )
 
     def forget(self, key: tuple[str, str]) -> None:
         self.metrics.forget(key)
@@ -82,8 +94,13 @@ class Reconciler:
         status = decision.status
         plan = status.get("plan") or {}
         gpus = int(plan.get("gpusPerReplica") or 0) * int(status.get("replicas") or 0)
-        self.metrics.record((obs.namespace, obs.name), str(status.get("phase", "Pending")), plan.get("gpuType"),
-                            gpus, (status.get("rollout") or {}).get("weight"))
+        self.metrics.record(
+            (obs.namespace, obs.name),
+            str(status.get("phase", "Pending")),
+            plan.get("gpuType"),
+            gpus,
+            (status.get("rollout") or {}).get("weight"),
+        )
         self.metrics.set_allocated(allocated_gpus_by_type(obs.nodes, obs.gpu_pods))
 
     # ---- act ----------------------------------------------------------------------------------------
@@ -102,8 +119,9 @@ class Reconciler:
 
     def _write_children(self, obs: Observed, decision: Decision) -> None:
         for child, replicas in decision.scale:
-            self.kube.patch(child.api_version, child.kind, obs.namespace, child.name,
-                            {"spec": {"replicas": replicas}})
+            self.kube.patch(
+                child.api_version, child.kind, obs.namespace, child.name, {"spec": {"replicas": replicas}}
+            )
         for obj in decision.apply:
             self.kube.apply(obj)
         for child in decision.delete:
@@ -114,8 +132,13 @@ class Reconciler:
         elif job is not None and job.looked_up and job.create is not None:
             self.kube.apply(job.create)
         if decision.consumed_action and ACTION_ANNOTATION in (obs.annotations or {}):
-            self.kube.patch(MD_API_VERSION, KIND, obs.namespace, obs.name,
-                            {"metadata": {"annotations": {ACTION_ANNOTATION: None}}})
+            self.kube.patch(
+                MD_API_VERSION,
+                KIND,
+                obs.namespace,
+                obs.name,
+                {"metadata": {"annotations": {ACTION_ANNOTATION: None}}},
+            )
 
     def _write_status(self, obs: Observed, decision: Decision) -> None:
         patch = merge_patch(dict(obs.status or {}), decision.status)
@@ -133,13 +156,25 @@ class Reconciler:
     def post_event(self, obs: Observed, event: Event) -> None:
         now = self.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         body = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"generateName": f"{obs.name}.", "namespace": obs.namespace},
-            "involvedObject": {"apiVersion": MD_API_VERSION, "kind": KIND, "name": obs.name,
-                               "namespace": obs.namespace, "uid": obs.uid},
-            "type": event.type, "reason": event.reason[:128], "message": event.message[:1024],
-            "source": {"component": "modelfleet"}, "reportingComponent": "modelfleet.io/operator",
-            "reportingInstance": "modelfleet", "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "involvedObject": {
+                "apiVersion": MD_API_VERSION,
+                "kind": KIND,
+                "name": obs.name,
+                "namespace": obs.namespace,
+                "uid": obs.uid,
+            },
+            "type": event.type,
+            "reason": event.reason[:128],
+            "message": event.message[:1024],
+            "source": {"component": "modelfleet"},
+            "reportingComponent": "modelfleet.io/operator",
+            "reportingInstance": "modelfleet",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
         }
         if self.events is not None:
             self.events(body)
@@ -153,8 +188,16 @@ class Reconciler:
 def gather(obj: dict[str, Any], snapshot: Snapshot, now: datetime) -> Observed:
     meta = obj.get("metadata") or {}
     return Observed(
-        name=meta.get("name", ""), namespace=meta.get("namespace", ""), uid=meta.get("uid", ""),
-        generation=int(meta.get("generation") or 0), annotations=dict(meta.get("annotations") or {}),
-        spec=obj.get("spec") or {}, status=obj.get("status") or {},
-        children=snapshot.children, pods=snapshot.pods, nodes=snapshot.nodes, gpu_pods=snapshot.gpu_pods,
-        now=now)
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+        annotations=dict(meta.get("annotations") or {}),
+        spec=obj.get("spec") or {},
+        status=obj.get("status") or {},
+        children=snapshot.children,
+        pods=snapshot.pods,
+        nodes=snapshot.nodes,
+        gpu_pods=snapshot.gpu_pods,
+        now=now,
+    )

@@ -30,15 +30,23 @@ def refused_decision(obs: Observed, decision: Decision, refusal: str) -> Decisio
     for raw in decision.status.get("conditions") or []:
         type_ = ConditionType(str(raw["type"]))
         if type_ not in RULED:
-            conditions.set(type_, ConditionStatus(str(raw["status"])), str(raw.get("reason", "")),
-                           str(raw.get("message", "")))
-    message = (f"the API server refused an object rendered from this spec: {refusal}; "
-               f"change the spec field that sets the value it names")
+            conditions.set(
+                type_,
+                ConditionStatus(str(raw["status"])),
+                str(raw.get("reason", "")),
+                str(raw.get("message", "")),
+            )
+    message = (
+        f"the API server refused an object rendered from this spec: {refusal}; "
+        f"change the spec field that sets the value it names"
+    )
     conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
     conditions.set(ConditionType.PROGRESSING, ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
     conditions.set(ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.INVALID_SPEC, message)
     status = dict(decision.status)
-    status.update({"phase": Phase.FAILED.value, "conditions": conditions.to_list(), "message": message[:1000]})
+    status.update(
+        {"phase": Phase.FAILED.value, "conditions": conditions.to_list(), "message": message[:1000]}
+    )
     for key in ("revisions", "rollout"):
         kept = getattr(previous, key)
         if kept is None:

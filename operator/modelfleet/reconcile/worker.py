@@ -27,7 +27,15 @@ from modelfleet.reconcile.observed import Child, PodSummary
 
 log = logging.getLogger("modelfleet.worker")
 Key = tuple[str, str]  # (namespace, name)
-INDEX_NAMES = ("gpu_nodes", "gpu_pods", "engine_pods", "deployments", "services", "httproutes", "leaderworkersets")
+INDEX_NAMES = (
+    "gpu_nodes",
+    "gpu_pods",
+    "engine_pods",
+    "deployments",
+    "services",
+    "httproutes",
+    "leaderworkersets",
+)
 # Coalesce bursts of watch events into one pass. A change of the ModelDeployment itself is acted on
 # almost at once; changes of its children and pods (a Deployment's status, its pods being scheduled,
 # started and becoming Ready: several events within a second) are gathered a little longer.
@@ -108,8 +116,14 @@ def pass_priority(obj: Mapping[str, Any], why: set[str]) -> int:
 
 
 class Workers:
-    def __init__(self, reconcile: ReconcileFn, workers: int, resync_seconds: float,
-                 lws_enabled: bool = False, on_forget: ForgetFn | None = None) -> None:
+    def __init__(
+        self,
+        reconcile: ReconcileFn,
+        workers: int,
+        resync_seconds: float,
+        lws_enabled: bool = False,
+        on_forget: ForgetFn | None = None,
+    ) -> None:
         self._reconcile = reconcile
         self._on_forget = on_forget
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
@@ -140,7 +154,9 @@ class Workers:
         self._latest[key] = obj
         if key not in self._tasks:
             self._wake[key] = asyncio.Event()
-            self._tasks[key] = asyncio.get_running_loop().create_task(self._loop(key), name=f"reconcile {key}")
+            self._tasks[key] = asyncio.get_running_loop().create_task(
+                self._loop(key), name=f"reconcile {key}"
+            )
         elif self._settled.get(key) == _fingerprint(obj, obj.get("status")):
             return  # the echo of our own status write: nothing to decide
         self._wake_for(key, "object")
@@ -200,7 +216,9 @@ class Workers:
         wake = self._wake[key]
         delay = self.resync_seconds
         while True:
-            await asyncio.sleep(DEBOUNCE_SECONDS if "object" in self._why.get(key, ()) else CHILD_DEBOUNCE_SECONDS)
+            await asyncio.sleep(
+                DEBOUNCE_SECONDS if "object" in self._why.get(key, ()) else CHILD_DEBOUNCE_SECONDS
+            )
             wake.clear()
             why = self._why.pop(key, set())
             obj = self._latest.get(key)
@@ -258,5 +276,10 @@ class Workers:
 def _fingerprint(obj: Mapping[str, Any], status: Any) -> tuple[Any, ...]:
     """Everything a pass reads from the ModelDeployment itself (the spec through its generation)."""
     meta = obj.get("metadata") or {}
-    return (meta.get("uid"), meta.get("generation"), meta.get("annotations") or {}, meta.get("deletionTimestamp"),
-            status or {})
+    return (
+        meta.get("uid"),
+        meta.get("generation"),
+        meta.get("annotations") or {},
+        meta.get("deletionTimestamp"),
+        status or {},
+    )

@@ -57,21 +57,51 @@ class _Memo:
 _MEMO = _Memo(MAX_ENTRIES)
 
 
-def revision(spec: ModelDeploymentSpec, plan: Plan, *, name: str, namespace: str, revision: str, replicas: int,
-             config: OperatorConfig) -> list[dict[str, Any]]:
+def revision(
+    spec: ModelDeploymentSpec,
+    plan: Plan,
+    *,
+    name: str,
+    namespace: str,
+    revision: str,
+    replicas: int,
+    config: OperatorConfig,
+) -> list[dict[str, Any]]:
     """:func:`modelfleet.render.render_revision`, memoised on every input."""
-    key = ("revision", json.dumps(spec.model_dump(mode="json"), sort_keys=True), plan, name, namespace, revision,
-           replicas, repr(config))
-    return list(_MEMO.get(key, lambda: render_revision(spec, plan, name=name, namespace=namespace,
-                                                        revision=revision, replicas=replicas, config=config)))
+    key = (
+        "revision",
+        json.dumps(spec.model_dump(mode="json"), sort_keys=True),
+        plan,
+        name,
+        namespace,
+        revision,
+        replicas,
+        repr(config),
+    )
+    return list(
+        _MEMO.get(
+            key,
+            lambda: render_revision(
+                spec,
+                plan,
+                name=name,
+                namespace=namespace,
+                revision=revision,
+                replicas=replicas,
+                config=config,
+            ),
+        )
+    )
 
 
-def umbrella_service(spec: ModelDeploymentSpec, *, name: str, namespace: str,
-                     config: OperatorConfig) -> dict[str, Any]:
+def umbrella_service(
+    spec: ModelDeploymentSpec, *, name: str, namespace: str, config: OperatorConfig
+) -> dict[str, Any]:
     """:func:`modelfleet.render.render_umbrella_service`, memoised."""
     key = ("umbrella", name, namespace, repr(config))
-    return dict(_MEMO.get(key, lambda: render_umbrella_service(spec, name=name, namespace=namespace,
-                                                                config=config)))
+    return dict(
+        _MEMO.get(key, lambda: render_umbrella_service(spec, name=name, namespace=namespace, config=config))
+    )
 
 
 def stats() -> tuple[int, int]:

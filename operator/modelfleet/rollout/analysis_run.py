@@ -68,8 +68,11 @@ def analysis_step(p: Pass, step: AnalysisStep) -> Outcome:
         )
 
     if p.status.success_count >= required:  # the templates passed in an earlier pass; the Job has not
-        return DONE if job is None or job.passed else hold(
-            f"{required}/{required} rounds passed; {job.result.message}", None)
+        return (
+            DONE
+            if job is None or job.passed
+            else hold(f"{required}/{required} rounds passed; {job.result.message}", None)
+        )
     wait_seconds = seconds_until_due(p)
     progress = f"{p.status.success_count}/{required} rounds passed"
     if p.status.analysis:

@@ -42,9 +42,18 @@ def job_progress(p: Pass, job: EvaluationJob) -> JobProgress:
     left_seconds = timeout_seconds - elapsed_seconds(p.status.step_started_at, p.inp.now)
 
     def progress(verdict: Verdict, message: str, abort: Abort | None = None) -> JobProgress:
-        at = state.finished_at if state is not None and state.finished and not stale else p.status.step_started_at
-        result = AnalysisResult(name=EVALUATION_RESULT, verdict=verdict, threshold=f"exit 0 within {job.timeout}",
-                                message=message, at=at)
+        at = (
+            state.finished_at
+            if state is not None and state.finished and not stale
+            else p.status.step_started_at
+        )
+        result = AnalysisResult(
+            name=EVALUATION_RESULT,
+            verdict=verdict,
+            threshold=f"exit 0 within {job.timeout}",
+            message=message,
+            at=at,
+        )
         waiting = verdict == Verdict.INCONCLUSIVE
         requeue = min(POLL_SECONDS, max(1.0, left_seconds + 1)) if waiting else None
         return JobProgress(request, verdict == Verdict.SUCCESS, abort, result, requeue)
@@ -53,8 +62,11 @@ def job_progress(p: Pass, job: EvaluationJob) -> JobProgress:
         if state.succeeded:
             return progress(Verdict.SUCCESS, "the evaluation Job succeeded")
         why = state.message or "it exited with a non-zero code"
-        return progress(Verdict.FAILURE, f"the evaluation Job failed: {why}",
-                        Abort(Reason.ANALYSIS_FAILED, f"the evaluation Job failed: {why}"))
+        return progress(
+            Verdict.FAILURE,
+            f"the evaluation Job failed: {why}",
+            Abort(Reason.ANALYSIS_FAILED, f"the evaluation Job failed: {why}"),
+        )
     if left_seconds < 0:
         text = f"the evaluation Job did not finish within its timeout of {job.timeout}"
         return progress(Verdict.FAILURE, text, Abort(Reason.ANALYSIS_FAILED, text))
