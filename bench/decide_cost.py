@@ -25,9 +25,9 @@ from typing import Any
 
 from bench.workload import spec as bench_spec
 from modelfleet.catalog.license import LicensePolicy
-from modelfleet.reconcile.decide import Context, Decision, Observed, decide
-from modelfleet.reconcile.inventory import NodeGpus, PodGpus
-from modelfleet.reconcile.observed import child_summary
+from modelfleet.decide import Context, Decision, Observed, decide
+from modelfleet.decide.inventory import NodeGpus, PodGpus
+from modelfleet.decide.observed import child_summary
 from modelfleet.render import memo
 from modelfleet.render.config import OperatorConfig
 

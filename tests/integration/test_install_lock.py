@@ -61,7 +61,7 @@ def test_operator_starts_from_the_lock_installed_venv(venv: Path, tmp_path: Path
     sh(
         venv / "bin" / "python",
         "-c",
-        "import modelfleet.reconcile.operator, modelfleet.cli_run",
+        "import modelfleet.reconcile.operator, modelfleet.cli.run",
         env=clean_env(),
         cwd=tmp_path,
     )

@@ -12,7 +12,7 @@ import yaml
 
 from modelfleet.api.crd import CRD_FILENAME, crd_yaml
 from modelfleet.cli import build_parser, main
-from modelfleet.cli_plan import spec_from_args
+from modelfleet.cli.plan import spec_from_args
 
 REPO = Path(__file__).resolve().parents[2]
 MODELFLEET = REPO / ".venv" / "bin" / "modelfleet"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelfleet.catalog.license import LicensePolicy
-from modelfleet.reconcile.decide import Context, Decision, Observed, decide
-from modelfleet.reconcile.inventory import NodeGpus, PodGpus
-from modelfleet.reconcile.observed import PodSummary, child_summary
-from modelfleet.reconcile.statusdiff import merge_patch
+from modelfleet.decide import Context, Decision, Observed, decide
+from modelfleet.decide.inventory import NodeGpus, PodGpus
+from modelfleet.decide.observed import PodSummary, child_summary
+from modelfleet.decide.statusdiff import merge_patch
 from modelfleet.render.config import OperatorConfig
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

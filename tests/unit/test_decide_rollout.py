@@ -8,9 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from modelfleet.api import AnalysisResult, Verdict
-from modelfleet.reconcile import evaluation_job
-from modelfleet.reconcile.decide import Decision, decide
-from modelfleet.reconcile.observed import Child
+from modelfleet.decide import Decision, decide, evaluation_job
+from modelfleet.decide.observed import Child
 from modelfleet.rollout.types import JobState
 from tests.unit.test_decide import CTX, NOW, created, observed
 

@@ -11,7 +11,7 @@ import yaml
 
 from modelfleet.api import parse_spec
 from modelfleet.cli import main
-from modelfleet.cli_plan import license_verdict, make_plan
+from modelfleet.cli.plan import license_verdict, make_plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
 FILES = sorted(EXAMPLES.glob("*.yaml"))

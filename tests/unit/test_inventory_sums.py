@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelfleet.reconcile.inventory import NodeGpus, PodGpus, allocated_gpus_by_type, free_gpus_per_node
+from modelfleet.decide.inventory import NodeGpus, PodGpus, allocated_gpus_by_type, free_gpus_per_node
 
 OWNERS = [None, "a/m1", "a/m2", "b/m1"]
 nodes_st = st.lists(

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from modelfleet.catalog.license import LicensePolicy
-from modelfleet.reconcile.decide import Context, Decision
-from modelfleet.reconcile.inventory import NodeGpus
+from modelfleet.decide import Context, Decision
+from modelfleet.decide.inventory import NodeGpus
+from modelfleet.decide.refused import refused_decision
 from modelfleet.reconcile.kube import ApiError
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.reconciler import Reconciler, gather
-from modelfleet.reconcile.refused import refused_decision
 from modelfleet.reconcile.worker import Snapshot
 from modelfleet.render.config import OperatorConfig
 

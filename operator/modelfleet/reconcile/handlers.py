@@ -16,8 +16,8 @@ from typing import Any
 import kopf
 
 from modelfleet import GROUP, PLURAL, VERSION
-from modelfleet.reconcile.inventory import node_gpus, pod_gpus
-from modelfleet.reconcile.observed import MANAGED_BY, MANAGED_BY_LABEL, child_summary, owner_key, pod_summary
+from modelfleet.decide.inventory import node_gpus, pod_gpus
+from modelfleet.decide.observed import MANAGED_BY, MANAGED_BY_LABEL, child_summary, owner_key, pod_summary
 from modelfleet.reconcile.worker import Workers
 
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from modelfleet.api import AnalysisResult, parse_spec
-from modelfleet.reconcile.decide import Decision, Observed
+from modelfleet.decide import Decision, Observed
 
 
 class PrometheusMeasure:

@@ -11,8 +11,8 @@ import kopf
 
 from modelfleet.catalog import gpu_catalog, license_catalog, model_catalog
 from modelfleet.catalog.license import LicensePolicy
+from modelfleet.decide import Context
 from modelfleet.reconcile.config import OperatorConfig
-from modelfleet.reconcile.decide import Context
 from modelfleet.reconcile.events import EventSink
 from modelfleet.reconcile.handlers import register
 from modelfleet.reconcile.kube import ApiError, Kube

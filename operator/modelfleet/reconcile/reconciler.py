@@ -14,13 +14,13 @@ from typing import Any
 
 from modelfleet import GROUP, KIND, VERSION
 from modelfleet.api import ACTION_ANNOTATION, AnalysisResult
-from modelfleet.reconcile.decide import Context, Decision, Observed, decide
-from modelfleet.reconcile.evaluation_job import job_state
-from modelfleet.reconcile.inventory import allocated_gpus_by_type
+from modelfleet.decide import Context, Decision, Observed, decide
+from modelfleet.decide.evaluation_job import job_state
+from modelfleet.decide.inventory import allocated_gpus_by_type
+from modelfleet.decide.refused import REFUSED_STATUSES, refused_decision
+from modelfleet.decide.statusdiff import merge_patch
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.metrics import OperatorMetrics
-from modelfleet.reconcile.refused import REFUSED_STATUSES, refused_decision
-from modelfleet.reconcile.statusdiff import merge_patch
 from modelfleet.reconcile.worker import Outcome, Snapshot
 from modelfleet.rollout.types import Event, JobState
 

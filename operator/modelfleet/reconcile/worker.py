@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelfleet.api import ACTION_ANNOTATION
-from modelfleet.reconcile.inventory import NodeGpus, PodGpus
-from modelfleet.reconcile.observed import Child, PodSummary
+from modelfleet.decide.inventory import NodeGpus, PodGpus
+from modelfleet.decide.observed import Child, PodSummary
 
 log = logging.getLogger("modelfleet.worker")
 Key = tuple[str, str]  # (namespace, name)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from modelfleet.api.crd import CRD_FILENAME, crd_yaml
-from modelfleet.cli_common import EXIT_OK, CliError
+from modelfleet.cli.common import EXIT_OK, CliError
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

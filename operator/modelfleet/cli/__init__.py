@@ -9,9 +9,9 @@ Exit codes are a contract scripts rely on:
 
 Errors are one line on stderr per problem, never a traceback.
 
-Adding a subcommand: write ``modelfleet/cli_<name>.py`` with ``add_parser(subparsers)`` that registers
+Adding a subcommand: write ``modelfleet/cli/<name>.py`` with ``add_parser(subparsers)`` that registers
 an argparse parser whose ``func(args) -> int`` does the work, and list it in ``_COMMAND_MODULES``.
-``run`` (the operator) plugs in the same way through ``modelfleet.cli_run``, loaded only when present
+``run`` (the operator) plugs in the same way through ``modelfleet.cli.run``, loaded only when present
 so that the pure commands never import kopf or kubernetes.
 """
 
@@ -23,16 +23,16 @@ import sys
 from collections.abc import Sequence
 
 from modelfleet import __version__
-from modelfleet.cli_common import EXIT_INTERNAL, CliError
+from modelfleet.cli.common import EXIT_INTERNAL, CliError
 
 _COMMAND_MODULES = (
-    "modelfleet.cli_plan",
-    "modelfleet.cli_render",
-    "modelfleet.cli_crd",
-    "modelfleet.cli_catalog",
+    "modelfleet.cli.plan",
+    "modelfleet.cli.render",
+    "modelfleet.cli.crd",
+    "modelfleet.cli.catalog",
 )
 # The hook for `modelfleet run`: a module with add_parser(subparsers), like the ones above.
-RUN_COMMAND_MODULE = "modelfleet.cli_run"
+RUN_COMMAND_MODULE = "modelfleet.cli.run"
 
 
 def build_parser() -> argparse.ArgumentParser:

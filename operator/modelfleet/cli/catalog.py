@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from modelfleet.cli_common import EXIT_OK, OUTPUT_FORMATS, print_document, print_table
+from modelfleet.cli.common import EXIT_OK, OUTPUT_FORMATS, print_document, print_table
 
 KINDS = ("models", "gpus", "licenses")
 GIB = 1024**3

@@ -13,7 +13,7 @@ import yaml
 
 from modelfleet.api.errors import SpecError
 from modelfleet.api.spec import parse_spec
-from modelfleet.cli_common import (
+from modelfleet.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_INFEASIBLE,
     EXIT_OK,
@@ -21,7 +21,7 @@ from modelfleet.cli_common import (
     read_manifest,
     spec_error,
 )
-from modelfleet.cli_plan import make_plan
+from modelfleet.cli.plan import make_plan
 
 DNS_NAME_MAX_LENGTH = 63
 

@@ -14,7 +14,7 @@ from typing import Any
 from modelfleet.api.errors import SpecError
 from modelfleet.api.spec import ModelDeploymentSpec, parse_spec
 from modelfleet.api.spec_model import Quantization
-from modelfleet.cli_common import (
+from modelfleet.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_INFEASIBLE,
     EXIT_OK,

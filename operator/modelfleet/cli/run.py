@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from modelfleet.cli_common import EXIT_BAD_INPUT, CliError
+from modelfleet.cli.common import EXIT_BAD_INPUT, CliError
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

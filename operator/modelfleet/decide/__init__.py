@@ -32,14 +32,14 @@ from modelfleet.api import (
 from modelfleet.api.to_request import UnknownModelError, plan_request_from_spec
 from modelfleet.catalog import gpu_catalog
 from modelfleet.catalog.license import LicensePolicy, evaluate_license
+from modelfleet.decide.conditions import ConditionSet
+from modelfleet.decide.evaluation_job import job_name, render_evaluation_job
+from modelfleet.decide.inventory import NodeGpus, PodGpus, free_gpus_per_node
+from modelfleet.decide.observed import WORKLOAD_KINDS, Child, PodSummary
+from modelfleet.decide.plans import plan_from_status, plan_inputs_hash, plan_to_status
 from modelfleet.planner import plan as make_plan
 from modelfleet.planner.fit import fit_in_inventory
 from modelfleet.planner.types import GpuPool, Plan
-from modelfleet.reconcile.conditions import ConditionSet
-from modelfleet.reconcile.evaluation_job import job_name, render_evaluation_job
-from modelfleet.reconcile.inventory import NodeGpus, PodGpus, free_gpus_per_node
-from modelfleet.reconcile.observed import WORKLOAD_KINDS, Child, PodSummary
-from modelfleet.reconcile.plans import plan_from_status, plan_inputs_hash, plan_to_status
 from modelfleet.render import memo as rendered
 from modelfleet.render import render_route, revision_hash
 from modelfleet.render.config import OperatorConfig as RenderConfig

@@ -11,8 +11,8 @@ stored rollout state is kept: the step the decision wanted did not happen.
 from __future__ import annotations
 
 from modelfleet.api import ConditionStatus, ConditionType, ModelDeploymentStatus, Phase, Reason
-from modelfleet.reconcile.conditions import ConditionSet
-from modelfleet.reconcile.decide import Decision, Observed
+from modelfleet.decide import Decision, Observed
+from modelfleet.decide.conditions import ConditionSet
 
 # BadRequest and Invalid (422): the request itself is wrong; Conflict, Forbidden, 5xx are not the spec's fault.
 REFUSED_STATUSES = frozenset({400, 422})
