@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelfleet.decide.observed import NAME_LABEL
+from modelfleet.render.names import NAME_LABEL
 
 Key = tuple[str, str]
 SERVICES_PER_MODEL = 2  # the revision Service and the umbrella Service

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote
 
-from modelfleet.render.names import ENGINE_LABEL
+from modelfleet.render.names import ENGINE_LABEL, MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL, ROLE_SERVER
 from testbed.prometheus import LoopbackPrometheus, ScrapeTarget
 from tests.e2e.api import Api
 
@@ -72,7 +72,7 @@ ITL_BUCKETS = (
     80.0,
 )
 TOKENS_PER_REQUEST = 50
-ENGINE_POD_SELECTOR = "app.kubernetes.io/managed-by=modelfleet,modelfleet.io/role=server"
+ENGINE_POD_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY},{ROLE_LABEL}={ROLE_SERVER}"
 
 
 @dataclass(frozen=True)

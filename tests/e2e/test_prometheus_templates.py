@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from modelfleet.analysis import measure_templates
 from modelfleet.api import Verdict, parse_spec
+from modelfleet.reconcile.measure import measure_templates
 from testbed.prometheus import LoopbackPrometheus, ScrapeTarget
 from tests.e2e.engine_exporter import FAILING, IDLE, SLOW_TTFT, EngineExporter
 

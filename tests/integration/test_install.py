@@ -8,13 +8,13 @@ delete their ModelDeployments.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hack import gen_install_manifest
 
 from testbed import cluster as testbed_cluster
 from testbed.cluster import REPO, LocalCluster
@@ -25,25 +25,16 @@ INSTALL = REPO / "manifests" / "install.yaml"
 NAMESPACE = "modelfleet-system"
 
 
-def generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "gen_install_manifest", REPO / "hack" / "gen_install_manifest.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def documents() -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(INSTALL.read_text()) if d]
 
 
 def test_install_manifest_is_the_chart_rendered_with_default_values() -> None:
-    gen = generator()
     helm = str(Path(testbed_cluster.testbed_root()) / "bin" / "helm")  # the version the cluster tests use
-    files = gen.install_manifest(helm)
-    assert gen.drifted(files) == [], "run `make install-manifests` (hack/gen_install_manifest.py)"
+    files = gen_install_manifest.install_manifest(helm)
+    assert gen_install_manifest.drifted(files) == [], (
+        "run `make install-manifests` (hack/gen_install_manifest.py)"
+    )
 
 
 def test_install_manifest_holds_the_namespace_crd_rbac_and_one_operator() -> None:

@@ -1,4 +1,4 @@
-"""The Prometheus client against a real HTTP server on loopback (no mocks)."""
+"""The shell's Prometheus client against a real HTTP server on loopback (no mocks)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from modelfleet.analysis import PrometheusClient, ProviderError, measure_templates
+from modelfleet.analysis import ProviderError
 from modelfleet.api import Verdict, parse_spec
+from modelfleet.reconcile.measure import measure_templates
+from modelfleet.reconcile.prometheus import PrometheusClient
 
 
 class FakePrometheus(BaseHTTPRequestHandler):
@@ -137,3 +139,12 @@ def test_measure_templates_runs_a_deployments_templates_against_prometheus(prome
     assert [r.verdict for r in results] == [Verdict.SUCCESS, Verdict.ERROR]  # the fake knows only "one"
     assert results[0].value == 0.25
     assert 'sglang:num_queue_reqs{modelfleet_io_revision="r1",namespace="llm"}' in FakePrometheus.queries[-1]
+
+
+def test_the_answer_readers_worked_examples_hold() -> None:
+    import doctest
+
+    import modelfleet.analysis.prometheus
+
+    result = doctest.testmod(modelfleet.analysis.prometheus)
+    assert result.attempted > 0 and result.failed == 0

@@ -15,6 +15,8 @@ from modelfleet.api import (
     parse_spec,
 )
 from modelfleet.api.duration import DurationError, format_duration
+from modelfleet.catalog.types import AttentionKind
+from modelfleet.planner import Engine, Quantization
 
 MINIMAL = {"model": {"id": "deepseek-ai/DeepSeek-V4-Flash"}}
 
@@ -96,6 +98,25 @@ def test_bad_enum_value_names_the_field(section: str, field: str, bad: str, path
 
 def test_bad_quantization_names_the_field() -> None:
     assert problems({"model": {"id": "a/b", "quantization": "fp16"}}).startswith("spec.model.quantization: ")
+
+
+@pytest.mark.parametrize("kind", [kind for kind in AttentionKind if kind is not AttentionKind.UNKNOWN])
+def test_an_override_may_name_every_attention_kind_the_planner_sizes(kind: AttentionKind) -> None:
+    spec = parse_spec({"model": {"id": "a/b", "overrides": {"attention": kind.value}}})
+    assert spec.model.overrides is not None and spec.model.overrides.attention is kind
+
+
+@pytest.mark.parametrize("bad", ["unknown", "mha"])
+def test_an_override_naming_no_sizable_attention_kind_lists_the_kinds(bad: str) -> None:
+    assert problems({"model": {"id": "a/b", "overrides": {"attention": bad}}}) == (
+        f"spec.model.overrides.attention: {bad!r} is not an attention kind; "
+        "use one of gqa, mla, sliding-hybrid, linear-hybrid, compressed"
+    )
+
+
+def test_a_specs_engine_and_dtype_are_the_enums_the_planner_reads() -> None:
+    spec = parse_spec({"model": {"id": "a/b", "quantization": "fp8"}, "engine": {"name": "sglang"}})
+    assert spec.engine.name is Engine.SGLANG and spec.model.quantization is Quantization.FP8
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,13 @@ restricted VM. The test layout is Argo's own: ``health_test.yaml`` next to ``hea
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import lupa.lua51 as lua
 import pytest
 import yaml
+from hack import gen_install_manifest
 
 from modelfleet.api import ModelDeploymentStatus, parse_spec
 from modelfleet.api.conditions import ACTION_ANNOTATION, Phase
@@ -245,11 +245,7 @@ def test_numbers_reach_lua_as_floats_and_come_back_as_integers() -> None:
 
 
 def test_argocd_cm_patch_carries_exactly_these_scripts() -> None:
-    spec = importlib.util.spec_from_file_location("gen", REPO / "hack" / "gen_install_manifest.py")
-    assert spec and spec.loader
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    assert gen.drifted(gen.argocd_cm_patch()) == [], (
+    assert gen_install_manifest.drifted(gen_install_manifest.argocd_cm_patch()) == [], (
         "run `make install-manifests` (hack/gen_install_manifest.py)"
     )
     data = yaml.safe_load((REPO / "argocd" / "argocd-cm-patch.yaml").read_text())["data"]

@@ -6,13 +6,13 @@ What needs helm and an API server (lint, template, install, RBAC) is in tests/in
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hack import gen_install_manifest
 from pydantic import BaseModel
 
 from modelfleet.reconcile.config import LicensePolicyConfig, OperatorConfig, PrometheusConfig, WatchConfig
@@ -30,16 +30,6 @@ PASS_THROUGH = {
 }
 # Keys the chart derives from other values instead of taking them from `config`.
 DERIVED_CONFIG_KEYS = {"namespaces", "metrics", "gatewayApi", "leaderWorkerSet"}
-
-
-def generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "gen_install_manifest", REPO / "hack" / "gen_install_manifest.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def object_nodes(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -61,16 +51,16 @@ def aliases(model: type[BaseModel]) -> set[str]:
 
 
 def test_chart_crd_templates_are_generated_from_crds_folder() -> None:
-    gen = generator()
-    files = gen.chart_crds()
+    files = gen_install_manifest.chart_crds()
     assert files, "crds/ holds at least the ModelDeployment CRD"
-    assert gen.drifted(files) == [], "run `make install-manifests` (hack/gen_install_manifest.py)"
-    assert gen.orphans(files) == []
+    assert gen_install_manifest.drifted(files) == [], (
+        "run `make install-manifests` (hack/gen_install_manifest.py)"
+    )
+    assert gen_install_manifest.orphans(files) == []
 
 
 def test_chart_crd_template_keeps_the_crd_body_byte_for_byte() -> None:
     """Only the header, the metadata include and brace escaping differ from crds/."""
-    gen = generator()
     for source in sorted((REPO / "crds").glob("*.yaml")):
         template = (CHART / "templates" / "crds" / source.name).read_text()
         unescaped = template.replace('{{ "{{" }}', "{{").replace('{{ "}}" }}', "}}")
@@ -81,12 +71,11 @@ def test_chart_crd_template_keeps_the_crd_body_byte_for_byte() -> None:
         ]
         original = [line for line in source.read_text().splitlines() if not line.startswith("#")]
         assert body == original
-        assert gen.escape_template_braces("{{x}}") == '{{ "{{" }}x{{ "}}" }}'
+        assert gen_install_manifest.escape_template_braces("{{x}}") == '{{ "{{" }}x{{ "}}" }}'
 
 
 def test_template_braces_in_a_crd_cannot_reach_helm_unescaped() -> None:
-    gen = generator()
-    text = gen.chart_crd_template(
+    text = gen_install_manifest.chart_crd_template(
         "apiVersion: v1\nmetadata:\n  name: x\nspec:\n  d: use {{revision}}\n", "x.yaml"
     )
     body = text.split("\n", 2)[2]  # after the two template header lines

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.decide import Context, Decision, Observed, decide
-from modelfleet.decide.inventory import NodeGpus, PodGpus
+from modelfleet.decide.inventory import NodeGpus, PodGpus, pod_gpus
 from modelfleet.decide.observed import PodSummary, child_summary
 from modelfleet.decide.statusdiff import merge_patch
 from modelfleet.render.config import OperatorConfig
+from modelfleet.render.names import NAME_LABEL, object_labels
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CTX = Context(license_policy=LicensePolicy(), render=OperatorConfig(), gateway_api=True)
@@ -212,6 +214,32 @@ def test_gpus_held_by_the_model_deployments_own_pods_count_as_free_when_it_repla
     others = tuple(PodGpus(node, "nvidia.com/gpu", 4, None) for node in ("l4-0", "l4-1"))
     blocked = decide(observed(spec(), gpu_pods=others), CTX)
     assert condition(blocked, "Schedulable")["reason"] == "InsufficientCapacity"
+
+
+def own_gpu_pods(md_name: str) -> tuple[PodGpus | None, ...]:
+    """The GPU pods a ModelDeployment's rendered workload holds: 4 L4s on each node, labelled as rendered."""
+    return tuple(
+        pod_gpus(
+            {
+                "metadata": {"namespace": "llm", "labels": object_labels(md_name)},
+                "spec": {
+                    "nodeName": node,
+                    "containers": [{"resources": {"limits": {"nvidia.com/gpu": "4"}}}],
+                },
+                "status": {"phase": "Running"},
+            }
+        )
+        for node in ("l4-0", "l4-1")
+    )
+
+
+def test_a_long_name_knows_its_own_pods_by_the_shortened_name_label() -> None:
+    long_name = "qwen3-5-9b-" + "x" * 70  # a valid object name, too long for a label value
+    label_value = object_labels(long_name)[NAME_LABEL]
+    short = decide(observed(spec(), gpu_pods=own_gpu_pods("m")), CTX)
+    long = decide(replace(observed(spec(), gpu_pods=own_gpu_pods(long_name)), name=long_name), CTX)
+    assert condition(long, "Schedulable") == condition(short, "Schedulable"), "its own pods count as its own"
+    assert long.status["selector"] == f"{NAME_LABEL}={label_value}" and len(label_value) <= 63
 
 
 def test_a_spec_the_renderer_refuses_becomes_a_condition_not_an_exception() -> None:

@@ -1,4 +1,7 @@
-"""The glue the reconciler calls between the machine's two phases: render, query, evaluate."""
+"""Render, query, evaluate: the analysis the reconciler runs between the machine's two phases.
+
+Pure: the query is a callable the caller gives (the shell's Prometheus client, or a fake in tests).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,10 @@ from datetime import datetime
 
 from modelfleet.analysis.errors import ProviderError
 from modelfleet.analysis.evaluate import evaluate
-from modelfleet.analysis.prometheus import DEFAULT_TIMEOUT_SECONDS, PrometheusClient
-from modelfleet.analysis.templates import render_query, resolve_templates
-from modelfleet.api import AnalysisResult, AnalysisTemplate, ModelDeploymentSpec, Verdict
+from modelfleet.analysis.templates import render_query
+from modelfleet.api import AnalysisResult, AnalysisTemplate, Verdict
 
-Query = Callable[[str], float | None]  # PrometheusClient.query, or a fake of it in tests
+Query = Callable[[str], float | None]  # the shell's PrometheusClient.query, or a fake of it in tests
 
 
 def measure(
@@ -44,21 +46,3 @@ def measure(
             measured = error
         results.append(evaluate(template, measured, now))
     return tuple(results)
-
-
-def measure_templates(
-    *,
-    base_url: str,
-    names: Iterable[str],
-    spec: ModelDeploymentSpec,
-    revision: str,
-    namespace: str,
-    name: str,
-    now: datetime,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-) -> tuple[AnalysisResult, ...]:
-    """Measure the named templates of a ModelDeployment's canary against Prometheus at ``base_url``
-    (built-ins for its engine, replaced by its own analysisTemplates of the same name)."""
-    templates = resolve_templates(spec.rollout, spec.engine.name)
-    client = PrometheusClient(base_url, timeout_seconds=timeout_seconds)
-    return measure(names, templates, client.query, revision=revision, namespace=namespace, name=name, now=now)

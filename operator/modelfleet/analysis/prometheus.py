@@ -1,7 +1,7 @@
-"""A tiny Prometheus HTTP API client: one instant query -> one number (or None for no data).
+"""Reading the answers of Prometheus's instant-query API: JSON text -> one number, or a ProviderError.
 
-``GET {base}/api/v1/query?query=...`` (https://prometheus.io/docs/prometheus/latest/querying/api/).
-Only the standard library, with a timeout, so a hung Prometheus never blocks a reconcile for long.
+Pure: the HTTP call is the shell's (:mod:`modelfleet.reconcile.prometheus`); this module only reads what
+``GET {base}/api/v1/query`` returned (https://prometheus.io/docs/prometheus/latest/querying/api/).
 Every failure becomes a :class:`ProviderError` whose message says what to check.
 """
 
@@ -9,52 +9,39 @@ from __future__ import annotations
 
 import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 from modelfleet.analysis.errors import ProviderError
 
-DEFAULT_TIMEOUT_SECONDS = 10.0
+
+def read_answer(body: str, base_url: str) -> float | None:
+    """The single value of a successful answer; None when the query matched no series.
+
+    >>> read_answer('{"status": "success", "data": {"resultType": "scalar", "result": [1.7e9, "3"]}}', "p")
+    3.0
+    >>> read_answer("<html>login</html>", "http://prometheus:9090")
+    Traceback (most recent call last):
+    ...
+    modelfleet.analysis.errors.ProviderError: Prometheus at http://prometheus:9090 returned non-JSON: '<html>login</html>'
+    """
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError:
+        raise ProviderError(f"Prometheus at {base_url} returned non-JSON: {body[:200]!r}") from None
+    if not isinstance(payload, dict) or payload.get("status") != "success":
+        raise ProviderError(error_text(payload, base_url))
+    return parse_value(payload.get("data") or {})
 
 
-class PrometheusClient:
-    def __init__(self, base_url: str, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout_seconds = timeout_seconds
+def error_text(payload: Any, base_url: str) -> str:
+    """What an error answer says (Prometheus answers a bad query with ``errorType`` and ``error``).
 
-    def query(self, promql: str) -> float | None:
-        """The single value of an instant query; None when it returns no series."""
-        url = f"{self.base_url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-        body = self._get(url)
-        try:
-            payload = json.loads(body)
-        except json.JSONDecodeError:
-            raise ProviderError(f"Prometheus at {self.base_url} returned non-JSON: {body[:200]!r}") from None
-        if not isinstance(payload, dict) or payload.get("status") != "success":
-            raise ProviderError(_error_text(payload, self.base_url))
-        return parse_value(payload.get("data") or {})
-
-    def _get(self, url: str) -> str:
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-                return str(response.read().decode("utf-8", "replace"))
-        except urllib.error.HTTPError as error:
-            # Prometheus answers a bad query with 400 and a JSON body naming the problem.
-            detail = error.read().decode("utf-8", "replace")
-            try:
-                text = _error_text(json.loads(detail), self.base_url)
-            except json.JSONDecodeError:
-                text = detail[:200]
-            raise ProviderError(f"Prometheus HTTP {error.code}: {text}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise ProviderError(
-                f"cannot reach Prometheus at {self.base_url}: {reason}; check the operator's "
-                "Prometheus URL and network policy"
-            ) from None
+    >>> error_text({"status": "error", "errorType": "bad_data", "error": "parse error at char 4"}, "p")
+    'bad_data: parse error at char 4'
+    """
+    if isinstance(payload, dict):
+        return f"{payload.get('errorType', 'error')}: {payload.get('error', 'no detail')}"
+    return f"unexpected answer from Prometheus at {base_url}"
 
 
 def parse_value(data: dict[str, Any]) -> float | None:
@@ -87,9 +74,3 @@ def _number(text: Any) -> float:
     except (TypeError, ValueError):
         raise ProviderError(f"unreadable sample value {text!r}") from None
     return math.nan if math.isnan(value) else value
-
-
-def _error_text(payload: Any, base_url: str) -> str:
-    if isinstance(payload, dict):
-        return f"{payload.get('errorType', 'error')}: {payload.get('error', 'no detail')}"
-    return f"unexpected answer from Prometheus at {base_url}"

@@ -43,7 +43,8 @@ Metric names, verified against each engine's source:
 
 from __future__ import annotations
 
-from modelfleet.api import AnalysisTemplate, EngineName, RolloutSpec
+from modelfleet.api import AnalysisTemplate, RolloutSpec
+from modelfleet.catalog.types import Engine
 
 SELECTOR = 'modelfleet_io_revision="{{revision}}",namespace="{{namespace}}"'
 WINDOW = "5m"  # long enough for a p95 at modest traffic, short enough to see a bad canary quickly
@@ -84,8 +85,8 @@ _TGI_REQUESTS = "tgi_request_count"
 _PREFILL = 'method="prefill"'
 
 # name -> (query, request counter used for the minimum-requests gate)
-_QUERIES: dict[EngineName, dict[str, tuple[str, str]]] = {
-    EngineName.VLLM: {
+_QUERIES: dict[Engine, dict[str, tuple[str, str]]] = {
+    Engine.VLLM: {
         "ttft-p95": (_p95("vllm:time_to_first_token_seconds"), _VLLM_REQUESTS),
         "itl-p95": (
             f"{_p95('vllm:inter_token_latency_seconds')} or {_p95('vllm:time_per_output_token_seconds')}",
@@ -98,7 +99,7 @@ _QUERIES: dict[EngineName, dict[str, tuple[str, str]]] = {
         ),
         "queue-depth": (_queue("vllm:num_requests_waiting"), _VLLM_REQUESTS),
     },
-    EngineName.SGLANG: {
+    Engine.SGLANG: {
         "ttft-p95": (_p95("sglang:time_to_first_token_seconds"), _SGLANG_REQUESTS),
         "itl-p95": (
             f"{_p95('sglang:inter_token_latency_seconds')} or {_p95('sglang:time_per_output_token_seconds')}",
@@ -107,7 +108,7 @@ _QUERIES: dict[EngineName, dict[str, tuple[str, str]]] = {
         "error-rate": (_ratio("sglang:num_aborted_requests_total", _SGLANG_REQUESTS), _SGLANG_REQUESTS),
         "queue-depth": (_queue("sglang:num_queue_reqs"), _SGLANG_REQUESTS),
     },
-    EngineName.TGI: {
+    Engine.TGI: {
         # TGI has no TTFT histogram: queue time p95 + prefill batch p95 approximates it from above.
         "ttft-p95": (
             f"{_p95('tgi_request_queue_duration')} + on() {_p95('tgi_batch_inference_duration', _PREFILL)}",
@@ -128,15 +129,15 @@ _THRESHOLDS = {
 }
 
 
-def builtin_templates(engine: EngineName) -> dict[str, AnalysisTemplate]:
+def builtin_templates(engine: Engine) -> dict[str, AnalysisTemplate]:
     """The four built-ins for an engine, with default thresholds and the minimum-requests gate."""
     return {
         name: AnalysisTemplate(name=name, query=_gated(query, requests), max=_THRESHOLDS[name])
-        for name, (query, requests) in _QUERIES[EngineName(engine)].items()
+        for name, (query, requests) in _QUERIES[engine].items()
     }
 
 
-def resolve_templates(spec: RolloutSpec, engine: EngineName) -> dict[str, AnalysisTemplate]:
+def resolve_templates(spec: RolloutSpec, engine: Engine) -> dict[str, AnalysisTemplate]:
     """Every template an analysis step may name: built-ins, replaced by a user template of the
     same name (spec.rollout.analysisTemplates)."""
     templates = builtin_templates(engine)

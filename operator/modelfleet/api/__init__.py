@@ -5,7 +5,7 @@ from modelfleet.api.duration import DurationError, format_duration, parse_durati
 from modelfleet.api.errors import SpecError
 from modelfleet.api.spec import (
     AcceleratorSpec,
-    EngineName,
+    Engine,
     EngineSpec,
     EnvVar,
     KvCacheDtype,
@@ -14,7 +14,6 @@ from modelfleet.api.spec import (
     parse_spec,
 )
 from modelfleet.api.spec_model import (
-    AttentionKind,
     HuggingFaceSource,
     ModelOverrides,
     ModelSource,
@@ -59,7 +58,6 @@ __all__ = [
     "AnalysisResult",
     "AnalysisStep",
     "AnalysisTemplate",
-    "AttentionKind",
     "CanaryCapacity",
     "CanarySpec",
     "CanaryStep",
@@ -67,7 +65,7 @@ __all__ = [
     "ConditionStatus",
     "ConditionType",
     "DurationError",
-    "EngineName",
+    "Engine",
     "EngineSpec",
     "EnvVar",
     "EvaluationJob",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from modelfleet.catalog import license as licence_policy
+
 
 class Phase(StrEnum):
     """One-word summary of the whole object, for the PHASE printer column."""
@@ -48,11 +50,11 @@ class Reason(StrEnum):
     REPLICAS_READY = "ReplicasReady"
     REPLICAS_NOT_READY = "ReplicasNotReady"
     SCALED_TO_ZERO = "ScaledToZero"
-    # LicenseAccepted
-    LICENSE_ALLOWED = "LicenseAllowed"
-    LICENSE_NEEDS_ACCEPTANCE = "LicenseNeedsAcceptance"
-    LICENSE_REFUSED = "LicenseRefused"
-    LICENSE_UNKNOWN = "LicenseUnknown"
+    # LicenseAccepted: the licence policy's own verdicts, written as it gives them
+    LICENSE_ALLOWED = licence_policy.LICENSE_ALLOWED
+    LICENSE_NEEDS_ACCEPTANCE = licence_policy.LICENSE_NEEDS_ACCEPTANCE
+    LICENSE_REFUSED = licence_policy.LICENSE_REFUSED
+    LICENSE_UNKNOWN = licence_policy.LICENSE_UNKNOWN
     # Progressing
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_PAUSED = "RolloutPaused"

@@ -15,16 +15,9 @@ from modelfleet.api.base import LIST_MAX_ITEMS, LONG_STRING_MAX_LENGTH, ApiModel
 from modelfleet.api.errors import SpecError, spec_error_from
 from modelfleet.api.spec_model import ModelSpec
 from modelfleet.api.spec_rollout import RolloutSpec
+from modelfleet.catalog.types import Engine
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
-
-
-class EngineName(StrEnum):
-    """Same values as ``modelfleet.planner.types.Engine``."""
-
-    VLLM = "vllm"
-    SGLANG = "sglang"
-    TGI = "tgi"
 
 
 class KvCacheDtype(StrEnum):
@@ -38,7 +31,7 @@ class EnvVar(ApiModel):
 
 
 class EngineSpec(ApiModel):
-    name: EngineName = Field(EngineName.VLLM, description="Inference engine: vllm, sglang or tgi.")
+    name: Engine = Field(Engine.VLLM, description="Inference engine: vllm, sglang or tgi.")
     version: str | None = Field(
         None,
         description="Engine version (image tag); default: the operator's tested version.",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from modelfleet.api.base import (
     NAME_MAX_LENGTH,
@@ -14,6 +13,7 @@ from modelfleet.api.base import (
     _check_pattern,
     cel,
 )
+from modelfleet.catalog.types import AttentionKind, Quantization
 
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
 URI_PATTERN = r"^(s3|gs|hf)://[^\s]+$"
@@ -30,26 +30,21 @@ SourceUri = Annotated[
 ]
 
 
-class Quantization(StrEnum):
-    """Served weight dtype; same values as ``modelfleet.planner.types.Quantization``."""
-
-    BF16 = "bf16"
-    FP8 = "fp8"
-    INT8 = "int8"
-    FP4 = "fp4"
-    INT4 = "int4"
-    AWQ = "awq"
-    GPTQ = "gptq"
+# ``unknown`` is how the catalog marks a fact it lacks; an override names a kind the planner can size.
+SPEC_ATTENTION_KINDS = tuple(kind.value for kind in AttentionKind if kind is not AttentionKind.UNKNOWN)
 
 
-class AttentionKind(StrEnum):
-    """Same values as ``modelfleet.catalog.types.AttentionKind`` minus ``unknown``."""
+def _known_attention(value: Any) -> Any:
+    if value not in SPEC_ATTENTION_KINDS:
+        raise ValueError(f"{value!r} is not an attention kind; use one of {', '.join(SPEC_ATTENTION_KINDS)}")
+    return value
 
-    GQA = "gqa"
-    MLA = "mla"
-    SLIDING_HYBRID = "sliding-hybrid"
-    LINEAR_HYBRID = "linear-hybrid"
-    COMPRESSED = "compressed"
+
+SpecAttentionKind = Annotated[
+    AttentionKind,
+    BeforeValidator(_known_attention),
+    WithJsonSchema({"type": "string", "enum": list(SPEC_ATTENTION_KINDS)}),
+]
 
 
 class SecretKeyRef(ApiModel):
@@ -128,7 +123,7 @@ class ModelOverrides(ApiModel):
     )
     head_dim: int | None = _count("Head dimension; wins over hidden_size / heads.")
     intermediate_size: int | None = _count("Dense MLP intermediate size.")
-    attention: AttentionKind | None = Field(
+    attention: SpecAttentionKind | None = Field(
         None, description="Attention kind; decides the KV-cache bytes-per-token formula."
     )
     kv_lora_rank: int | None = _count("MLA latent KV rank (kv_lora_rank).")

@@ -13,7 +13,7 @@ from modelfleet.api.errors import SpecError
 from modelfleet.api.spec import ModelDeploymentSpec
 from modelfleet.api.spec_model import FACT_NAME_OF_OVERRIDE, ModelOverrides
 from modelfleet.catalog.types import AttentionKind, ModelFacts
-from modelfleet.planner.types import Engine, GpuPool, PlanRequest, Quantization
+from modelfleet.planner.types import GpuPool, PlanRequest
 
 OVERRIDES_SOURCE = "spec.model.overrides"
 
@@ -36,9 +36,9 @@ def plan_request_from_spec(
     accelerator, serving = spec.accelerator, spec.serving
     request = PlanRequest(
         model_id=spec.model.id,
-        engine=Engine(spec.engine.name.value),
+        engine=spec.engine.name,
         gpu=None if accelerator.type == "auto" else accelerator.type,
-        quantization=Quantization(spec.model.quantization.value) if spec.model.quantization else None,
+        quantization=spec.model.quantization,
         kv_cache_dtype=serving.kv_cache_dtype.value,
         max_model_len=serving.max_model_len,
         concurrency=serving.concurrency,

@@ -37,7 +37,7 @@ from modelfleet.catalog import values as v
 from modelfleet.catalog.errors import CatalogError
 from modelfleet.catalog.loader import entry_of, read_data_file
 
-# Condition reasons (the LicenseAccepted condition in status uses the same strings).
+# The reasons of the LicenseAccepted condition (api.conditions.Reason takes its values from here).
 LICENSE_ALLOWED = "LicenseAllowed"
 LICENSE_NEEDS_ACCEPTANCE = "LicenseNeedsAcceptance"
 LICENSE_REFUSED = "LicenseRefused"

@@ -18,6 +18,26 @@ class Vendor(StrEnum):
     AMD = "amd"
 
 
+class Engine(StrEnum):
+    """An inference engine the planner sizes for and the renderer launches."""
+
+    VLLM = "vllm"
+    SGLANG = "sglang"
+    TGI = "tgi"
+
+
+class Quantization(StrEnum):
+    """A weight dtype: how a checkpoint stores its weights, or what an engine serves them as."""
+
+    BF16 = "bf16"
+    FP8 = "fp8"
+    INT8 = "int8"
+    FP4 = "fp4"
+    INT4 = "int4"
+    AWQ = "awq"
+    GPTQ = "gptq"
+
+
 class AttentionKind(StrEnum):
     """How a model's attention stores its KV cache; decides the bytes-per-token formula."""
 

@@ -72,25 +72,11 @@ def _identity(manifest: dict[str, Any]) -> tuple[str, str]:
 def _render(
     spec: Any, plan: Any, facts: Any, *, name: str, namespace: str, revision: str | None
 ) -> list[Any]:
-    from modelfleet.render import (
-        RenderError,
-        render_all,
-        render_revision,
-        render_route,
-        render_umbrella_service,
-    )
+    from modelfleet.render import RenderError, render_all
 
+    if revision is not None and len(revision) > DNS_NAME_MAX_LENGTH:
+        raise CliError(f"--revision-name: at most {DNS_NAME_MAX_LENGTH} characters", EXIT_BAD_INPUT)
     try:
-        if revision is None:
-            return render_all(spec, plan, name=name, namespace=namespace, facts=facts)
-        if len(revision) > DNS_NAME_MAX_LENGTH:
-            raise CliError(f"--revision-name: at most {DNS_NAME_MAX_LENGTH} characters", EXIT_BAD_INPUT)
-        objects = render_revision(
-            spec, plan, name=name, namespace=namespace, revision=revision, replicas=spec.replicas, facts=facts
-        )
-        objects.append(render_umbrella_service(spec, name=name, namespace=namespace))
-        if spec.rollout.canary.traffic_routing.gateway_api is not None:
-            objects.append(render_route(spec, name=name, namespace=namespace, weights={revision: 100}))
-        return objects
+        return render_all(spec, plan, name=name, namespace=namespace, facts=facts, revision=revision)
     except RenderError as error:
         raise CliError(" ".join(str(error).split()), EXIT_BAD_INPUT) from None

@@ -1,4 +1,4 @@
-"""``modelfleet run``: the operator. kopf and the Kubernetes client are imported only here."""
+"""``modelfleet run``: the operator; the only command that loads kopf and the Kubernetes client."""
 
 from __future__ import annotations
 

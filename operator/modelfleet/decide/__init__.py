@@ -44,7 +44,7 @@ from modelfleet.render import memo as rendered
 from modelfleet.render import render_route, revision_hash
 from modelfleet.render.config import OperatorConfig as RenderConfig
 from modelfleet.render.errors import RenderError
-from modelfleet.render.names import umbrella_name
+from modelfleet.render.names import NAME_LABEL, SPEC_HASH_LABEL, name_label_value, umbrella_name
 from modelfleet.rollout import step as rollout_step
 from modelfleet.rollout.types import Event, JobRequest, JobState, RevisionState, RolloutDecision, RolloutInput
 
@@ -126,7 +126,7 @@ def decide(
         conditions.set(ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.INVALID_SPEC, str(error))
         return _halt(obs, previous, conditions, Phase.FAILED, f"invalid spec: {error}", "invalid")
 
-    own = f"{obs.namespace}/{obs.name}"
+    own = f"{obs.namespace}/{name_label_value(obs.name)}"
     free_for_planning = free_gpus_per_node(obs.nodes, obs.gpu_pods, exclude_owner=own)
     try:
         request, facts = plan_request_from_spec(spec, pool=GpuPool(free_per_node=free_for_planning))
@@ -379,7 +379,7 @@ def _children(
         wanted = (obj.get("spec") or {}).get("replicas")
         if (
             seen is None
-            or seen.spec_hash != labels.get("modelfleet.io/spec-hash")
+            or seen.spec_hash != labels.get(SPEC_HASH_LABEL)
             or (wanted is not None and seen.replicas != wanted)
         ):
             decision.apply.append(obj)
@@ -532,7 +532,7 @@ def _status(
         "replicas": replicas,
         "readyReplicas": ready_replicas,
         "ready": ready,
-        "selector": f"modelfleet.io/name={obs.name}",
+        "selector": f"{NAME_LABEL}={name_label_value(obs.name)}",
         "message": message[:1000] if message else None,
     }
     return {k: v for k, v in status.items() if v is not None}

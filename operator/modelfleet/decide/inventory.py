@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelfleet.catalog import gpu_for_product
+from modelfleet.render.names import NAME_LABEL
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 # Labels that name the GPU model: NVIDIA GPU Feature Discovery, then the AMD GPU node labeller.
@@ -83,7 +84,7 @@ def pod_gpus(pod: Mapping[str, Any]) -> PodGpus | None:
     if count <= 0:
         return None
     labels = (pod.get("metadata") or {}).get("labels") or {}
-    owner = labels.get("modelfleet.io/name")
+    owner = labels.get(NAME_LABEL)
     namespace = (pod.get("metadata") or {}).get("namespace", "")
     return PodGpus(node=node, resource=resource, count=count, owner=f"{namespace}/{owner}" if owner else None)
 

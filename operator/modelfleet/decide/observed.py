@@ -10,11 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-NAME_LABEL = "modelfleet.io/name"
-REVISION_LABEL = "modelfleet.io/revision"
-SPEC_HASH_LABEL = "modelfleet.io/spec-hash"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "modelfleet"
+from modelfleet.render.names import MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, REVISION_LABEL, SPEC_HASH_LABEL
+
 # What the reconciler owns, by kind; anything else carrying our labels is left alone.
 WORKLOAD_KINDS = ("Deployment", "LeaderWorkerSet")
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from modelfleet.api import ModelDeploymentSpec, PlanStatus
-from modelfleet.planner.types import Candidate, Engine, MemoryPerGpu, Plan
+from modelfleet.planner.types import Candidate, MemoryPerGpu, Plan
 
 
 def plan_inputs_hash(spec: ModelDeploymentSpec) -> str:
@@ -74,7 +74,7 @@ def plan_from_status(stored: PlanStatus | None, inputs_hash: str, spec: ModelDep
     return Plan(
         feasible=True,
         model_id=spec.model.id,
-        engine=Engine(spec.engine.name.value),
+        engine=spec.engine.name,
         quantization=str(stored.quantization),
         max_model_len=stored.max_model_len,
         chosen=Candidate(

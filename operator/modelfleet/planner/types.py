@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class Engine(StrEnum):
-    VLLM = "vllm"
-    SGLANG = "sglang"
-    TGI = "tgi"
-
-
-class Quantization(StrEnum):
-    BF16 = "bf16"
-    FP8 = "fp8"
-    INT8 = "int8"
-    FP4 = "fp4"
-    INT4 = "int4"
-    AWQ = "awq"
-    GPTQ = "gptq"
+# Defined with the catalog's facts, which the api's spec models use too; imported from here as well.
+from modelfleet.catalog.types import Engine, Quantization
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ import kopf
 
 from modelfleet import GROUP, PLURAL, VERSION
 from modelfleet.decide.inventory import node_gpus, pod_gpus
-from modelfleet.decide.observed import MANAGED_BY, MANAGED_BY_LABEL, child_summary, owner_key, pod_summary
+from modelfleet.decide.observed import child_summary, owner_key, pod_summary
 from modelfleet.reconcile.worker import Workers
+from modelfleet.render.names import MANAGED_BY, MANAGED_BY_LABEL
 
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 

@@ -131,10 +131,15 @@ def render_all(
     config: OperatorConfig | None = None,
     gpu: GpuType | None = None,
     facts: ModelFacts | None = None,
+    revision: str | None = None,
 ) -> list[dict[str, Any]]:
     """Everything a fresh ModelDeployment gets: its revision at ``spec.replicas``, the revision and
-    umbrella Services, and the HTTPRoute at 100% when Gateway API routing is configured."""
-    revision = revision_hash(spec, plan)
+    umbrella Services, and the HTTPRoute at 100% when Gateway API routing is configured.
+
+    ``revision`` names the revision; by default its hash of the spec and plan, as the operator names it.
+    """
+    if revision is None:
+        revision = revision_hash(spec, plan)
     objects = render_revision(
         spec,
         plan,

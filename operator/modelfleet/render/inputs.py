@@ -96,7 +96,7 @@ def engine_inputs(spec: ModelDeploymentSpec, plan: Plan, facts: ModelFacts | Non
     """Read the spec and the plan into :class:`EngineInputs` (pure; raises :class:`RenderError`)."""
     chosen = chosen_candidate(plan)
     return EngineInputs(
-        engine=Engine(spec.engine.name.value),
+        engine=spec.engine.name,
         model=model_location(spec),
         parallel=parallelism(chosen),
         quantization=quantization_to_apply(spec, facts),
@@ -160,7 +160,7 @@ def _uri_location(spec: ModelDeploymentSpec, uri: str) -> ModelLocation:
         return ModelLocation(
             model_arg=uri.removeprefix("hf://"), served_name=model.id, revision=model.revision
         )
-    if spec.engine.name.value != Engine.VLLM.value:
+    if spec.engine.name is not Engine.VLLM:
         raise RenderError(
             f"model.source.uri {uri!r}: only vLLM streams weights from object storage; "
             "use engine.name: vllm, or copy the model to a PVC and set model.source.pvc"

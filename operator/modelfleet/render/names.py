@@ -1,5 +1,8 @@
 """Object names and labels: stable, valid Kubernetes names derived from the ModelDeployment's name.
 
+The one home of the label keys: the renderer writes them here, and the decision reads them back by
+the same constants (the name label holds :func:`name_label_value`, not always the name itself).
+
 A ModelDeployment name may be a 253-character DNS subdomain with dots, but Service names must be
 63-character DNS labels and label values at most 63 characters. Names that do not fit are cut and
 given a hash suffix, so two long names never collide and the same name always maps to the same result.
@@ -17,6 +20,7 @@ REVISION_LABEL = f"{GROUP}/revision"
 SPEC_HASH_LABEL = f"{GROUP}/spec-hash"
 ENGINE_LABEL = f"{GROUP}/engine"
 ROLE_LABEL = f"{GROUP}/role"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 ROLE_SERVER = "server"  # pods that answer HTTP; every Service selects only these
 ROLE_WORKER = "worker"  # multi-node workers: part of the process group, never behind a Service
 
@@ -87,7 +91,7 @@ def object_labels(md_name: str, revision: str | None = None) -> dict[str, str]:
     labels = {
         "app.kubernetes.io/name": APP_NAME,
         "app.kubernetes.io/instance": name_label_value(md_name),
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        MANAGED_BY_LABEL: MANAGED_BY,
         NAME_LABEL: name_label_value(md_name),
     }
     if revision is not None:

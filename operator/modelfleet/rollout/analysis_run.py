@@ -57,10 +57,8 @@ def analysis_step(p: Pass, step: AnalysisStep) -> Outcome:
     def hold(message: str, requeue: float | None, measure: tuple[str, ...] = ()) -> Hold:
         if job is not None and job.requeue_after_seconds is not None:
             requeue = min(requeue or job.requeue_after_seconds, job.requeue_after_seconds)
-        return Hold(
-            message=f"{label}: {message}",
-            canary_replicas=p.replicas_for(p.weight),
-            weight=p.served(p.weight),
+        return p.hold_at_step_weight(
+            f"{label}: {message}",
             requeue_after_seconds=requeue,
             deadline_seconds=deadline,
             measure=measure,

@@ -132,6 +132,10 @@ class Pass:
     def served(self, weight_percent: int) -> int:
         return weight_percent if self.serves(weight_percent) else 0
 
+    def hold_at_step_weight(self, message: str, **more: Any) -> Hold:
+        """Stay at this step, running the canary for its weight and serving it once Ready."""
+        return Hold(message, self.replicas_for(self.weight), self.served(self.weight), **more)
+
     def traffic_matches(self, weight_percent: int) -> bool:
         """The provider reports the weight as decided (the replica ratio always does)."""
         observed = self.inp.off_stable_weight

@@ -91,20 +91,14 @@ def pause_step(p: Pass, pause: PauseStep) -> Outcome:
     an untimed pause waits for a resume or promote action."""
     label = f"step {p.step_index}: pause"
     if pause.duration is None:
-        return Hold(
-            message=f"{label}: waiting until resumed; {RESUME_HINT}",
-            canary_replicas=p.replicas_for(p.weight),
-            weight=p.served(p.weight),
-            requeue_after_seconds=None,
-            paused=True,
+        return p.hold_at_step_weight(
+            f"{label}: waiting until resumed; {RESUME_HINT}", requeue_after_seconds=None, paused=True
         )
     remaining_seconds = parse_duration(pause.duration) - elapsed_seconds(p.status.step_started_at, p.inp.now)
     if remaining_seconds <= 0:
         return DONE
-    return Hold(
-        message=f"{label} {pause.duration}: {format_duration(remaining_seconds)} left",
-        canary_replicas=p.replicas_for(p.weight),
-        weight=p.served(p.weight),
+    return p.hold_at_step_weight(
+        f"{label} {pause.duration}: {format_duration(remaining_seconds)} left",
         requeue_after_seconds=remaining_seconds,
     )
 
