@@ -113,7 +113,8 @@ local rolloutMessage = field(status.rollout, "message")
 
 if (phase == "Progressing" or phase == "Pending") and deadlineExceeded(status) then
   -- A first deploy keeps trying, and a canary with abortOnDeadline: false keeps its step, but
-  -- neither is making progress: Argo CD calls such a Deployment or Rollout Degraded.
+  -- neither is making progress: Argo CD calls a Deployment with this condition Degraded
+  -- (https://github.com/argoproj/gitops-engine/blob/master/pkg/health/health_deployment.go).
   hs.status = "Degraded"
   hs.message = firstMessage(conditionMessage(status, "Progressing", "False"), rolloutMessage, status.message)
 elseif phase == "Healthy" then
