@@ -26,23 +26,19 @@ COPY operator ./operator
 RUN /opt/modelfleet/bin/pip install --no-deps --no-build-isolation . \
  && /opt/modelfleet/bin/modelfleet run --help > /dev/null
 
-# ---- final: the virtualenv and the templates, nothing else ---------------------------------------
+# ---- final: the virtualenv (the package carries its templates), nothing else ---------------------
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="modelfleet" \
       org.opencontainers.image.description="Kubernetes operator for self-hosted LLM inference fleets" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
-# The renderer reads its jinja2 templates from MODELFLEET_TEMPLATES_DIR (render/templating.py);
-# they are not part of the Python package. HOME is writable (/tmp is an emptyDir in the chart,
-# whose root filesystem is read-only).
+# HOME is writable (/tmp is an emptyDir in the chart, whose root filesystem is read-only).
 ENV PATH=/opt/modelfleet/bin:$PATH \
-    MODELFLEET_TEMPLATES_DIR=/opt/modelfleet/templates \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp
 COPY --from=builder /opt/modelfleet /opt/modelfleet
-COPY templates /opt/modelfleet/templates
 # A numeric non-root user (the chart's runAsUser), so runAsNonRoot can verify it.
 USER 65532:65532
 ENTRYPOINT ["modelfleet"]

@@ -1,8 +1,9 @@
 """`make demo`: the operator on a local cluster with a simulated GPU fleet, serving seed-model examples.
 
 Starts the control plane (building what is missing) with the LeaderWorkerSet controller, installs the CRD, runs `modelfleet run`, applies
-several examples, prints `kubectl get md -o wide` and one `kubectl describe md`, then rolls a new model
-version out through its canary steps, and shuts everything down (``--keep`` leaves it running).
+several examples, prints `kubectl get md -o wide` with the reason each model that is not Healthy is
+not, and one `kubectl describe md`, then rolls a new model version out through its canary steps, and
+shuts everything down (``--keep`` leaves it running).
 """
 
 from __future__ import annotations
@@ -49,6 +50,45 @@ CANARY = {
         },
     },
 }
+
+
+# The condition that explains a model that is not Healthy, first match wins: what blocks it outright
+# (licence, placement), then what it lacks while serving (Degraded, a stalled rollout, readiness).
+EXPLAINING_CONDITIONS = (
+    ("LicenseAccepted", "False"),
+    ("Schedulable", "False"),
+    ("Degraded", "True"),
+    ("Progressing", "False"),
+    ("Ready", "False"),
+    ("Progressing", "True"),
+)
+
+
+def why_not_healthy(status: dict[str, Any]) -> str:
+    """`Reason: message` of the first condition that explains the phase, else the status message.
+
+    >>> why_not_healthy({"phase": "Failed", "conditions": [
+    ...     {"type": "Ready", "status": "False", "reason": "ReplicasNotReady", "message": "0/1 ready"},
+    ...     {"type": "LicenseAccepted", "status": "False", "reason": "LicenseRefused", "message": "non-commercial"}]})
+    'LicenseRefused: non-commercial'
+    >>> why_not_healthy({"phase": "Pending", "message": "waiting for GPUs"})
+    'waiting for GPUs'
+    """
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    for condition_type, wanted in EXPLAINING_CONDITIONS:
+        condition = conditions.get(condition_type) or {}
+        if condition.get("status") == wanted and condition.get("message"):
+            reason = condition.get("reason")
+            return f"{reason}: {condition['message']}" if reason else condition["message"]
+    return status.get("message") or f"phase {status.get('phase') or 'not set yet'}"
+
+
+def explanations(statuses: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per model that is not Healthy: its name, phase and why, in the order given."""
+    rows = [(name, s.get("phase") or "-", why_not_healthy(s)) for name, s in statuses.items()]
+    rows = [row for row in rows if row[1] != "Healthy"]
+    width = max((len(name) for name, _, _ in rows), default=0)
+    return [f"  {name:<{width}}  {phase:<11} {why}" for name, phase, why in rows]
 
 
 def section(title: str) -> None:
@@ -135,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             section("kubectl get md -o wide -n llm")
             print(cluster.kubectl("get", "md", "-o", "wide", "-n", "llm").stdout)
+            unexplained = explanations({n: md_status(cluster, "llm", n) for n in names})
+            if unexplained:
+                print("Not Healthy, and why (the condition that explains it):")
+                print("\n".join(unexplained))
             shown = next(
                 (n for n in names if md_status(cluster, "llm", n).get("phase") == "Healthy"), names[0]
             )

@@ -1,6 +1,6 @@
 """The image's build steps without Docker: requirements.lock installs into a clean virtualenv exactly
-as the Dockerfile's builder stage does it, and the operator runs from there with the templates found
-through MODELFLEET_TEMPLATES_DIR, as in the image.
+as the Dockerfile's builder stage does it, then the project as a wheel; the operator and the CLI run
+from there, away from the source tree, with the templates the wheel carries.
 
 Slow (about a minute with a warm pip cache: it installs every locked wheel); needs PyPI or a pip
 cache. Deselect with ``-m "not slow"``.
@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from modelfleet.render.templating import TEMPLATES_ENV
 
@@ -34,14 +36,23 @@ def sh(
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A clean virtualenv with only the lock's packages and the project, built like the image."""
-    root = tmp_path_factory.mktemp("image-venv") / "venv"
+def wheel_and_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """The project's wheel, and a clean virtualenv with only the lock's packages and that wheel, built
+    like the image (the locked setuptools builds the wheel)."""
+    base = tmp_path_factory.mktemp("image-venv")
+    root, dist = base / "venv", base / "dist"
     sh(sys.executable, "-m", "venv", root)
     pip = root / "bin" / "pip"
     sh(pip, "install", "--quiet", "--no-deps", "--require-hashes", "-r", REPO / "requirements.lock")
-    sh(pip, "install", "--quiet", "--no-deps", "--no-build-isolation", REPO)
-    yield root
+    sh(pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", dist, REPO)
+    (wheel,) = dist.glob("modelfleet-*.whl")
+    sh(pip, "install", "--quiet", "--no-deps", wheel)
+    yield wheel, root
+
+
+@pytest.fixture(scope="module")
+def venv(wheel_and_venv: tuple[Path, Path]) -> Path:
+    return wheel_and_venv[1]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -67,20 +78,34 @@ def test_operator_starts_from_the_lock_installed_venv(venv: Path, tmp_path: Path
     )
 
 
-def test_installed_package_renders_only_with_the_templates_dir_the_image_sets(
+def test_the_wheel_carries_every_template_of_the_source_tree(wheel_and_venv: tuple[Path, Path]) -> None:
+    wheel, _ = wheel_and_venv
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {Path(n).name for n in archive.namelist() if n.startswith("modelfleet/render/templates/")}
+    source = REPO / "operator" / "modelfleet" / "render" / "templates"
+    assert shipped == {p.name for p in source.glob("*.j2")} and shipped
+
+
+def test_the_installed_cli_plans_renders_and_prints_the_crd_away_from_the_source_tree(
     venv: Path, tmp_path: Path
 ) -> None:
+    """Run where the repository is not importable and no templates folder is configured."""
     example = REPO / "manifests" / "examples" / "qwen3.5-9b.yaml"
-    without = sh(
-        venv / "bin" / "modelfleet", "render", "-f", example, env=clean_env(), cwd=tmp_path, check=False
-    )
-    assert without.returncode != 0 and TEMPLATES_ENV in without.stderr
-    rendered = sh(
-        venv / "bin" / "modelfleet",
-        "render",
-        "-f",
-        example,
-        env=clean_env(**{TEMPLATES_ENV: str(REPO / "templates")}),
+    cli = venv / "bin" / "modelfleet"
+    where = sh(
+        venv / "bin" / "python",
+        "-c",
+        "import modelfleet.render.templating as t; print(t.templates_dir())",
+        env=clean_env(),
         cwd=tmp_path,
-    ).stdout
-    assert "kind: Deployment" in rendered
+    ).stdout.strip()
+    assert Path(where).is_relative_to(venv.resolve()) and not Path(where).is_relative_to(REPO)
+
+    plan = sh(cli, "plan", "-f", example, env=clean_env(), cwd=tmp_path).stdout
+    assert "Feasible:      yes" in plan
+    rendered = list(
+        yaml.safe_load_all(sh(cli, "render", "-f", example, env=clean_env(), cwd=tmp_path).stdout)
+    )
+    assert {"Deployment", "Service"} <= {doc["kind"] for doc in rendered if doc}
+    crd = yaml.safe_load(sh(cli, "crd", env=clean_env(), cwd=tmp_path).stdout)
+    assert crd == yaml.safe_load((REPO / "crds" / "modelfleet.io_modeldeployments.yaml").read_text())

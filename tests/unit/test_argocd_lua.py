@@ -16,6 +16,8 @@ import lupa.lua51 as lua
 import pytest
 import yaml
 from hack import gen_install_manifest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from modelfleet.api import ModelDeploymentStatus, parse_spec
 from modelfleet.api.conditions import ACTION_ANNOTATION, Phase
@@ -210,6 +212,106 @@ def test_testdata_is_a_valid_model_deployment(path: Path) -> None:
             else status
         )
         ModelDeploymentStatus.model_validate(numeric)
+
+
+# ---- a malformed status gets a verdict, never a Lua error ------------------------------------------
+
+# Any JSON value: what a status edited by hand, or written by another version, may hold.
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+CONDITION = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["Ready", "Progressing", "Degraded", "Schedulable", "LicenseAccepted"])
+        | JSON,
+        "status": st.sampled_from(["True", "False", "Unknown"]) | JSON,
+        "reason": st.sampled_from(["ProgressDeadlineExceeded", "LicenseRefused", ""]) | JSON,
+        "message": st.text(max_size=20) | JSON,
+    },
+)
+ROLLOUT = st.fixed_dictionaries(
+    {},
+    optional={
+        "step": st.integers(0, 6) | st.text(max_size=3) | JSON,
+        "message": JSON,
+        "pausedAt": JSON,
+        "abortReason": JSON,
+    },
+)
+STATUS = st.fixed_dictionaries(
+    {},
+    optional={
+        "phase": st.sampled_from([p.value for p in Phase]) | JSON,
+        "observedGeneration": st.integers(0, 4) | st.text(max_size=3) | JSON,
+        "conditions": st.lists(CONDITION | JSON, max_size=4) | JSON,
+        "rollout": ROLLOUT | JSON,
+        "revisions": st.fixed_dictionaries({}, optional={"canary": JSON, "stable": JSON}) | JSON,
+        "message": JSON,
+    },
+)
+MALFORMED = st.fixed_dictionaries(
+    {
+        "metadata": st.fixed_dictionaries({}, optional={"generation": st.integers(0, 4) | JSON}) | JSON,
+        "spec": st.fixed_dictionaries(
+            {},
+            optional={
+                "rollout": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "strategy": st.sampled_from(["Canary", "RollingUpdate"]) | JSON,
+                        "canary": st.fixed_dictionaries(
+                            {}, optional={"steps": st.lists(JSON, max_size=6) | JSON}
+                        ),
+                    },
+                )
+                | JSON
+            },
+        )
+        | JSON,
+    },
+    optional={"status": STATUS | JSON},
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MALFORMED)
+def test_health_answers_a_verdict_for_any_status(obj: dict[str, Any]) -> None:
+    verdict = health(obj)
+    assert verdict["status"] in VALID_HEALTH - {"Missing"}
+    assert isinstance(verdict["message"], str) and verdict["message"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MALFORMED)
+def test_discovery_answers_every_action_for_any_status(obj: dict[str, Any]) -> None:
+    found = discover(obj)
+    assert {a["name"] for a in found} == {a.value for a in RolloutAction if a.value}
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "Healthy",
+        {"phase": 3},
+        {"phase": "Degraded", "conditions": "Ready"},
+        {
+            "phase": "Failed",
+            "conditions": [1, "x", {"type": "LicenseAccepted", "status": "False", "message": {}}],
+        },
+        {"phase": "Pending", "conditions": {"type": "Schedulable"}},
+        {"phase": "Progressing", "rollout": "step 2", "observedGeneration": {"n": 1}},
+        {"phase": "Paused", "rollout": {"message": 5}, "message": ["m"]},
+    ],
+    ids=repr,
+)
+def test_health_of_a_wrong_typed_status_is_a_verdict(status: Any) -> None:
+    """Shapes a hand-edited status can take; most raised a Lua error before fields were type-checked."""
+    verdict = health({"metadata": {"name": "m"}, "status": status})
+    assert verdict["status"] in {"Unknown", "Degraded", "Progressing", "Suspended", "Healthy"}
+    assert verdict["message"]
 
 
 # ---- the harness itself can fail --------------------------------------------------------------------

@@ -116,13 +116,15 @@ def test_dependencies_install_from_the_hashed_lock_only() -> None:
     assert any("requirements.lock" in c for c in builder.all("COPY"))
 
 
-def test_final_stage_copies_the_venv_and_the_templates_the_renderer_reads() -> None:
+def test_final_stage_copies_only_the_venv_which_carries_the_templates() -> None:
+    """The renderer's templates are package data: the installed package finds them, no folder beside it."""
     env = env_of(FINAL)
-    templates_dir = env[TEMPLATES_ENV]
-    copies = FINAL.all("COPY")
-    assert f"templates {templates_dir}" in copies
-    assert any(c.startswith("--from=") and c.endswith("/opt/modelfleet /opt/modelfleet") for c in copies)
+    assert TEMPLATES_ENV not in env
+    assert FINAL.all("COPY") == ["--from=builder /opt/modelfleet /opt/modelfleet"]
     assert env["PATH"].startswith("/opt/modelfleet/bin:")
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "render/templates/*.j2" in package_data["modelfleet"]
+    assert "operator ./operator" in STAGES[0].all("COPY")
 
 
 def test_entrypoint_is_modelfleet_and_default_arguments_run_the_operator() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 
 from modelfleet.reconcile.metrics import OperatorMetrics
 
@@ -43,3 +45,16 @@ def test_fleet_gauges_follow_records_and_forgets() -> None:
         assert {
             k: v for k, v in samples(metrics, "modelfleet_gpus_planned", "gpu_type").items() if v
         } == planned
+
+
+def test_every_registered_metric_is_in_the_operator_docs_table() -> None:
+    """docs/operator.md's metrics table lists exactly what the operator exports."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operator.md").read_text()
+    table = doc.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(modelfleet_\w+)`", table, flags=re.MULTILINE))
+    # prometheus_client names a counter's family without _total; the exported series carries it.
+    registered = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in OperatorMetrics().registry.collect()
+    }
+    assert registered == documented

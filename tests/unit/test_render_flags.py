@@ -1,4 +1,4 @@
-"""Every flag the renderer emits is one the pinned engine release accepts (DESIGN.md §4)."""
+"""Every flag the renderer emits is one the pinned engine release accepts."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ Example (every key optional)::
     metrics: {address: 0.0.0.0, port: 8080}
     resyncSeconds: 60                 # level-based re-check of every ModelDeployment
     workers: 8
-    progressAnnotationPrefix: modelfleet.io
     watch: {serverTimeoutSeconds: 300, clientTimeoutSeconds: 330}
     prometheus: {url: http://prometheus.monitoring:9090, timeoutSeconds: 5}
     events: {qps: 10, burst: 100}     # Kubernetes Events: a burst at once, then qps per second
@@ -60,7 +59,6 @@ class OperatorConfig(_Config):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     resync_seconds: float = Field(60.0, gt=0)
     workers: int = Field(8, ge=1, le=256)
-    progress_annotation_prefix: str = "modelfleet.io"
     watch: WatchConfig = Field(default_factory=WatchConfig)
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)

@@ -137,8 +137,8 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        prefix = config.progress_annotation_prefix
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+        # Only event and index handlers are registered (handlers.py), so kopf keeps no per-handler
+        # progress on the objects, and the diff-base it would keep for changing handlers is empty.
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.posting.enabled = False  # we post our own Events, one per decision
         # No dynamic discovery of CRDs and namespaces: the operator's resources are fixed at start-up, and

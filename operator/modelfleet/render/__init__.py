@@ -1,4 +1,4 @@
-"""Pure rendering: (spec, Plan, revision) -> Kubernetes objects, via templates/, parsed and validated.
+"""Pure rendering: (spec, Plan, revision) -> Kubernetes objects, via render/templates/, parsed and validated.
 
 Entry points:
 

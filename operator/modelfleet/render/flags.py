@@ -1,7 +1,8 @@
 """Every command-line flag the renderer may emit, per engine and pinned version, with its source.
 
-Design rule (DESIGN.md §4): every flag the renderer emits must be a flag the chosen engine version
-accepts. Each table below was read from the engine's own source at the pinned release:
+The rule: every flag the renderer emits must be a flag the chosen engine version accepts, or the
+pod fails at start-up with an argument error. Each table below was read from the engine's own
+source at the pinned release:
 
 - vLLM 0.33.0 (PyPI wheel ``vllm-0.33.0``; upstream ``vllm-project/vllm`` tag ``v0.33.0``): flags
   registered by ``AsyncEngineArgs.add_cli_args`` in ``vllm/engine/arg_utils.py`` and the OpenAI

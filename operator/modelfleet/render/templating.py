@@ -1,6 +1,6 @@
 """Render a template to YAML text, parse it at once and check its basic shape.
 
-Templates (under ``templates/``) only place values: ``StrictUndefined`` turns a missing value into
+Templates (``render/templates/``, package data) only place values: ``StrictUndefined`` turns a missing value into
 an error, and every scalar goes through the ``q`` filter (JSON quoting, which is valid YAML), so a
 value can never change the document's structure.
 """
@@ -21,21 +21,23 @@ from modelfleet.catalog.loader import SAFE_LOADER
 from modelfleet.render.errors import RenderError
 
 TEMPLATES_ENV = "MODELFLEET_TEMPLATES_DIR"
-# operator/modelfleet/render/templating.py -> the repository root's templates/.
-_SOURCE_TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+# Shipped inside the package (pyproject.toml's package-data), so an installed wheel renders as the
+# source tree does.
+PACKAGED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def templates_dir() -> Path:
-    """``$MODELFLEET_TEMPLATES_DIR`` when set (the container image), else the source tree's ``templates/``."""
+    """``$MODELFLEET_TEMPLATES_DIR`` when set (templates of your own), else the package's ``templates/``."""
     return _templates_dir(os.environ.get(TEMPLATES_ENV) or "")
 
 
 @lru_cache(maxsize=8)
 def _templates_dir(configured: str) -> Path:
-    path = Path(configured) if configured else _SOURCE_TEMPLATES
+    path = Path(configured) if configured else PACKAGED_TEMPLATES
     if not path.is_dir():
         raise RenderError(
-            f"templates directory {path} not found; set {TEMPLATES_ENV} to the templates/ folder"
+            f"templates directory {path} not found; set {TEMPLATES_ENV} to a folder of the templates, "
+            "or unset it to use the ones installed with the package"
         )
     return path
 

@@ -6,18 +6,36 @@
 --                phase Progressing (a rollout) or Pending (planning, pods not yet scheduled)
 --   Suspended    phase Paused: a canary waits for a promote or resume action
 --   Degraded     phase Degraded (fewer ready replicas, an aborted canary) or Failed (invalid spec,
---                no feasible plan, licence refused)
---   Unknown      a phase this script does not know (a newer operator)
+--                no feasible plan, licence refused); a rollout past its progress deadline
+--                (Progressing=False, ProgressDeadlineExceeded), as Argo CD says of a Deployment
+--   Unknown      a phase this script does not know (a newer operator), or a status it cannot read
 --
 -- Written for Argo CD's restricted Lua VM (a script from argocd-cm gets only the base, table and a
--- safe os library): no string library, only comparisons and concatenation.
+-- safe os library): no string library, only comparisons and concatenation. A status edited by
+-- hand or written by another version may hold any JSON: every field is checked for its type before
+-- it is indexed, iterated or concatenated, so the script answers a verdict and never raises.
 
-local function condition(status, conditionType)
-  if status.conditions == nil then
+local function field(value, key)
+  if type(value) ~= "table" then
     return nil
   end
-  for _, c in ipairs(status.conditions) do
-    if c.type == conditionType then
+  return value[key]
+end
+
+local function text(value)
+  if type(value) == "string" then
+    return value
+  end
+  return nil
+end
+
+local function condition(status, conditionType)
+  local conditions = field(status, "conditions")
+  if type(conditions) ~= "table" then
+    return nil
+  end
+  for _, c in ipairs(conditions) do
+    if field(c, "type") == conditionType then
       return c
     end
   end
@@ -27,7 +45,7 @@ end
 -- The first message present, in order of preference (select, not ipairs: arguments may be nil).
 local function firstMessage(...)
   for i = 1, select("#", ...) do
-    local message = select(i, ...)
+    local message = text(select(i, ...))
     if message ~= nil and message ~= "" then
       return message
     end
@@ -35,30 +53,47 @@ local function firstMessage(...)
   return ""
 end
 
+-- "Reason: message" of the condition when its status is the one wanted and it has a message.
 local function conditionMessage(status, conditionType, wanted)
   local c = condition(status, conditionType)
-  if c == nil or c.status ~= wanted or c.message == nil or c.message == "" then
+  local message = text(field(c, "message"))
+  if field(c, "status") ~= wanted or message == nil or message == "" then
     return nil
   end
-  if c.reason == nil or c.reason == "" then
-    return c.message
+  local reason = text(field(c, "reason"))
+  if reason == nil or reason == "" then
+    return message
   end
-  return c.reason .. ": " .. c.message
+  return reason .. ": " .. message
+end
+
+local function deadlineExceeded(status)
+  local c = condition(status, "Progressing")
+  return field(c, "status") == "False" and field(c, "reason") == "ProgressDeadlineExceeded"
 end
 
 local hs = {}
 local status = obj.status
-if status == nil or status.phase == nil then
+if status == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to reconcile the ModelDeployment"
+  return hs
+end
+if type(status) ~= "table" then
+  hs.status = "Unknown"
+  hs.message = "status is not an object; the operator rewrites it on its next pass"
+  return hs
+end
+local phase = status.phase
+if phase == nil then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to reconcile the ModelDeployment"
   return hs
 end
 
 -- Numbers may arrive as strings (Argo CD decodes json.Number that way): compare them as numbers.
-local generation = nil
-if obj.metadata ~= nil then
-  generation = tonumber(obj.metadata.generation)
-end
+-- tonumber gives nil for anything that is not a number or a numeric string.
+local generation = tonumber(field(obj.metadata, "generation"))
 local observed = tonumber(status.observedGeneration)
 if generation ~= nil and (observed == nil or observed < generation) then
   hs.status = "Progressing"
@@ -69,13 +104,20 @@ if generation ~= nil and (observed == nil or observed < generation) then
   return hs
 end
 
-local rolloutMessage = nil
-if status.rollout ~= nil then
-  rolloutMessage = status.rollout.message
+if type(phase) ~= "string" then
+  hs.status = "Unknown"
+  hs.message = "status.phase is not a string; the operator rewrites it on its next pass"
+  return hs
 end
-local phase = status.phase
+local rolloutMessage = field(status.rollout, "message")
 
-if phase == "Healthy" then
+if (phase == "Progressing" or phase == "Pending") and deadlineExceeded(status) then
+  -- A first deploy keeps trying, and a canary with abortOnDeadline: false keeps its step, but
+  -- neither is making progress: Argo CD calls a Deployment with this condition Degraded
+  -- (https://github.com/argoproj/gitops-engine/blob/master/pkg/health/health_deployment.go).
+  hs.status = "Degraded"
+  hs.message = firstMessage(conditionMessage(status, "Progressing", "False"), rolloutMessage, status.message)
+elseif phase == "Healthy" then
   hs.status = "Healthy"
   hs.message = firstMessage(status.message, conditionMessage(status, "Ready", "True"))
 elseif phase == "Progressing" then
