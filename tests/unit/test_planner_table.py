@@ -520,3 +520,19 @@ def test_auto_chooses_the_cheapest_gpu_type() -> None:
         alone = plan(PlanRequest(model.id, gpu=name), model, gpus)
         if alone.chosen is not None:
             assert chosen_cost <= alone.chosen.gpus_per_replica * gpus[name].relative_cost
+
+
+def test_a_measured_kv_size_still_keeps_tp_to_the_kv_heads() -> None:
+    """A GQA model whose KV size is given as a measured bytes/token figure (no layer count) still has
+    its KV heads split by tensor parallel: TP=3 over 2 KV heads is refused, as the engine refuses it."""
+    model = dataclasses.replace(
+        get_model("meta-llama/Llama-3.1-8B-Instruct"),
+        id="test/measured-kv",
+        num_layers=None,
+        num_attention_heads=12,
+        num_kv_heads=2,
+        kv_bytes_per_token_override=1,
+    )
+    result = plan(PlanRequest(model.id, gpu="H100-80GB", tensor_parallel=3), model, gpu_catalog())
+    assert result.chosen is None
+    assert any("2 KV heads and TP=3" in r.reason for r in result.rejected), result.rejected

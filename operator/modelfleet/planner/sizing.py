@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelfleet.catalog.types import GpuType, ModelFacts
+from modelfleet.catalog.types import AttentionKind, GpuType, ModelFacts
 from modelfleet.planner.context import FP8_BLOCK, Sizing
 from modelfleet.planner.derived import derive
 from modelfleet.planner.engines import profile
@@ -92,9 +92,22 @@ def _sizing(
         fp8_block=FP8_BLOCK if served == "fp8" and facts.native_dtype == "fp8" else None,
         is_moe=model.is_moe,
         routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
-        kv_head_counts=facts.kv.kv_head_counts,
+        kv_head_counts=_kv_head_counts(model, facts.kv.kv_head_counts),
     )
     return sizing, facts.notes
+
+
+def _kv_head_counts(model: ModelFacts, from_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """KV head counts tensor parallel must respect: the KV shape's, and the model's own GQA head counts
+    even when a measured bytes/token figure replaced the shape (the engine still splits those heads)."""
+    if model.attention not in (AttentionKind.GQA, AttentionKind.SLIDING_HYBRID, AttentionKind.LINEAR_HYBRID):
+        return from_shape
+    declared = (
+        model.num_kv_heads,
+        model.full_attention_kv_heads if model.attention is AttentionKind.SLIDING_HYBRID else None,
+    )
+    extra = tuple(k for k in declared if k and k > 1 and k not in from_shape)
+    return from_shape + extra
 
 
 def _gpu_types(
