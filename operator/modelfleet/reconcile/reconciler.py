@@ -16,7 +16,6 @@ from modelfleet import GROUP, KIND, VERSION
 from modelfleet.api import ACTION_ANNOTATION, AnalysisResult
 from modelfleet.decide import Context, Decision, Observed, decide
 from modelfleet.decide.evaluation_job import job_state
-from modelfleet.decide.inventory import allocated_gpus_by_type
 from modelfleet.decide.refused import REFUSED_STATUSES, refused_decision
 from modelfleet.decide.statusdiff import merge_patch
 from modelfleet.reconcile.kube import ApiError, Kube
@@ -101,7 +100,7 @@ class Reconciler:
             gpus,
             (status.get("rollout") or {}).get("weight"),
         )
-        self.metrics.set_allocated(allocated_gpus_by_type(obs.nodes, obs.gpu_pods))
+        self.metrics.set_allocated(obs.inventory.allocated_by_type())
 
     # ---- act ----------------------------------------------------------------------------------------
     def act(self, obs: Observed, decision: Decision) -> Decision:
@@ -197,7 +196,6 @@ def gather(obj: dict[str, Any], snapshot: Snapshot, now: datetime) -> Observed:
         status=obj.get("status") or {},
         children=snapshot.children,
         pods=snapshot.pods,
-        nodes=snapshot.nodes,
-        gpu_pods=snapshot.gpu_pods,
+        inventory=snapshot.inventory,
         now=now,
     )

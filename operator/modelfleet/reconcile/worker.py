@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelfleet.api import ACTION_ANNOTATION
-from modelfleet.decide.inventory import NodeGpus, PodGpus
+from modelfleet.decide.inventory import Inventory, NodeGpus
 from modelfleet.decide.observed import Child, PodSummary
 
 log = logging.getLogger("modelfleet.worker")
@@ -49,8 +49,7 @@ class Snapshot:
 
     children: tuple[Child, ...]
     pods: tuple[PodSummary, ...]
-    nodes: tuple[NodeGpus, ...]
-    gpu_pods: tuple[PodGpus, ...]
+    inventory: Inventory  # shared by every pass until the inventory changes
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,8 @@ class Workers:
         self._waiting_capacity: set[Key] = set()
         self._nodes: dict[str, NodeGpus | None] = {}
         self._indexes: dict[str, Any] = {}
-        self._inventory_cache: tuple[int, tuple[NodeGpus, ...], tuple[PodGpus, ...]] | None = None
         self._inventory_version = 0
+        self._inventory: tuple[int, Inventory] | None = None  # (the version it was built from, it)
         self._errors: dict[Key, int] = {}
         self._why: dict[Key, set[str]] = {}  # what woke each loop: "object" (the watch) or "children"
         # What each object looked like after its last pass, with the status that pass wrote: the watch
@@ -259,18 +258,24 @@ class Workers:
                 children.extend(index[key])
         pods_index = self._indexes.get("engine_pods")
         pods = tuple(pods_index[key]) if pods_index is not None and key in pods_index else ()
-        nodes, gpu_pods = self._inventory()
-        return Snapshot(children=tuple(children), pods=pods, nodes=nodes, gpu_pods=gpu_pods)
+        return Snapshot(children=tuple(children), pods=pods, inventory=self._current_inventory())
 
-    def _inventory(self) -> tuple[tuple[NodeGpus, ...], tuple[PodGpus, ...]]:
-        cache = self._inventory_cache
-        if cache is not None and cache[0] == self._inventory_version:
-            return cache[1], cache[2]
-        nodes_index, pods_index = self._indexes.get("gpu_nodes"), self._indexes.get("gpu_pods")
-        nodes = tuple(v for store in (nodes_index.values() if nodes_index is not None else ()) for v in store)
-        pods = tuple(v for store in (pods_index.values() if pods_index is not None else ()) for v in store)
-        self._inventory_cache = (self._inventory_version, nodes, pods)
-        return nodes, pods
+    def _current_inventory(self) -> Inventory:
+        """The inventory of the current version: built (and summed) once per change, on the event
+        loop, then shared read-only by every pass until the next change."""
+        built = self._inventory
+        if built is None or built[0] != self._inventory_version:
+            nodes, pods = (
+                _all_values(self._indexes.get("gpu_nodes")),
+                _all_values(self._indexes.get("gpu_pods")),
+            )
+            built = self._inventory = (self._inventory_version, Inventory(nodes, pods))
+        return built[1]
+
+
+def _all_values(index: Mapping[Any, Any] | None) -> tuple[Any, ...]:
+    """Every value a kopf index holds, over all its keys."""
+    return tuple(v for store in (index.values() if index is not None else ()) for v in store)
 
 
 def _fingerprint(obj: Mapping[str, Any], status: Any) -> tuple[Any, ...]:
