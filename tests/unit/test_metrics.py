@@ -43,3 +43,22 @@ def test_fleet_gauges_follow_records_and_forgets() -> None:
         assert {
             k: v for k, v in samples(metrics, "modelfleet_gpus_planned", "gpu_type").items() if v
         } == planned
+
+
+def passes(metrics: OperatorMetrics) -> dict[tuple[str, str], float]:
+    return {
+        (s.labels["namespace"], s.labels["name"]): s.value
+        for family in metrics.registry.collect()
+        if family.name == "modelfleet_modeldeployment_passes"
+        for s in family.samples
+        if s.name == "modelfleet_modeldeployment_passes_total"
+    }
+
+
+def test_passes_are_counted_per_object_until_it_is_forgotten() -> None:
+    metrics = OperatorMetrics()
+    for key in [("a", "m"), ("a", "m"), ("b", "m")]:
+        metrics.passed(key)
+    assert passes(metrics) == {("a", "m"): 2, ("b", "m"): 1}
+    metrics.forget(("a", "m"))
+    assert passes(metrics) == {("b", "m"): 1}

@@ -50,6 +50,7 @@ class Reconciler:
 
     def __call__(self, obj: dict[str, Any], snapshot: Snapshot) -> Outcome:
         started = time.perf_counter()
+        meta = obj.get("metadata") or {}
         try:
             outcome = self.reconcile(obj, snapshot)
         except Exception:
@@ -57,6 +58,7 @@ class Reconciler:
             raise
         finally:
             self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+            self.metrics.passed((meta.get("namespace", ""), meta.get("name", "")))
         self.metrics.reconciles.labels(result=outcome.result).inc()
         return outcome
 
