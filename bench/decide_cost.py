@@ -26,7 +26,7 @@ from typing import Any
 from bench.workload import spec as bench_spec
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.decide import Context, Decision, Observed, decide
-from modelfleet.decide.inventory import NodeGpus, PodGpus
+from modelfleet.decide.inventory import Inventory, NodeGpus, PodGpus
 from modelfleet.decide.observed import child_summary
 from modelfleet.render import memo
 from modelfleet.render.config import OperatorConfig
@@ -35,7 +35,8 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CONTEXT = Context(license_policy=LicensePolicy(), render=OperatorConfig(), gateway_api=True)
 
 
-def inventory(nodes: int, pods: int) -> tuple[tuple[NodeGpus, ...], tuple[PodGpus, ...]]:
+def inventory(nodes: int, pods: int) -> Inventory:
+    """The benchmark fleet's GPU inventory, built once as the operator builds it once per change."""
     node_list = tuple(
         NodeGpus(f"bench-h100-{i}", "H100-80GB", "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu", 8, True)
         for i in range(nodes)
@@ -44,14 +45,13 @@ def inventory(nodes: int, pods: int) -> tuple[tuple[NodeGpus, ...], tuple[PodGpu
         PodGpus(f"bench-h100-{i % nodes}", "nvidia.com/gpu", 1, f"bench-{i % 10}/md-{i:05d}")
         for i in range(pods)
     )
-    return node_list, pod_list
+    return Inventory(node_list, pod_list)
 
 
 def observed(
     status: dict[str, Any],
     children: tuple[Any, ...],
-    nodes: tuple[NodeGpus, ...],
-    pods: tuple[PodGpus, ...],
+    gpus: Inventory,
     now: datetime,
 ) -> Observed:
     return Observed(
@@ -64,8 +64,7 @@ def observed(
         status=status,
         children=children,
         pods=(),
-        nodes=nodes,
-        gpu_pods=pods,
+        inventory=gpus,
         now=now,
     )
 
@@ -83,15 +82,13 @@ def as_children(decision: Decision) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def steady_input(nodes: tuple[NodeGpus, ...], pods: tuple[PodGpus, ...]) -> Observed:
+def steady_input(gpus: Inventory) -> Observed:
     """A ModelDeployment whose status and children already match: a pass that should change nothing."""
-    decision = decide(observed({}, (), nodes, pods, NOW), CONTEXT)
+    decision = decide(observed({}, (), gpus, NOW), CONTEXT)
     children = as_children(decision)
     for i in range(4):
-        decision = decide(
-            observed(decision.status, children, nodes, pods, NOW + timedelta(seconds=i)), CONTEXT
-        )
-    return observed(decision.status, children, nodes, pods, NOW + timedelta(seconds=10))
+        decision = decide(observed(decision.status, children, gpus, NOW + timedelta(seconds=i)), CONTEXT)
+    return observed(decision.status, children, gpus, NOW + timedelta(seconds=10))
 
 
 def per_pass_ms(make: Callable[[], Observed], passes: int, empty_memo: bool = False) -> float:
@@ -108,13 +105,11 @@ def per_pass_ms(make: Callable[[], Observed], passes: int, empty_memo: bool = Fa
 
 
 def measure(passes: int, nodes: int, pods: int) -> dict[str, float]:
-    node_list, pod_list = inventory(nodes, pods)
-    steady = steady_input(node_list, pod_list)
+    gpus = inventory(nodes, pods)
+    steady = steady_input(gpus)
     assert not decide(steady, CONTEXT).apply, "the steady input must need no apply"
     return {
-        "first pass": per_pass_ms(
-            lambda: observed({}, (), node_list, pod_list, NOW), passes, empty_memo=True
-        ),
+        "first pass": per_pass_ms(lambda: observed({}, (), gpus, NOW), passes, empty_memo=True),
         "steady pass": per_pass_ms(lambda: steady, passes),
     }
 

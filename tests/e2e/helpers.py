@@ -97,6 +97,12 @@ def epoch(timestamp: str) -> float:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
+def wait_past(timestamp: str, seconds: float, what: str) -> None:
+    """Until the clock is `seconds` past a timestamp the operator stored (it keeps whole seconds: one
+    more). A step timed from status ends by this clock, the operator's (same host)."""
+    wait_for(lambda: time.time() >= epoch(timestamp) + seconds + 1, what, timeout=seconds + 30, interval=0.2)
+
+
 def new_revision(cluster: LocalCluster, namespace: str, name: str) -> None:
     patch_spec(cluster, namespace, name, {"model": {"revision": unique("r")}})
 

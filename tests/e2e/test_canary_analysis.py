@@ -25,7 +25,7 @@ from tests.e2e.helpers import (
     start_stable,
     wait_status,
 )
-from tests.integration.kube import metric_value
+from tests.integration.kube import metric_value, wait_for_a_whole_pass
 
 pytestmark = pytest.mark.cluster
 L4_NODES = ("gpu-l4-0", "gpu-l4-1")
@@ -215,7 +215,8 @@ def test_without_abort_on_deadline_an_overdue_canary_holds_and_goes_on_once_read
                 timeout=60,
             )
             canary = overdue["revisions"]["canary"]
-            time.sleep(4)  # two analysis intervals: it keeps holding, nothing is aborted
+            for _ in range(2):  # two whole passes after it: it keeps holding, nothing is aborted
+                wait_for_a_whole_pass(rig.operator, ns, name)
             held, held_route = api.status(ns, name), api.route_weights(ns, name)
             rig.cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/e2e-")
             tainted = False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,9 @@ from tests.integration.kube import (
     get_or_none,
     make_namespace,
     metric_value,
+    passes,
     wait_for,
+    wait_for_a_whole_pass,
 )
 
 pytestmark = pytest.mark.cluster
@@ -275,29 +276,32 @@ def _complete_documents(text: str) -> list[dict[str, Any]]:
     return docs
 
 
-def _quiet_versions(cluster: LocalCluster, namespace: str, name: str) -> tuple[str, ...]:
-    """The resourceVersions of the object and its Deployments once they have not changed for 3 s
-    (the passes that follow a rollout, e.g. the one woken by the old revision's deletion, are done)."""
+def _versions(cluster: LocalCluster, namespace: str, name: str) -> tuple[str, ...]:
+    """The resourceVersions of the object and of its Deployments."""
+    md_rv = get_json(cluster, "md", name, "-n", namespace)["metadata"]["resourceVersion"]
+    return (md_rv, *sorted(d["metadata"]["resourceVersion"] for d in workloads(cluster, namespace, name)))
 
-    def versions() -> tuple[str, ...]:
-        md_rv = get_json(cluster, "md", name, "-n", namespace)["metadata"]["resourceVersion"]
-        return (md_rv, *sorted(d["metadata"]["resourceVersion"] for d in workloads(cluster, namespace, name)))
 
-    def unchanged() -> tuple[str, ...] | None:
-        first = versions()
-        time.sleep(3)
-        return first if versions() == first else None
+def _settled_versions(
+    cluster: LocalCluster, operator: OperatorProcess, namespace: str, name: str
+) -> tuple[str, ...]:
+    """The resourceVersions of the object and its Deployments once a whole pass of the operator, begun
+    after they were read, left them as they were (the passes that follow a rollout, e.g. the one woken
+    by the old revision's deletion, are done)."""
 
-    return tuple(wait_for(unchanged, f"{namespace}/{name} to be quiet", timeout=60, interval=0))
+    def settled() -> tuple[str, ...] | None:
+        first = _versions(cluster, namespace, name)
+        wait_for_a_whole_pass(operator, namespace, name)
+        return first if _versions(cluster, namespace, name) == first else None
+
+    return tuple(wait_for(settled, f"{namespace}/{name} to settle", timeout=240, interval=0))
 
 
 def test_an_unchanged_spec_is_not_rewritten(cluster: LocalCluster, operator: OperatorProcess) -> None:
-    before = _quiet_versions(cluster, "op-basic", "qwen-small")
+    before = _settled_versions(cluster, operator, "op-basic", "qwen-small")
     assert len(before) == 2, "one Deployment"
-    time.sleep(25)  # longer than the resync period (20 s in these tests)
-    md_rv = get_json(cluster, "md", "qwen-small", "-n", "op-basic")["metadata"]["resourceVersion"]
-    [after] = workloads(cluster, "op-basic", "qwen-small")
-    assert (md_rv, after["metadata"]["resourceVersion"]) == before
+    wait_for_a_whole_pass(operator, "op-basic", "qwen-small")  # nothing changes: a resync pass
+    assert _versions(cluster, "op-basic", "qwen-small") == before
 
 
 def test_operator_restart_recreates_nothing(cluster: LocalCluster, operator: OperatorProcess) -> None:
@@ -311,17 +315,18 @@ def test_operator_restart_recreates_nothing(cluster: LocalCluster, operator: Ope
         return out
 
     before = uids()
-    rv_before = _quiet_versions(cluster, "op-basic", "qwen-small")
+    rv_before = _settled_versions(cluster, operator, "op-basic", "qwen-small")
     operator.kill()
     operator.start()
+    # The restarted process counts from 0: its first pass is done, and with it whatever it would write.
     wait_for(
-        lambda: (reconciles_ok(operator.metrics()) or 0) > 0,
-        "the restarted operator's first reconcile",
+        lambda: passes(operator, "op-basic", "qwen-small") >= 1,
+        "the restarted operator's first pass of op-basic/qwen-small",
         timeout=30,
+        interval=0.2,
     )
-    time.sleep(5)  # and whatever that pass would have written has reached the API server
     assert uids() == before
-    assert _quiet_versions(cluster, "op-basic", "qwen-small") == rv_before
+    assert _versions(cluster, "op-basic", "qwen-small") == rv_before
 
 
 def test_deleting_removes_children_and_keeps_what_the_user_owns(
@@ -514,7 +519,13 @@ def test_operator_metrics_count_reconciles_and_gpus(cluster: LocalCluster, opera
     assert "modelfleet_reconcile_duration_seconds_bucket" in text
     assert (metric_value(text, "modelfleet_gpus_planned", gpu_type="L4") or 0) >= 1
     assert (metric_value(text, "modelfleet_modeldeployments", phase="Healthy") or 0) >= 1
+    assert passes(operator, "op-metrics", "gauged") >= 1
     delete_and_wait(cluster, "op-metrics", "gauged")
+    wait_for(
+        lambda: passes(operator, "op-metrics", "gauged") == 0,
+        "the pass counter of the deleted op-metrics/gauged removed",
+        timeout=10,
+    )
 
 
 def test_every_example_applies_and_gets_a_plan(cluster: LocalCluster, operator: OperatorProcess) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from testbed.cluster import LocalCluster, TestbedError
+from testbed.cluster import LocalCluster
 from testbed.faults import Faults
 from testbed.operator_process import OperatorProcess, install_crds
 from tests.integration.kube import make_namespace
@@ -40,11 +39,7 @@ class Rig:
 
 @pytest.fixture(scope="package")
 def rig(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    try:
-        install_crds(cluster)
-    except TestbedError:  # `kubectl wait` right after the apply can see a CRD with no conditions yet
-        time.sleep(2)
-        install_crds(cluster)
+    install_crds(cluster)  # polls until the CRD is Established
     for namespace in NAMESPACES:
         make_namespace(cluster, namespace)
     operator = OperatorProcess(

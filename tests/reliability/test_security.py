@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from testbed.cluster import REPO, LocalCluster
-from tests.integration.kube import make_namespace
+from tests.integration.kube import make_namespace, wait_for_a_whole_pass
 from tests.reliability.conftest import Rig
 from tests.reliability.helpers import apply, canary_md, patch_spec, wait_rolled_out
 
@@ -182,7 +181,8 @@ def test_a_weakened_operator_pod_is_refused_under_restricted_pod_security(
 
 def test_the_token_never_appears_in_logs_events_or_status(rig: Rig, token_rollout: dict[str, Any]) -> None:
     encoded = base64.b64encode(FAKE_TOKEN.encode()).decode()
-    time.sleep(2)  # the last events of the deletion
+    # Every pass of the rollout is done, and with it the Events it decided: a whole pass came after it.
+    wait_for_a_whole_pass(rig.operator, NS, "gated")
     places = {
         "operator log": rig.operator.log(),
         "events": json.dumps(rig.reader.items("/api/v1/events")),

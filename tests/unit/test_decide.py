@@ -9,7 +9,7 @@ from typing import Any
 
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.decide import Context, Decision, Observed, decide
-from modelfleet.decide.inventory import NodeGpus, PodGpus, pod_gpus
+from modelfleet.decide.inventory import Inventory, NodeGpus, PodGpus, pod_gpus
 from modelfleet.decide.observed import PodSummary, child_summary
 from modelfleet.decide.statusdiff import merge_patch
 from modelfleet.render.config import OperatorConfig
@@ -56,8 +56,7 @@ def observed(
         status=status or {},
         children=children,
         pods=pods,
-        nodes=nodes,
-        gpu_pods=gpu_pods,
+        inventory=Inventory(nodes, gpu_pods),
         now=now,
     )
 

@@ -58,3 +58,22 @@ def test_every_registered_metric_is_in_the_operator_docs_table() -> None:
         for family in OperatorMetrics().registry.collect()
     }
     assert registered == documented
+
+
+def passes(metrics: OperatorMetrics) -> dict[tuple[str, str], float]:
+    return {
+        (s.labels["namespace"], s.labels["name"]): s.value
+        for family in metrics.registry.collect()
+        if family.name == "modelfleet_modeldeployment_passes"
+        for s in family.samples
+        if s.name == "modelfleet_modeldeployment_passes_total"
+    }
+
+
+def test_passes_are_counted_per_object_until_it_is_forgotten() -> None:
+    metrics = OperatorMetrics()
+    for key in [("a", "m"), ("a", "m"), ("b", "m")]:
+        metrics.passed(key)
+    assert passes(metrics) == {("a", "m"): 2, ("b", "m"): 1}
+    metrics.forget(("a", "m"))
+    assert passes(metrics) == {("b", "m"): 1}

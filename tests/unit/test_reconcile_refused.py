@@ -14,7 +14,7 @@ import pytest
 
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.decide import Context, Decision
-from modelfleet.decide.inventory import NodeGpus
+from modelfleet.decide.inventory import Inventory, NodeGpus
 from modelfleet.decide.refused import refused_decision
 from modelfleet.reconcile.kube import ApiError
 from modelfleet.reconcile.metrics import OperatorMetrics
@@ -24,7 +24,7 @@ from modelfleet.render.config import OperatorConfig
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CTX = Context(license_policy=LicensePolicy(), render=OperatorConfig(), gateway_api=True)
-H200_NODE = (NodeGpus("h200-0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True),)
+H200_INVENTORY = Inventory((NodeGpus("h200-0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True),))
 REFUSAL = (
     'Deployment.apps "m-1234" is invalid: spec.template.spec.containers[0].env[1].valueFrom.secretKeyRef.name: '
     'Invalid value: "Bad Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters'
@@ -88,7 +88,7 @@ def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_a_refused_child_ends_the_pass_with_an_invalid_spec_status() -> None:
     kube = FakeKube()
-    outcome = reconciler(kube)(model_deployment(), Snapshot((), (), H200_NODE, ()))
+    outcome = reconciler(kube)(model_deployment(), Snapshot((), (), H200_INVENTORY))
     assert outcome.result == "invalid"
     [status] = kube.status_patches
     assert status["phase"] == "Failed" and status["observedGeneration"] == 1
@@ -106,10 +106,10 @@ def test_a_refused_child_ends_the_pass_with_an_invalid_spec_status() -> None:
 
 def test_the_same_refusal_on_the_next_pass_writes_nothing_and_posts_no_event() -> None:
     kube = FakeKube()
-    reconciler(kube)(model_deployment(), Snapshot((), (), H200_NODE, ()))
+    reconciler(kube)(model_deployment(), Snapshot((), (), H200_INVENTORY))
     stored = kube.status_patches[-1]
     again = FakeKube()
-    outcome = reconciler(again)(model_deployment(status=stored), Snapshot((), (), H200_NODE, ()))
+    outcome = reconciler(again)(model_deployment(status=stored), Snapshot((), (), H200_INVENTORY))
     assert outcome.result == "invalid"
     assert again.status_patches == [] and again.events == []
 
@@ -117,7 +117,7 @@ def test_the_same_refusal_on_the_next_pass_writes_nothing_and_posts_no_event() -
 @pytest.mark.parametrize("status", [403, 409, 500, 503])
 def test_errors_that_are_not_the_specs_fault_still_raise_for_a_retry(status: int) -> None:
     with pytest.raises(ApiError):
-        reconciler(FakeKube(refuse_status=status))(model_deployment(), Snapshot((), (), H200_NODE, ()))
+        reconciler(FakeKube(refuse_status=status))(model_deployment(), Snapshot((), (), H200_INVENTORY))
 
 
 def test_a_refusal_keeps_the_stored_rollout_state() -> None:
@@ -147,7 +147,7 @@ def test_a_refusal_keeps_the_stored_rollout_state() -> None:
     obs = gather(
         model_deployment(status=stored)
         | {"metadata": {"name": "m", "namespace": "llm", "uid": "u", "generation": 2}},
-        Snapshot((), (), H200_NODE, ()),
+        Snapshot((), (), H200_INVENTORY),
         NOW,
     )
     decision = refused_decision(obs, wanted, REFUSAL)

@@ -34,7 +34,7 @@ from modelfleet.catalog import gpu_catalog
 from modelfleet.catalog.license import LicensePolicy, evaluate_license
 from modelfleet.decide.conditions import ConditionSet
 from modelfleet.decide.evaluation_job import job_name, render_evaluation_job
-from modelfleet.decide.inventory import NodeGpus, PodGpus, free_gpus_per_node
+from modelfleet.decide.inventory import Inventory
 from modelfleet.decide.observed import WORKLOAD_KINDS, Child, PodSummary
 from modelfleet.decide.plans import plan_from_status, plan_inputs_hash, plan_to_status
 from modelfleet.planner import plan as make_plan
@@ -63,8 +63,7 @@ class Observed:
     status: Mapping[str, Any]
     children: tuple[Child, ...]
     pods: tuple[PodSummary, ...]
-    nodes: tuple[NodeGpus, ...]
-    gpu_pods: tuple[PodGpus, ...]
+    inventory: Inventory  # GPU nodes and the pods that hold GPUs, with their sums
     now: datetime
 
 
@@ -127,7 +126,7 @@ def decide(
         return _halt(obs, previous, conditions, Phase.FAILED, f"invalid spec: {error}", "invalid")
 
     own = f"{obs.namespace}/{name_label_value(obs.name)}"
-    free_for_planning = free_gpus_per_node(obs.nodes, obs.gpu_pods, exclude_owner=own)
+    free_for_planning = obs.inventory.free_per_node(exclude_owner=own)
     try:
         request, facts = plan_request_from_spec(spec, pool=GpuPool(free_per_node=free_for_planning))
     except UnknownModelError as error:
@@ -218,7 +217,7 @@ def _roll_out(
     stable = previous.revisions.stable if previous.revisions else None
     if stable and stable not in workloads:
         stable = None  # its workload is gone (deleted by hand): start again from the target
-    free_all = free_gpus_per_node(obs.nodes, obs.gpu_pods)
+    free_all = obs.inventory.free_per_node()
     provider = _traffic_provider(spec, ctx)
     total_replicas = sum(w.replicas or 0 for w in workloads.values()) or spec.replicas
 

@@ -1,14 +1,14 @@
 """The cluster's GPU inventory, computed from Node and Pod objects by pure functions.
 
 The operator keeps one small summary per Node and per GPU-holding Pod in kopf indexes (so nothing is
-LISTed per reconcile), and these functions turn the summaries into what the planner needs: free GPUs
-per node, by catalog GPU type.
+LISTed per reconcile), and an :class:`Inventory` turns the summaries into what the planner needs: free
+GPUs per node, by catalog GPU type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelfleet.catalog import gpu_for_product
@@ -89,25 +89,55 @@ def pod_gpus(pod: Mapping[str, Any]) -> PodGpus | None:
     return PodGpus(node=node, resource=resource, count=count, owner=f"{namespace}/{owner}" if owner else None)
 
 
-def free_gpus_per_node(
-    nodes: Iterable[NodeGpus], pods: Iterable[PodGpus], exclude_owner: str | None = None
-) -> dict[str, tuple[int, ...]]:
-    """Free GPUs on each schedulable node, grouped by catalog GPU type, largest first.
+@dataclass(frozen=True)
+class Inventory:
+    """The GPU inventory at one moment: the node and pod summaries, and what they add up to.
 
-    Pods of ``exclude_owner`` do not count as using GPUs: a ModelDeployment re-planning itself may
-    reuse what it already holds.
+    The sums over every GPU pod are made once, when the inventory is built. The operator builds one
+    per change of the inventory and every pass until the next change shares it, so a pass costs
+    O(nodes), not O(pods).
 
     >>> h = NodeGpus("h0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True)
-    >>> free_gpus_per_node([h], [PodGpus("h0", "nvidia.com/gpu", 4, None)])
-    {'H200': (4,)}
+    >>> inventory = Inventory((h,), (PodGpus("h0", "nvidia.com/gpu", 4, "llm/m"),))
+    >>> inventory.free_per_node(), inventory.free_per_node(exclude_owner="llm/m")
+    ({'H200': (4,)}, {'H200': (8,)})
     """
-    if isinstance(nodes, tuple) and isinstance(pods, tuple):
-        return _free_from_snapshot(nodes, pods, exclude_owner)
-    used: dict[str, int] = {}
-    for pod in pods:
-        if exclude_owner is None or pod.owner != exclude_owner:
+
+    nodes: tuple[NodeGpus, ...] = ()
+    pods: tuple[PodGpus, ...] = ()
+    _used: dict[str, int] = field(init=False, repr=False, compare=False)  # node -> GPUs in use
+    _held: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)  # owner -> node -> GPUs
+    _free_by_type: dict[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    _ours_by_type: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        used: dict[str, int] = {}
+        held: dict[str, dict[str, int]] = {}
+        for pod in self.pods:
             used[pod.node] = used.get(pod.node, 0) + pod.count
-    return _free(nodes, used)
+            if pod.owner is not None:
+                mine = held.setdefault(pod.owner, {})
+                mine[pod.node] = mine.get(pod.node, 0) + pod.count
+        # Frozen: the sums are set once here, as part of building the object, and never again.
+        object.__setattr__(self, "_used", used)
+        object.__setattr__(self, "_held", held)
+        object.__setattr__(self, "_free_by_type", _free(self.nodes, used))
+        object.__setattr__(self, "_ours_by_type", _allocated_by_type(self.nodes, self.pods))
+
+    def free_per_node(self, exclude_owner: str | None = None) -> dict[str, tuple[int, ...]]:
+        """Free GPUs on each schedulable node, grouped by catalog GPU type, largest first.
+
+        Pods of ``exclude_owner`` do not count as using GPUs: a ModelDeployment re-planning itself may
+        reuse what it already holds.
+        """
+        mine = self._held.get(exclude_owner) if exclude_owner is not None else None
+        if not mine:
+            return dict(self._free_by_type)
+        return _free(self.nodes, {node: count - mine.get(node, 0) for node, count in self._used.items()})
+
+    def allocated_by_type(self) -> dict[str, int]:
+        """GPUs held by ModelFleet pods, by catalog GPU type (for the operator's metrics)."""
+        return dict(self._ours_by_type)
 
 
 def _free(nodes: Iterable[NodeGpus], used: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
@@ -117,59 +147,6 @@ def _free(nodes: Iterable[NodeGpus], used: Mapping[str, int]) -> dict[str, tuple
             continue
         free.setdefault(node.gpu_type, []).append(max(0, node.allocatable - used.get(node.name, 0)))
     return {gpu: tuple(sorted(counts, reverse=True)) for gpu, counts in sorted(free.items())}
-
-
-@dataclass(frozen=True)
-class _Totals:
-    """What one inventory snapshot adds up to, kept while the operator reuses the same snapshot."""
-
-    nodes: tuple[NodeGpus, ...]
-    pods: tuple[PodGpus, ...]
-    used: Mapping[str, int]  # GPUs in use per node
-    by_owner: Mapping[str, Mapping[str, int]]  # owner -> node -> GPUs its pods hold
-    free: dict[str, tuple[int, ...]]
-
-
-_last: _Totals | None = None
-
-
-def _free_from_snapshot(
-    nodes: tuple[NodeGpus, ...], pods: tuple[PodGpus, ...], exclude_owner: str | None
-) -> dict[str, tuple[int, ...]]:
-    """:func:`free_gpus_per_node` for the snapshots the operator passes around (immutable tuples that
-    every pass between two inventory changes shares): the sums are made once per snapshot, and
-    excluding an owner only gives back what its own pods hold. Same results, O(nodes) per call."""
-    global _last
-    totals = _last
-    if totals is None or totals.nodes is not nodes or totals.pods is not pods:
-        used: dict[str, int] = {}
-        by_owner: dict[str, dict[str, int]] = {}
-        for pod in pods:
-            used[pod.node] = used.get(pod.node, 0) + pod.count
-            if pod.owner is not None:
-                held = by_owner.setdefault(pod.owner, {})
-                held[pod.node] = held.get(pod.node, 0) + pod.count
-        totals = _last = _Totals(nodes, pods, used, by_owner, _free(nodes, used))
-    mine = totals.by_owner.get(exclude_owner) if exclude_owner is not None else None
-    if not mine:
-        return dict(totals.free)
-    return _free(nodes, {node: count - mine.get(node, 0) for node, count in totals.used.items()})
-
-
-_allocated: tuple[Any, Any, dict[str, int]] | None = None
-
-
-def allocated_gpus_by_type(nodes: Iterable[NodeGpus], pods: Iterable[PodGpus]) -> dict[str, int]:
-    """GPUs held by ModelFleet pods, by catalog GPU type (for the operator's metrics); summed once
-    per inventory snapshot when given the operator's shared tuples."""
-    global _allocated
-    last = _allocated
-    if last is not None and last[0] is nodes and last[1] is pods and isinstance(pods, tuple):
-        return dict(last[2])
-    result = _allocated_by_type(nodes, pods)
-    if isinstance(nodes, tuple) and isinstance(pods, tuple):
-        _allocated = (nodes, pods, result)
-    return dict(result)
 
 
 def _allocated_by_type(nodes: Iterable[NodeGpus], pods: Iterable[PodGpus]) -> dict[str, int]:

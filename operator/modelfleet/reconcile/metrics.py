@@ -19,6 +19,13 @@ class OperatorMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.passes = Counter(
+            "modelfleet_modeldeployment_passes_total",
+            "Reconcile passes finished per ModelDeployment, whatever their result (counted once every"
+            " write of the pass has been made).",
+            ["namespace", "name"],
+            registry=self.registry,
+        )
         self.reconcile_seconds = Histogram(
             "modelfleet_reconcile_duration_seconds",
             "Time of one reconcile pass.",
@@ -80,7 +87,12 @@ class OperatorMetrics:
             self.rollout_phase.labels(namespace=key[0], name=key[1], phase=phase).set(1)
         self.canary_weight.labels(namespace=key[0], name=key[1]).set(canary_weight or 0)
 
+    def passed(self, key: Key) -> None:
+        self.passes.labels(namespace=key[0], name=key[1]).inc()
+
     def forget(self, key: Key) -> None:
+        with contextlib.suppress(KeyError):
+            self.passes.remove(key[0], key[1])
         with self._lock:
             previous = self._fleet.pop(key, None)
             self._count(previous, -1)

@@ -16,7 +16,6 @@ from modelfleet import GROUP, KIND, VERSION
 from modelfleet.api import ACTION_ANNOTATION, AnalysisResult
 from modelfleet.decide import Context, Decision, Observed, decide
 from modelfleet.decide.evaluation_job import job_state
-from modelfleet.decide.inventory import allocated_gpus_by_type
 from modelfleet.decide.refused import REFUSED_STATUSES, refused_decision
 from modelfleet.decide.statusdiff import merge_patch
 from modelfleet.reconcile.kube import ApiError, Kube
@@ -51,6 +50,7 @@ class Reconciler:
 
     def __call__(self, obj: dict[str, Any], snapshot: Snapshot) -> Outcome:
         started = time.perf_counter()
+        meta = obj.get("metadata") or {}
         try:
             outcome = self.reconcile(obj, snapshot)
         except Exception:
@@ -58,6 +58,7 @@ class Reconciler:
             raise
         finally:
             self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+            self.metrics.passed((meta.get("namespace", ""), meta.get("name", "")))
         self.metrics.reconciles.labels(result=outcome.result).inc()
         return outcome
 
@@ -101,7 +102,7 @@ class Reconciler:
             gpus,
             (status.get("rollout") or {}).get("weight"),
         )
-        self.metrics.set_allocated(allocated_gpus_by_type(obs.nodes, obs.gpu_pods))
+        self.metrics.set_allocated(obs.inventory.allocated_by_type())
 
     # ---- act ----------------------------------------------------------------------------------------
     def act(self, obs: Observed, decision: Decision) -> Decision:
@@ -197,7 +198,6 @@ def gather(obj: dict[str, Any], snapshot: Snapshot, now: datetime) -> Observed:
         status=obj.get("status") or {},
         children=snapshot.children,
         pods=snapshot.pods,
-        nodes=snapshot.nodes,
-        gpu_pods=snapshot.gpu_pods,
+        inventory=snapshot.inventory,
         now=now,
     )

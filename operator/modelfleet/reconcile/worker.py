@@ -7,6 +7,10 @@ thread pool bounded by ``workers``; every decision is taken from the object's st
 When every worker is busy, a ModelDeployment whose spec (generation) or action annotation the operator
 has not acted on yet goes before passes that only look again (children and pods moved, resync): a
 user's change, or a fleet of new objects, does not queue behind pod-status follow-ups.
+
+Time is given, not taken: the loops wait with the ``sleep`` and read the ``clock`` they are handed (the
+event loop's own by default), and the debounces are a :class:`Debounce`, so the tests run the loops
+on fake time and assert the order of passes rather than wall-clock luck.
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ import contextlib
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from modelfleet.api import ACTION_ANNOTATION
-from modelfleet.decide.inventory import NodeGpus, PodGpus
+from modelfleet.decide.inventory import Inventory, NodeGpus
 from modelfleet.decide.observed import Child, PodSummary
 
 log = logging.getLogger("modelfleet.worker")
@@ -36,11 +40,20 @@ INDEX_NAMES = (
     "httproutes",
     "leaderworkersets",
 )
-# Coalesce bursts of watch events into one pass. A change of the ModelDeployment itself is acted on
-# almost at once; changes of its children and pods (a Deployment's status, its pods being scheduled,
-# started and becoming Ready: several events within a second) are gathered a little longer.
-DEBOUNCE_SECONDS = 0.05
-CHILD_DEBOUNCE_SECONDS = 0.5
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Debounce:
+    """How long a loop gathers watch events into one pass, in seconds.
+
+    A change of the ModelDeployment itself is acted on almost at once; changes of its children and
+    pods (a Deployment's status, its pods being scheduled, started and becoming Ready: several events
+    within a second) are gathered a little longer. A resync waits the children's debounce too.
+    """
+
+    object_seconds: float = 0.05
+    children_seconds: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -49,8 +62,7 @@ class Snapshot:
 
     children: tuple[Child, ...]
     pods: tuple[PodSummary, ...]
-    nodes: tuple[NodeGpus, ...]
-    gpu_pods: tuple[PodGpus, ...]
+    inventory: Inventory  # shared by every pass until the inventory changes
 
 
 @dataclass(frozen=True)
@@ -123,10 +135,20 @@ class Workers:
         resync_seconds: float,
         lws_enabled: bool = False,
         on_forget: ForgetFn | None = None,
+        *,
+        debounce: Debounce = Debounce(),
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] | None = None,
+        pool: Executor | None = None,
     ) -> None:
+        """`clock` is monotonic seconds (None: the running event loop's clock); `pool` runs the passes
+        (None: a pool of `workers` threads)."""
         self._reconcile = reconcile
         self._on_forget = on_forget
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
+        self._debounce = debounce
+        self._sleep = sleep
+        self._clock = clock
+        self._pool = pool or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self._slots: PrioritySlots | None = None
         self._workers = workers
         self.resync_seconds = resync_seconds
@@ -137,8 +159,8 @@ class Workers:
         self._waiting_capacity: set[Key] = set()
         self._nodes: dict[str, NodeGpus | None] = {}
         self._indexes: dict[str, Any] = {}
-        self._inventory_cache: tuple[int, tuple[NodeGpus, ...], tuple[PodGpus, ...]] | None = None
         self._inventory_version = 0
+        self._inventory: tuple[int, Inventory] | None = None  # (the version it was built from, it)
         self._errors: dict[Key, int] = {}
         self._why: dict[Key, set[str]] = {}  # what woke each loop: "object" (the watch) or "children"
         # What each object looked like after its last pass, with the status that pass wrote: the watch
@@ -211,13 +233,15 @@ class Workers:
     # ---- the loop ---------------------------------------------------------------------------------------
     async def _loop(self, key: Key) -> None:
         loop = asyncio.get_running_loop()
+        now = self._clock or loop.time
         if self._slots is None:
             self._slots = PrioritySlots(self._workers)
         wake = self._wake[key]
-        delay = self.resync_seconds
+        due = now() + self.resync_seconds  # when to look again without an event
         while True:
-            await asyncio.sleep(
-                DEBOUNCE_SECONDS if "object" in self._why.get(key, ()) else CHILD_DEBOUNCE_SECONDS
+            debounce = self._debounce
+            await self._sleep(
+                debounce.object_seconds if "object" in self._why.get(key, ()) else debounce.children_seconds
             )
             wake.clear()
             why = self._why.pop(key, set())
@@ -225,9 +249,9 @@ class Workers:
             if obj is None:
                 return
             if why == {"object"} and self._settled.get(key) == _fingerprint(obj, obj.get("status")):
-                # Our own status write, seen by the watch while the pass that wrote it still ran.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=min(delay, self.resync_seconds))
+                # Our own status write, seen by the watch while the pass that wrote it still ran: it
+                # neither needs a pass nor moves the next look back.
+                await self._wait(wake, due - now())
                 continue
             async with self._slots.slot(pass_priority(obj, why)):
                 obj = self._latest.get(key, obj)  # the newest copy, had the wait for a slot been long
@@ -247,9 +271,21 @@ class Workers:
                 self._waiting_capacity.add(key)
             else:
                 self._waiting_capacity.discard(key)
-            delay = outcome.requeue_after_seconds or self.resync_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=min(delay, self.resync_seconds))
+            delay = min(outcome.requeue_after_seconds or self.resync_seconds, self.resync_seconds)
+            due = now() + delay
+            await self._wait(wake, delay)
+
+    async def _wait(self, wake: asyncio.Event, seconds: float) -> None:
+        """Until `wake` is set or `seconds` have passed on the given sleep, whichever comes first."""
+        if wake.is_set() or seconds <= 0:
+            return
+        woken = asyncio.ensure_future(wake.wait())
+        timer = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((woken, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            timer.cancel()
 
     def _snapshot(self, key: Key) -> Snapshot:
         children: list[Child] = []
@@ -259,18 +295,24 @@ class Workers:
                 children.extend(index[key])
         pods_index = self._indexes.get("engine_pods")
         pods = tuple(pods_index[key]) if pods_index is not None and key in pods_index else ()
-        nodes, gpu_pods = self._inventory()
-        return Snapshot(children=tuple(children), pods=pods, nodes=nodes, gpu_pods=gpu_pods)
+        return Snapshot(children=tuple(children), pods=pods, inventory=self._current_inventory())
 
-    def _inventory(self) -> tuple[tuple[NodeGpus, ...], tuple[PodGpus, ...]]:
-        cache = self._inventory_cache
-        if cache is not None and cache[0] == self._inventory_version:
-            return cache[1], cache[2]
-        nodes_index, pods_index = self._indexes.get("gpu_nodes"), self._indexes.get("gpu_pods")
-        nodes = tuple(v for store in (nodes_index.values() if nodes_index is not None else ()) for v in store)
-        pods = tuple(v for store in (pods_index.values() if pods_index is not None else ()) for v in store)
-        self._inventory_cache = (self._inventory_version, nodes, pods)
-        return nodes, pods
+    def _current_inventory(self) -> Inventory:
+        """The inventory of the current version: built (and summed) once per change, on the event
+        loop, then shared read-only by every pass until the next change."""
+        built = self._inventory
+        if built is None or built[0] != self._inventory_version:
+            nodes, pods = (
+                _all_values(self._indexes.get("gpu_nodes")),
+                _all_values(self._indexes.get("gpu_pods")),
+            )
+            built = self._inventory = (self._inventory_version, Inventory(nodes, pods))
+        return built[1]
+
+
+def _all_values(index: Mapping[Any, Any] | None) -> tuple[Any, ...]:
+    """Every value a kopf index holds, over all its keys."""
+    return tuple(v for store in (index.values() if index is not None else ()) for v in store)
 
 
 def _fingerprint(obj: Mapping[str, Any], status: Any) -> tuple[Any, ...]:
