@@ -119,8 +119,8 @@ def ref(n: int) -> str:
     return chr(ord("A") + n) if n < 26 else f"A{n}"
 
 
-def engine_panel(title: str, unit: str, queries: list[tuple[str, str]], description: str = "") -> Any:
-    """A time series panel with one query per (engine, expression)."""
+def series_panel(title: str, unit: str, queries: list[tuple[str, str]], description: str = "") -> Any:
+    """A time series panel with one query per (expression, legend)."""
     panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(12)
     if description:
         panel = panel.description(description)
@@ -175,56 +175,66 @@ def error_ratio(engine: EngineMetrics) -> str:
 OPERATOR_SELECTOR = 'namespace="$namespace",name="$model"'
 
 
-def model_dashboard() -> dashboard.Dashboard:
+def engine_panels() -> list[Any]:
+    """The engines' panels: one query per engine that exports the metric, one series per revision."""
     tokens = [
         (rate_by_revision(e.tokens_in), f"{e.engine} in {{{{modelfleet_io_revision}}}}") for e in ENGINES
     ] + [(rate_by_revision(e.tokens_out), f"{e.engine} out {{{{modelfleet_io_revision}}}}") for e in ENGINES]
-    panels = [
-        engine_panel("Requests/s", "reqps", per_engine("requests", rate_by_revision)),
-        engine_panel(
+    return [
+        series_panel("Requests/s", "reqps", per_engine("requests", rate_by_revision)),
+        series_panel(
             "Error ratio",
             "percentunit",
             [(error_ratio(e), f"{e.engine} {{{{modelfleet_io_revision}}}}") for e in ENGINES],
             "vLLM: finished_reason error or abort; SGLang: aborted; TGI: failures other than validation.",
         ),
-        engine_panel(
+        series_panel(
             "Time to first token",
             "s",
             latency_queries("ttft") + tgi_ttft_queries(),
             "TGI has no TTFT histogram: queue time + prefill batch time bounds it from above.",
         ),
-        engine_panel("Inter-token latency", "s", latency_queries("itl")),
-        engine_panel("Tokens/s in and out", "short", tokens),
-        engine_panel(
+        series_panel("Inter-token latency", "s", latency_queries("itl")),
+        series_panel("Tokens/s in and out", "short", tokens),
+        series_panel(
             "Queue depth",
             "short",
             per_engine("queue", lambda m: f"{BY_REVISION} ({sel(m)})"),
             "Requests waiting in the engine's queue, summed over the revision's pods.",
         ),
-        engine_panel(
+        series_panel(
             "KV-cache usage",
             "percentunit",
             per_engine("kv_cache", lambda m: f"max by (modelfleet_io_revision) ({sel(m)})"),
             "The fullest pod of each revision. TGI exports no KV-cache gauge.",
         ),
-        engine_panel(
+        series_panel(
             "Preemptions/s",
             "short",
             per_engine("preemptions", rate_by_revision),
             "vLLM only: SGLang and TGI export no preemption counter.",
         ),
-        engine_panel(
+    ]
+
+
+def rollout_panels() -> list[Any]:
+    """ModelFleet's own view of the same ModelDeployment."""
+    return [
+        series_panel(
             "Canary weight",
             "percent",
             [(f"modelfleet_canary_weight_percent{{{OPERATOR_SELECTOR}}}", "canary weight")],
             "Percent of traffic the canary revision gets (ModelFleet's own metric).",
         ),
-        engine_panel(
+        series_panel(
             "Rollout phase",
             "short",
             [(f"modelfleet_rollout_phase{{{OPERATOR_SELECTOR}}} == 1", "{{phase}}")],
         ),
     ]
+
+
+def model_dashboard() -> dashboard.Dashboard:
     weight_changes = (
         dashboard.AnnotationQuery()
         .name("Canary weight changes")
@@ -254,7 +264,7 @@ def model_dashboard() -> dashboard.Dashboard:
         )
         .annotation(weight_changes)
     )
-    for panel in panels:
+    for panel in engine_panels() + rollout_panels():
         builder = builder.with_panel(panel)
     return builder.build()
 
@@ -272,9 +282,9 @@ def stat_panel(title: str, expr: str, legend: str, description: str = "") -> Any
     return panel.description(description) if description else panel
 
 
-def fleet_dashboard() -> dashboard.Dashboard:
-    reconcile_total = f"sum(rate(modelfleet_reconciles_total[{RATE}]))"
-    panels = [
+def fleet_panels() -> list[Any]:
+    """Headline numbers, then GPUs, phases and canaries over time."""
+    return [
         stat_panel(
             "Operator instances scraped",
             "count(modelfleet_reconcile_duration_seconds_count)",
@@ -293,7 +303,7 @@ def fleet_dashboard() -> dashboard.Dashboard:
             "sum(increase(modelfleet_rollout_aborts_total[$__range]))",
             "aborts",
         ),
-        engine_panel(
+        series_panel(
             "GPUs allocated and planned by type",
             "short",
             [
@@ -302,38 +312,45 @@ def fleet_dashboard() -> dashboard.Dashboard:
             ],
             "Planned: GPUs per replica x replicas over every plan. Allocated: GPUs held by bound pods.",
         ),
-        engine_panel(
+        series_panel(
             "Models by phase",
             "short",
             [("sum by (phase) (modelfleet_modeldeployments)", "{{phase}}")],
         ),
-        engine_panel(
+        series_panel(
             "Models by namespace and phase",
             "short",
             [("sum by (namespace, phase) (modelfleet_rollout_phase)", "{{namespace}} {{phase}}")],
         ),
-        engine_panel(
+        series_panel(
             "Not serving",
             "short",
             [('modelfleet_rollout_phase{phase=~"Pending|Failed"} == 1', "{{namespace}}/{{name}} {{phase}}")],
             "Each ModelDeployment that is Pending (plan not placed) or Failed (`kubectl describe md` says why).",
         ),
-        engine_panel(
+        series_panel(
             "Canary weights",
             "percent",
             [("modelfleet_canary_weight_percent > 0", "{{namespace}}/{{name}}")],
         ),
-        engine_panel(
+        series_panel(
             "Canary aborts by reason",
             "short",
             [(f"sum by (reason) (increase(modelfleet_rollout_aborts_total[{RATE}]))", "{{reason}}")],
         ),
-        engine_panel(
+    ]
+
+
+def operator_panels() -> list[Any]:
+    """The operator's own health."""
+    reconcile_total = f"sum(rate(modelfleet_reconciles_total[{RATE}]))"
+    return [
+        series_panel(
             "Reconciles/s by result",
             "ops",
             [(f"sum by (result) (rate(modelfleet_reconciles_total[{RATE}]))", "{{result}}")],
         ),
-        engine_panel(
+        series_panel(
             "Reconcile errors/s",
             "ops",
             [
@@ -344,7 +361,7 @@ def fleet_dashboard() -> dashboard.Dashboard:
             ],
             "Reconciles that raised (the operator retries them); `invalid` specs are not errors.",
         ),
-        engine_panel(
+        series_panel(
             "Reconcile latency",
             "s",
             [
@@ -357,6 +374,9 @@ def fleet_dashboard() -> dashboard.Dashboard:
             ],
         ),
     ]
+
+
+def fleet_dashboard() -> dashboard.Dashboard:
     builder = (
         dashboard.Dashboard("ModelFleet / Fleet")
         .uid("modelfleet-fleet")
@@ -366,7 +386,7 @@ def fleet_dashboard() -> dashboard.Dashboard:
         .time("now-6h", "now")
         .with_variable(datasource_variable())
     )
-    for panel in panels:
+    for panel in fleet_panels() + operator_panels():
         builder = builder.with_panel(panel)
     return builder.build()
 
