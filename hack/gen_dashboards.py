@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,7 +122,17 @@ def ref(n: int) -> str:
 
 def series_panel(title: str, unit: str, queries: list[tuple[str, str]], description: str = "") -> Any:
     """A time series panel with one query per (expression, legend)."""
-    panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(12)
+    # A table legend with the last and the highest value, so a canary's spike reads at a glance.
+    legend = (
+        common.VizLegendOptions()
+        .display_mode(LegendDisplayMode.TABLE)
+        .placement(LegendPlacement.BOTTOM)
+        .show_legend(True)
+        .calcs(["lastNotNull", "max"])
+    )
+    panel = (
+        timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(12).legend(legend)
+    )
     if description:
         panel = panel.description(description)
     for n, (expr, legend) in enumerate(queries):
@@ -278,6 +289,7 @@ def stat_panel(title: str, expr: str, legend: str, description: str = "") -> Any
         .height(6)
         .span(6)
         .with_target(query(expr, legend, "A"))
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
     return panel.description(description) if description else panel
 
