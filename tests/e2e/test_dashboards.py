@@ -1,5 +1,6 @@
 """Every query of the Grafana dashboards (docs/dashboards/*.json) runs against a real Prometheus and
 returns data of the shape its panel draws, so a renamed metric or label fails here, not on a wall.
+The same Prometheus loads the alert rules of the chart and evaluates them on the live series.
 
 The Prometheus scrapes the simulated engines with the plain scrape config of docs/monitoring.md
 (read from the page, so the page is tested too) and the operator with `honor_labels`. The fleet:
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[2]
 BOARDS = REPO / "docs" / "dashboards"
+RULES = REPO / "charts" / "modelfleet" / "rules"
 NS, ABORT_NS = "e2e-dash", "e2e-dash-abort"
 ENGINES = ("vllm", "sglang", "tgi")
 RATE_INTERVAL = "30s"  # what Grafana's $__rate_interval comes to at a 1 s scrape and a short range
@@ -66,6 +68,7 @@ class DashboardPrometheus(LoopbackPrometheus):
 
     def config(self) -> dict[str, Any]:
         config = super().config()
+        config["rule_files"] = [str(path) for path in sorted(RULES.glob("*.yaml"))]
         config["scrape_configs"][0]["relabel_configs"] = documented_engine_relabelling()
         config["scrape_configs"].append(
             {
@@ -83,8 +86,15 @@ class DashboardPrometheus(LoopbackPrometheus):
 
     def query_at(self, promql: str, at_seconds: float) -> list[dict[str, Any]]:
         params = urllib.parse.urlencode({"query": promql, "time": f"{at_seconds:.3f}"})
-        with urllib.request.urlopen(f"{self.url}/api/v1/query?{params}", timeout=5) as response:
-            return list(json.loads(response.read())["data"]["result"])
+        return list(self._get(f"/api/v1/query?{params}")["result"])
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every loaded rule with its health and last error, once each has been evaluated."""
+        return [rule for group in self._get("/api/v1/rules")["groups"] for rule in group["rules"]]
+
+    def _get(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:
+            return dict(json.loads(response.read())["data"])
 
 
 @dataclass(frozen=True)
@@ -277,3 +287,33 @@ def test_every_fleet_panel_has_data(fleet: Fleet) -> None:
     assert any("H200" in gpu_type for gpu_type in legends), legends
     assert {r["metric"]["result"] for r in results["Reconciles/s by result"]} >= {"ok"}
     assert float(results["Operator instances scraped"][0]["value"][1]) == 1.0
+
+
+# ---- the alert rules --------------------------------------------------------------------------------
+def test_every_alert_rule_evaluates_without_error_on_the_live_series(fleet: Fleet) -> None:
+    alerts = {
+        rule["alert"]
+        for path in RULES.glob("*.yaml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    }
+
+    def evaluated() -> list[dict[str, Any]] | None:
+        rules = fleet.prometheus.rules()
+        # Not yet evaluated: Go's zero time.
+        return None if any(r["lastEvaluation"].startswith("0001") for r in rules) else rules
+
+    rules = wait_for(evaluated, "every rule evaluated once", timeout=30)
+    assert {r["name"] for r in rules} == alerts
+    assert [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok"] == []
+
+
+def test_a_model_no_node_can_hold_is_caught_by_the_not_ready_alert(fleet: Fleet) -> None:
+    def not_ready() -> set[tuple[str, str]]:
+        found = fleet.prometheus.query('ALERTS{alertname="ModelFleetModelNotReady"}')
+        return {(r["metric"]["namespace"], r["metric"]["name"]) for r in found}
+
+    caught = wait_for(lambda: not_ready() or None, "ModelFleetModelNotReady pending", timeout=30)
+    assert (NS, "huge") in caught and (NS, "chat") not in caught
+    # The operator is scraped, under the name the alert looks for.
+    assert fleet.prometheus.query('ALERTS{alertname="ModelFleetOperatorDown"}') == []
