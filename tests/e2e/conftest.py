@@ -36,6 +36,8 @@ NAMESPACES = (
     "e2e-manual",
     "e2e-ratio",
     "e2e-job",
+    "e2e-dash",
+    "e2e-dash-abort",
 )
 
 

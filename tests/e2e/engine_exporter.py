@@ -14,6 +14,7 @@ with the profile's TTFT and inter-token latency, so ``rate()``, ``increase()`` a
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ ITL_BUCKETS = (
     80.0,
 )
 TOKENS_PER_REQUEST = 50
+PROMPT_TOKENS_PER_REQUEST = 200
+# TGI's per-request token histograms (tgi_request_input_length, tgi_request_generated_tokens).
+TOKEN_BUCKETS = (10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0)
 ENGINE_POD_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY},{ROLE_LABEL}={ROLE_SERVER}"
 
 
@@ -84,6 +88,8 @@ class Profile:
     itl_seconds: float = 0.03
     error_ratio: float = 0.0
     waiting: int = 1
+    kv_cache_usage: float = 0.4  # fraction 0-1
+    preemption_ratio: float = 0.01  # preemptions per request
 
 
 HEALTHY = Profile()
@@ -132,12 +138,15 @@ class _PodCounters:
     last_seconds: float | None = None
     requests: float = 0.0
     errors: float = 0.0
+    preemptions: float = 0.0
     ttft: _Histogram = field(default_factory=lambda: _Histogram(TTFT_BUCKETS))
     itl: _Histogram = field(default_factory=lambda: _Histogram(ITL_BUCKETS))  # one observation per token
     # TGI's own histograms: per request
     queue: _Histogram = field(default_factory=lambda: _Histogram(TTFT_BUCKETS))
     prefill: _Histogram = field(default_factory=lambda: _Histogram(TTFT_BUCKETS))
     per_token: _Histogram = field(default_factory=lambda: _Histogram(ITL_BUCKETS))
+    prompt_tokens: _Histogram = field(default_factory=lambda: _Histogram(TOKEN_BUCKETS))
+    generated_tokens: _Histogram = field(default_factory=lambda: _Histogram(TOKEN_BUCKETS))
 
     def advance(self, profile: Profile, now_seconds: float) -> None:
         elapsed = 0.0 if self.last_seconds is None else max(0.0, now_seconds - self.last_seconds)
@@ -152,6 +161,9 @@ class _PodCounters:
         self.queue.observe(profile.ttft_seconds * TGI_QUEUE_SHARE, n)
         self.prefill.observe(profile.ttft_seconds * (1 - TGI_QUEUE_SHARE), n)
         self.per_token.observe(profile.itl_seconds, n)
+        self.prompt_tokens.observe(PROMPT_TOKENS_PER_REQUEST, n)
+        self.generated_tokens.observe(TOKENS_PER_REQUEST, n)
+        self.preemptions += n * profile.preemption_ratio
 
 
 class EngineExporter:
@@ -244,6 +256,14 @@ def _vllm(model_name: str, counters: _PodCounters, profile: Profile) -> list[str
         f'vllm:request_success_total{{{labels},finished_reason="error"}} {counters.errors:.3f}',
         "# TYPE vllm:num_requests_waiting gauge",
         f"vllm:num_requests_waiting{{{labels}}} {profile.waiting}",
+        "# TYPE vllm:prompt_tokens_total counter",
+        f"vllm:prompt_tokens_total{{{labels}}} {counters.prompt_tokens.sum:.3f}",
+        "# TYPE vllm:generation_tokens_total counter",
+        f"vllm:generation_tokens_total{{{labels}}} {counters.generated_tokens.sum:.3f}",
+        "# TYPE vllm:kv_cache_usage_perc gauge",
+        f"vllm:kv_cache_usage_perc{{{labels}}} {profile.kv_cache_usage}",
+        "# TYPE vllm:num_preemptions_total counter",
+        f"vllm:num_preemptions_total{{{labels}}} {counters.preemptions:.3f}",
     ]
 
 
@@ -260,6 +280,12 @@ def _sglang(model_name: str, counters: _PodCounters, profile: Profile) -> list[s
         f"sglang:num_aborted_requests_total{{{labels}}} {counters.errors:.3f}",
         "# TYPE sglang:num_queue_reqs gauge",
         f"sglang:num_queue_reqs{{{labels}}} {profile.waiting}",
+        "# TYPE sglang:prompt_tokens_total counter",
+        f"sglang:prompt_tokens_total{{{labels}}} {counters.prompt_tokens.sum:.3f}",
+        "# TYPE sglang:generation_tokens_total counter",
+        f"sglang:generation_tokens_total{{{labels}}} {counters.generated_tokens.sum:.3f}",
+        "# TYPE sglang:token_usage gauge",
+        f"sglang:token_usage{{{labels}}} {profile.kv_cache_usage}",
     ]
 
 
@@ -270,6 +296,8 @@ def _tgi(model_name: str, counters: _PodCounters, profile: Profile) -> list[str]
     lines = counters.queue.exposition("tgi_request_queue_duration", "")
     lines += counters.prefill.exposition("tgi_batch_inference_duration", 'method="prefill"')
     lines += counters.per_token.exposition("tgi_request_mean_time_per_token_duration", "")
+    lines += counters.prompt_tokens.exposition("tgi_request_input_length", "")
+    lines += counters.generated_tokens.exposition("tgi_request_generated_tokens", "")
     return lines + [
         "# TYPE tgi_request_count counter",
         f"tgi_request_count {counters.requests + counters.errors:.3f}",
@@ -290,6 +318,13 @@ def engine_of(pod: dict[str, Any]) -> str:
     answered in the metric names of the engine the operator rendered for it."""
     engine = ((pod.get("metadata") or {}).get("labels") or {}).get(ENGINE_LABEL, "vllm")
     return engine if engine in _EXPOSITIONS else "vllm"
+
+
+def pod_label_meta(key: str) -> str:
+    """The meta label Kubernetes service discovery gives a pod label: every character that is not
+    a letter, digit or underscore becomes `_` (modelfleet.io/revision ->
+    __meta_kubernetes_pod_label_modelfleet_io_revision)."""
+    return "__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)
 
 
 class PodDiscovery:
@@ -327,7 +362,8 @@ class PodDiscovery:
         found = []
         for pod in pods:
             meta = pod["metadata"]
-            revision = (meta.get("labels") or {}).get("modelfleet.io/revision", "")
+            labels = meta.get("labels") or {}
+            revision = labels.get("modelfleet.io/revision", "")
             if (
                 meta["namespace"] not in self.namespaces
                 or (pod.get("status") or {}).get("phase") != "Running"
@@ -340,7 +376,8 @@ class PodDiscovery:
                     {
                         "__meta_kubernetes_namespace": meta["namespace"],
                         "__meta_kubernetes_pod_name": meta["name"],
-                        "__meta_kubernetes_pod_label_modelfleet_io_revision": revision,
+                        "__meta_kubernetes_pod_container_port_name": "http",  # the engine's port
+                        **{pod_label_meta(key): value for key, value in labels.items()},
                     },
                 )
             )

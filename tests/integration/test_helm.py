@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelfleet.render.names import MANAGED_BY, ROLE_LABEL, ROLE_SERVER
 from testbed.cluster import REPO, LocalCluster
 from testbed.operator_process import OperatorProcess
 from tests.integration.kube import apply, condition, get_json, get_or_none, make_namespace, wait_for
@@ -213,6 +214,61 @@ def test_chart_passes_strict_lint_in_both_rbac_modes(helm: Helm) -> None:
     for values in ([], set_values(watchNamespaces=["a", "b"], metrics__serviceMonitor__enabled=True)):
         out = helm("lint", "--strict", str(CHART), *values)
         assert "0 chart(s) failed" in out.stdout
+
+
+MONITORING = {
+    "metrics__serviceMonitor__enabled": True,
+    "engines__podMonitor__enabled": True,
+    "prometheusRule__enabled": True,
+    "dashboards__enabled": True,
+}
+MONITORING_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+
+def test_chart_passes_strict_lint_with_every_monitoring_switch_on(helm: Helm) -> None:
+    for values in (set_values(**MONITORING), set_values(watchNamespaces=["a"], **MONITORING)):
+        out = helm("lint", "--strict", str(CHART), *values)
+        assert "0 chart(s) failed" in out.stdout
+
+
+def test_monitoring_objects_are_off_by_default(helm: Helm) -> None:
+    docs = helm.template("plain", SYSTEM_NS)
+    assert {d["kind"] for d in docs} & MONITORING_KINDS == set()
+    assert not any("grafana_dashboard" in (d["metadata"].get("labels") or {}) for d in docs)
+
+
+def test_monitoring_objects_carry_the_repositorys_rules_and_dashboards(helm: Helm) -> None:
+    docs = helm.template("mon", SYSTEM_NS, *set_values(watchNamespaces=[APP_NS], **MONITORING))
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    [rule] = [d for d in docs if d["kind"] == "PrometheusRule"]
+    groups = [
+        g
+        for path in sorted((CHART / "rules").glob("*.yaml"))
+        for g in yaml.safe_load(path.read_text())["groups"]
+    ]
+    assert rule["spec"]["groups"] == groups
+    dashboards = by_name[("ConfigMap", "mon-modelfleet-dashboards")]
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboards["data"] == {
+        f"modelfleet-{path.name}": path.read_text().rstrip("\n")
+        for path in sorted((CHART / "dashboards").glob("*.json"))
+    }
+    engines = by_name[("PodMonitor", "mon-modelfleet-engines")]["spec"]
+    assert engines["namespaceSelector"] == {"matchNames": [APP_NS]}
+    assert engines["selector"]["matchLabels"] == {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        ROLE_LABEL: ROLE_SERVER,
+    }
+    [endpoint] = engines["podMetricsEndpoints"]
+    assert endpoint["relabelings"] == [
+        {
+            "action": "labelmap",
+            "regex": "__meta_kubernetes_pod_label_modelfleet_io_(.+)",
+            "replacement": "modelfleet_io_$1",
+        }
+    ]
+    operator = by_name[("ServiceMonitor", "mon-modelfleet")]["spec"]
+    assert [e["honorLabels"] for e in operator["endpoints"]] == [True]
 
 
 @pytest.mark.parametrize(

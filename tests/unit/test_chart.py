@@ -15,7 +15,9 @@ import yaml
 from hack import gen_install_manifest
 from pydantic import BaseModel
 
+from modelfleet.analysis.templates import SELECTOR
 from modelfleet.reconcile.config import LicensePolicyConfig, OperatorConfig, PrometheusConfig, WatchConfig
+from modelfleet.render.names import MANAGED_BY, REVISION_LABEL, ROLE_LABEL, ROLE_SERVER
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelfleet"
@@ -186,3 +188,23 @@ def test_no_rule_in_the_chart_mentions_secrets() -> None:
     )
     assert "secrets" not in templates
     assert '"*"' not in templates and "['*']" not in templates and "[*]" not in templates
+
+
+# ---- monitoring ---------------------------------------------------------------------------------------
+
+
+def test_engine_pod_monitor_selects_the_serving_pods_the_operator_renders() -> None:
+    monitor = (CHART / "templates" / "engine-monitor.yaml").read_text()
+    assert f"app.kubernetes.io/managed-by: {MANAGED_BY}" in monitor
+    assert f"{ROLE_LABEL}: {ROLE_SERVER}" in monitor
+    # The revision label the analysis queries select by comes out of the labelmap.
+    label = REVISION_LABEL.replace(".", "_").replace("/", "_")
+    assert "__meta_kubernetes_pod_label_modelfleet_io_(.+)" in monitor and label.startswith("modelfleet_io_")
+    assert f'{label}="{{{{revision}}}}"' in SELECTOR
+
+
+@pytest.mark.parametrize("switch", ["engines", "prometheusRule", "dashboards"])
+def test_each_monitoring_object_is_behind_its_own_switch_off_by_default(switch: str) -> None:
+    values = VALUES[switch]
+    enabled = values["podMonitor"]["enabled"] if switch == "engines" else values["enabled"]
+    assert enabled is False
