@@ -10,9 +10,9 @@ stored rollout state is kept: the step the decision wanted did not happen.
 
 from __future__ import annotations
 
-from modelfleet.api import ConditionStatus, ConditionType, ModelDeploymentStatus, Phase, Reason
-from modelfleet.decide import Decision, Observed
+from modelfleet.api import ConditionStatus, ConditionType, Phase, Reason
 from modelfleet.decide.conditions import ConditionSet
+from modelfleet.decide.inputs import Decision, Observed, previous_status
 
 # BadRequest and Invalid (422): the request itself is wrong; Conflict, Forbidden, 5xx are not the spec's fault.
 REFUSED_STATUSES = frozenset({400, 422})
@@ -25,7 +25,7 @@ def refused_decision(obs: Observed, decision: Decision, refusal: str) -> Decisio
     Conditions the pass computed (Schedulable, LicenseAccepted) stand; Ready, Progressing and
     Degraded say InvalidSpec with the API server's words. Nothing is applied, scaled or deleted.
     """
-    previous = _previous(obs)
+    previous = previous_status(obs.status)
     conditions = ConditionSet.from_status(previous.conditions, obs.generation, obs.now)
     for raw in decision.status.get("conditions") or []:
         type_ = ConditionType(str(raw["type"]))
@@ -54,10 +54,3 @@ def refused_decision(obs: Observed, decision: Decision, refusal: str) -> Decisio
         else:
             status[key] = kept.model_dump(by_alias=True, exclude_none=True)
     return Decision(status=status, events=conditions.transition_events(), result="invalid")
-
-
-def _previous(obs: Observed) -> ModelDeploymentStatus:
-    try:
-        return ModelDeploymentStatus.model_validate(dict(obs.status or {}))
-    except ValueError:
-        return ModelDeploymentStatus()
