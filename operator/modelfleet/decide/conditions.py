@@ -57,6 +57,10 @@ class ConditionSet:
             observed_generation=self._generation,
         )
 
+    def previous(self, type_: ConditionType) -> Condition | None:
+        """The condition as the stored status had it, before this pass."""
+        return self._previous.get(type_.value)
+
     def get(self, type_: ConditionType) -> Condition | None:
         return self._current.get(type_.value) or self._previous.get(type_.value)
 

@@ -42,6 +42,8 @@ class PodSummary:
     phase: str
     ready: bool
     unschedulable_message: str | None  # PodScheduled=False message: the scheduler's own words
+    waiting_reason: str | None = None  # a container's waiting reason (CrashLoopBackOff, ImagePullBackOff ...)
+    waiting_message: str | None = None  # the kubelet's words for it
 
 
 def owner_key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -106,10 +108,27 @@ def pod_summary(pod: Mapping[str, Any]) -> PodSummary:
     unschedulable = None
     if scheduled and scheduled.get("status") == "False":
         unschedulable = scheduled.get("message") or scheduled.get("reason") or "unschedulable"
+    waiting = _first_waiting(status)
     return PodSummary(
         name=meta.get("name", ""),
         revision=(meta.get("labels") or {}).get(REVISION_LABEL),
         phase=status.get("phase", "Pending"),
         ready=(conditions.get("Ready") or {}).get("status") == "True",
         unschedulable_message=unschedulable,
+        waiting_reason=waiting.get("reason"),
+        waiting_message=(waiting.get("message") or "")[:300] or None,
     )
+
+
+# Waiting reasons of a container that is simply starting: they say nothing about a problem.
+STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+def _first_waiting(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The first container (init containers first) waiting for a reason other than starting up."""
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for container in status.get(key) or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") and waiting["reason"] not in STARTING_REASONS:
+                return waiting
+    return {}

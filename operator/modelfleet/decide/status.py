@@ -4,10 +4,12 @@ The rollout machine says where the rollout stands; these policies say what that 
 and tools that read the status (``kubectl wait --for=condition=Ready``, Argo CD's health check):
 
 - Ready: every desired replica of the stable revision is ready (or none is asked for).
-- Progressing: the machine's verdict.
-- Degraded: the machine's phase is Degraded, for the reason it gives.
+- Progressing: the machine's verdict, except that a stable revision short of replicas it never had
+  is *scaling* (True, ``Scaling``), as a Deployment shows it.
+- Degraded: a rollout that stopped (aborted, or past its progress deadline), or a stable revision that
+  lost replicas it had ready, or whose pods fail to start (the message names the pod's reason).
 - Schedulable: the plan fits and no pod waits for a node.
-- phase: the machine's phase.
+- phase: Degraded whenever Degraded is True, else the machine's phase.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ from modelfleet.decide.inputs import Pass
 from modelfleet.decide.roll import Rolled
 from modelfleet.planner.fit import FitResult
 from modelfleet.render.names import NAME_LABEL, name_label_value
+
+# Container waiting reasons that do not resolve by waiting: the pod needs the user (or the node).
+FAILING_WAIT_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -38,18 +53,31 @@ def ready_policy(p: Pass, rolled: Rolled) -> Verdict:
     if stable and ready >= desired:
         message = f"{ready}/{desired} replicas of revision {stable} ready"
         return Verdict(ConditionStatus.TRUE, Reason.REPLICAS_READY, message)
-    return Verdict(ConditionStatus.FALSE, Reason.REPLICAS_NOT_READY, f"{ready}/{desired} replicas ready")
+    message = f"{ready}/{desired} replicas ready{pod_trouble(p, None)}"
+    return Verdict(ConditionStatus.FALSE, Reason.REPLICAS_NOT_READY, message)
 
 
 def degraded_policy(p: Pass, rolled: Rolled) -> Verdict:
     status, reason, message = rolled.decision.progressing
-    if rolled.decision.phase == Phase.DEGRADED:
+    if status == ConditionStatus.FALSE:  # aborted, or past the progress deadline
         return Verdict(ConditionStatus.TRUE, reason, message)
+    if replicas_lost(p, rolled):
+        stable = rolled.decision.stable_revision
+        message = (
+            f"{rolled.stable_ready}/{p.spec.replicas} replicas of revision {stable} ready"
+            f"{pod_trouble(p, stable)}"
+        )
+        return Verdict(ConditionStatus.TRUE, Reason.REPLICAS_NOT_READY, message)
     return Verdict(ConditionStatus.FALSE, Reason.AS_EXPECTED, "")
 
 
 def progressing_policy(p: Pass, rolled: Rolled, degraded: Verdict) -> Verdict:
-    return Verdict(*rolled.decision.progressing)
+    status, reason, message = rolled.decision.progressing
+    desired, ready = p.spec.replicas, rolled.stable_ready
+    if rolled.steady and ready < desired and degraded.status == ConditionStatus.FALSE:
+        message = f"revision {rolled.target} scales to {desired} replicas: {ready}/{desired} ready"
+        return Verdict(ConditionStatus.TRUE, Reason.SCALING, message + pod_trouble(p, rolled.target))
+    return Verdict(status, reason, message)
 
 
 def schedulable_policy(p: Pass, rolled: Rolled) -> Verdict:
@@ -65,7 +93,46 @@ def schedulable_policy(p: Pass, rolled: Rolled) -> Verdict:
 
 
 def phase_policy(rolled: Rolled, degraded: Verdict) -> Phase:
+    if degraded.status == ConditionStatus.TRUE:
+        return Phase.DEGRADED
+    if rolled.decision.phase == Phase.DEGRADED:  # the stable is short of replicas it never had
+        return Phase.PROGRESSING
     return rolled.decision.phase
+
+
+def replicas_lost(p: Pass, rolled: Rolled) -> bool:
+    """The steady stable has fewer ready replicas than it had (or than asked, while it stays short of
+    them or its pods fail to start). Adding replicas is not a loss."""
+    desired, ready = p.spec.replicas, rolled.stable_ready
+    if not rolled.steady or ready >= desired:
+        return False
+    before = p.conditions.previous(ConditionType.DEGRADED)
+    still_degraded = (
+        before is not None
+        and before.status == ConditionStatus.TRUE
+        and before.reason == Reason.REPLICAS_NOT_READY
+    )
+    had = p.previous.ready_replicas or 0
+    return still_degraded or ready < min(had, desired) or bool(failing_pods(p, rolled.target))
+
+
+def failing_pods(p: Pass, revision: str | None) -> list[Any]:
+    return [
+        pod
+        for pod in p.obs.pods
+        if pod.waiting_reason in FAILING_WAIT_REASONS and (revision is None or pod.revision == revision)
+    ]
+
+
+def pod_trouble(p: Pass, revision: str | None) -> str:
+    """``"; pod NAME: CrashLoopBackOff: ..."`` for the first pod that fails to start, else ``""``."""
+    failing = failing_pods(p, revision)
+    if not failing:
+        return ""
+    pod = failing[0]
+    detail = f": {pod.waiting_message}" if pod.waiting_message else ""
+    more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
+    return f"; pod {pod.name}: {pod.waiting_reason}{detail}{more}"
 
 
 def set_conditions(p: Pass, rolled: Rolled) -> Phase:
