@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from modelfleet.api import CONDITION_REASONS, ConditionStatus, ConditionType, Reason
+from modelfleet.api import ACTION_ANNOTATION, CONDITION_REASONS, ConditionStatus, ConditionType, Reason
 from modelfleet.decide import Decision, Observed, decide
 from modelfleet.decide.observed import PodSummary, pod_summary
-from tests.unit.test_decide import CTX, NOW, condition, created, observed, settle, spec
+from tests.unit.test_decide import CTX, H100_NODE, NOW, condition, created, observed, settle, spec
 
 CRASH = "back-off 5m0s restarting failed container=engine"
 
@@ -183,6 +183,37 @@ def test_a_canary_past_its_deadline_that_does_not_abort_is_degraded() -> None:
     assert condition(decision, "Degraded")["status"] == "True"
     assert decision.status["phase"] == "Degraded"
     assert decision.status["revisions"].get("canary"), "not aborted: the canary stays"
+
+
+def test_an_action_in_a_failed_phase_is_removed_and_refused_with_a_warning() -> None:
+    obs, settled = settle(spec())
+    broken = spec(replicas=-1)
+    decision = decide(
+        observed(
+            broken, status=settled.status, children=obs.children, annotations={ACTION_ANNOTATION: "promote"}
+        ),
+        CTX,
+    )
+    assert decision.status["phase"] == "Failed" and decision.consumed_action
+    [refusal] = [e for e in decision.events if e.reason == Reason.ACTION_REFUSED]
+    assert refusal.type == "Warning" and "promote" in refusal.message and "spec.replicas" in refusal.message
+    assert decision.status["revisions"] == settled.status["revisions"], "the halted pass keeps the rollout"
+
+
+def test_a_failed_phase_without_an_action_refuses_nothing() -> None:
+    decision = decide(observed(spec(replicas=-1)), CTX)
+    assert not decision.consumed_action
+    assert not any(e.reason == Reason.ACTION_REFUSED for e in decision.events)
+
+
+def test_a_pass_waiting_for_capacity_keeps_the_action_for_when_it_can_act() -> None:
+    big = spec(
+        model={"id": "meta-llama/Llama-3.1-405B-Instruct", "licenseAccepted": True, "quantization": "bf16"},
+        accelerator={"type": "H100-80GB"},
+    )
+    decision = decide(observed(big, nodes=H100_NODE, annotations={ACTION_ANNOTATION: "pause"}), CTX)
+    assert decision.result == "waiting" and decision.status["phase"] == "Pending"
+    assert not decision.consumed_action
 
 
 def test_a_pods_waiting_reason_is_read_from_its_container_statuses() -> None:

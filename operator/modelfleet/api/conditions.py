@@ -67,6 +67,7 @@ class Reason(StrEnum):
     AS_EXPECTED = "AsExpected"
     # Events only, never a condition's reason
     NEW_REVISION = "NewRevision"
+    ACTION_REFUSED = "ActionRefused"
 
 
 # The manual-control annotation; same values as spec.rollout.action.
@@ -122,4 +123,4 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
     },
 }
 # Reasons only Events carry.
-EVENT_REASONS = frozenset({Reason.NEW_REVISION})
+EVENT_REASONS = frozenset({Reason.NEW_REVISION, Reason.ACTION_REFUSED})
