@@ -17,10 +17,12 @@ from tests.unit.test_decide import CTX, H100_NODE, NOW, condition, created, obse
 CRASH = "back-off 5m0s restarting failed container=engine"
 
 
-def with_stable(obs: Observed, status: dict[str, Any], replicas: int, ready: int, **changes: Any) -> Observed:
+def with_stable(
+    obs: Observed, status: dict[str, Any], replicas: int, ready: int, current: bool, **changes: Any
+) -> Observed:
     """`obs` one pass later, its stable Deployment at `replicas` with `ready` of them Ready."""
     children = tuple(
-        replace(c, replicas=replicas, ready_replicas=ready) if c.kind == "Deployment" else c
+        replace(c, replicas=replicas, ready_replicas=ready, current=current) if c.kind == "Deployment" else c
         for c in obs.children
     )
     base: dict[str, Any] = {"status": status, "children": children, "now": NOW + timedelta(minutes=1)}
@@ -39,6 +41,7 @@ class Row:
     had_ready: int  # readyReplicas in the stored status
     waiting_reason: str | None = None  # of one stable pod
     degraded_before: bool = False  # the stored status says Degraded=True ReplicasNotReady
+    current: bool = True  # the Deployment controller has seen the Deployment's latest spec
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,19 @@ TABLE = {
         Row(replicas=2, ready=2, had_ready=1, degraded_before=True),
         Expected("Healthy", ("True", "ReplicasReady"), ("True", "RolloutComplete"), ("False", "AsExpected")),
     ),
+    "a just-scaled Deployment its controller has not seen yet is not called degraded": (
+        Row(replicas=4, ready=0, had_ready=2, current=False),
+        Expected("Progressing", ("False", "ReplicasNotReady"), ("True", "Scaling"), ("False", "AsExpected")),
+    ),
+    "a degraded stable stays degraded while its Deployment is being updated": (
+        Row(replicas=2, ready=0, had_ready=1, degraded_before=True, current=False),
+        Expected(
+            "Degraded",
+            ("False", "ReplicasNotReady"),
+            ("True", "RolloutComplete"),
+            ("True", "ReplicasNotReady"),
+        ),
+    ),
     "scaling down is healthy at once": (
         Row(replicas=1, ready=1, had_ready=2),
         Expected("Healthy", ("True", "ReplicasReady"), ("True", "RolloutComplete"), ("False", "AsExpected")),
@@ -122,7 +138,7 @@ def pass_for(row: Row) -> Decision:
         ]
     obs = observed(spec(replicas=2), status=status, children=obs.children)
     pods = (stable_pod(obs, row.waiting_reason),) if row.waiting_reason else ()
-    return decide(with_stable(obs, status, row.replicas, row.ready, pods=pods), CTX)
+    return decide(with_stable(obs, status, row.replicas, row.ready, row.current, pods=pods), CTX)
 
 
 @pytest.mark.parametrize("row, expected", TABLE.values(), ids=TABLE.keys())

@@ -33,6 +33,9 @@ class Child:
     ready_replicas: int = 0  # workloads: replicas whose pods are all Ready and up to date
     weights: tuple[tuple[str, int], ...] = ()  # HTTPRoute: (backend Service name, weight)
     owned: bool = True  # has a controller ownerReference to the ModelDeployment
+    current: bool = (
+        True  # workloads: their controller has seen the latest spec (ready_replicas is up to date)
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
     replicas: int | None = None
     ready = 0
     weights: tuple[tuple[str, int], ...] = ()
+    current = True
     if kind == "Deployment":
         replicas = int(spec.get("replicas", 1))
         # Ready only counts once the Deployment controller has seen the current template.
@@ -97,6 +101,7 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
         ready_replicas=ready,
         weights=weights,
         owned=owned,
+        current=current,
     )
 
 

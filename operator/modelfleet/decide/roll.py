@@ -34,6 +34,13 @@ class Rolled:
         return workload.ready_replicas if workload is not None else 0
 
     @property
+    def stable_current(self) -> bool:
+        """The stable's controller has seen its latest spec: its ready count can be trusted."""
+        stable = self.decision.stable_revision
+        workload = self.workloads.get(stable) if stable is not None else None
+        return workload is not None and workload.current
+
+    @property
     def steady(self) -> bool:
         """The stable is the spec's revision and no canary runs: only replicas can change."""
         return self.decision.stable_revision == self.target and self.decision.canary_revision is None

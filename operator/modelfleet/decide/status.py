@@ -112,6 +112,10 @@ def replicas_lost(p: Pass, rolled: Rolled) -> bool:
         and before.status == ConditionStatus.TRUE
         and before.reason == Reason.REPLICAS_NOT_READY
     )
+    if (
+        not rolled.stable_current
+    ):  # a Deployment just scaled counts no ready replica until its controller saw it
+        return still_degraded
     had = p.previous.ready_replicas or 0
     return still_degraded or ready < min(had, desired) or bool(failing_pods(p, rolled.target))
 
