@@ -36,6 +36,7 @@ NAMESPACES = (
     "e2e-manual",
     "e2e-ratio",
     "e2e-job",
+    "e2e-refuse",
 )
 
 
