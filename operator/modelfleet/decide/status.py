@@ -19,6 +19,7 @@ from typing import Any
 
 from modelfleet.api import ConditionStatus, ConditionType, Phase, Reason
 from modelfleet.decide.inputs import Pass
+from modelfleet.decide.observed import PodSummary
 from modelfleet.decide.roll import Rolled
 from modelfleet.planner.fit import FitResult
 from modelfleet.render.names import NAME_LABEL, name_label_value
@@ -120,7 +121,7 @@ def replicas_lost(p: Pass, rolled: Rolled) -> bool:
     return still_degraded or ready < min(had, desired) or bool(failing_pods(p, rolled.target))
 
 
-def failing_pods(p: Pass, revision: str | None) -> list[Any]:
+def failing_pods(p: Pass, revision: str | None) -> list[PodSummary]:
     return [
         pod
         for pod in p.obs.pods
