@@ -54,8 +54,7 @@ def ready_policy(p: Pass, rolled: Rolled) -> Verdict:
     if stable and ready >= desired:
         message = f"{ready}/{desired} replicas of revision {stable} ready"
         return Verdict(ConditionStatus.TRUE, Reason.REPLICAS_READY, message)
-    message = f"{ready}/{desired} replicas ready{pod_trouble(p, None)}"
-    return Verdict(ConditionStatus.FALSE, Reason.REPLICAS_NOT_READY, message)
+    return Verdict(ConditionStatus.FALSE, Reason.REPLICAS_NOT_READY, short_of_replicas(p, rolled))
 
 
 def degraded_policy(p: Pass, rolled: Rolled) -> Verdict:
@@ -63,13 +62,15 @@ def degraded_policy(p: Pass, rolled: Rolled) -> Verdict:
     if status == ConditionStatus.FALSE:  # aborted, or past the progress deadline
         return Verdict(ConditionStatus.TRUE, reason, message)
     if replicas_lost(p, rolled):
-        stable = rolled.decision.stable_revision
-        message = (
-            f"{rolled.stable_ready}/{p.spec.replicas} replicas of revision {stable} ready"
-            f"{pod_trouble(p, stable)}"
-        )
-        return Verdict(ConditionStatus.TRUE, Reason.REPLICAS_NOT_READY, message)
+        return Verdict(ConditionStatus.TRUE, Reason.REPLICAS_NOT_READY, short_of_replicas(p, rolled))
     return Verdict(ConditionStatus.FALSE, Reason.AS_EXPECTED, "")
+
+
+def short_of_replicas(p: Pass, rolled: Rolled) -> str:
+    """One message for Ready=False and Degraded=True, so a lost replica gives a single Warning."""
+    stable, ready, desired = rolled.decision.stable_revision, rolled.stable_ready, p.spec.replicas
+    of_revision = f" of revision {stable}" if stable else ""
+    return f"{ready}/{desired} replicas{of_revision} ready{pod_trouble(p, None)}"
 
 
 def progressing_policy(p: Pass, rolled: Rolled, degraded: Verdict) -> Verdict:
