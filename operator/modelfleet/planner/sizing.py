@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelfleet.catalog.types import GpuType, ModelFacts
+from modelfleet.catalog.types import AttentionKind, GpuType, ModelFacts
 from modelfleet.planner.context import FP8_BLOCK, Sizing
 from modelfleet.planner.derived import derive
 from modelfleet.planner.engines import profile
@@ -92,9 +92,17 @@ def _sizing(
         fp8_block=FP8_BLOCK if served == "fp8" and facts.native_dtype == "fp8" else None,
         is_moe=model.is_moe,
         routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
-        kv_head_counts=facts.kv.kv_head_counts,
+        kv_head_counts=facts.kv.kv_head_counts or _declared_kv_heads(model),
     )
     return sizing, facts.notes
+
+
+def _declared_kv_heads(model: ModelFacts) -> tuple[int, ...]:
+    """The KV heads a model declares, for a KV size measured rather than derived from them: tensor
+    parallel must still split them evenly or replicate them (MLA has one latent, nothing to split)."""
+    if not model.kv_bytes_per_token_override or model.attention is AttentionKind.MLA:
+        return ()
+    return tuple(sorted({h for h in (model.num_kv_heads, model.full_attention_kv_heads) if h and h > 1}))
 
 
 def _gpu_types(
