@@ -14,15 +14,14 @@ top-down, one module per stage, all sharing one :class:`~modelfleet.decide.input
 
 from __future__ import annotations
 
-from modelfleet.api import ACTION_ANNOTATION, AnalysisResult, ConditionStatus, ConditionType, Phase, Reason
+from modelfleet.api import AnalysisResult, ConditionStatus, ConditionType, Phase, Reason
 from modelfleet.decide.checks import INVALID, Halt, run_checks
 from modelfleet.decide.children import plan_children, plan_job
 from modelfleet.decide.inputs import Context, Decision, JobPlan, Jobs, Observed, Pass
 from modelfleet.decide.plans import plan_to_status
-from modelfleet.decide.roll import Rolled, roll_out
+from modelfleet.decide.roll import Rolled, refused_action, roll_out
 from modelfleet.decide.status import Serving, build_status, set_conditions
 from modelfleet.render.errors import RenderError
-from modelfleet.rollout.types import Event
 
 __all__ = ["WAITING_RECHECK_SECONDS", "Context", "Decision", "JobPlan", "Jobs", "Observed", "decide"]
 
@@ -87,21 +86,14 @@ def rolled_out(p: Pass, rolled: Rolled) -> Decision:
 
 def halted(p: Pass, halt: Halt) -> Decision:
     """A decision that changes no child: a check stopped the pass before the rollout. A pass that
-    cannot act refuses a requested action rather than keep it for later (it would fire once the
-    spec is fixed, long after it was asked for): it removes the annotation and says why."""
+    stops on the spec (phase Failed) refuses a requested action: it removes the annotation and says why."""
+    refusal = refused_action(p.obs, halt.message) if halt.result == INVALID else None
     events = p.conditions.transition_events()
-    action = (p.obs.annotations or {}).get(ACTION_ANNOTATION)
-    refuse = halt.result == INVALID and action is not None
-    if refuse:
-        message = (
-            f"{ACTION_ANNOTATION}={action} not carried out: {halt.message}; fix the spec, then ask again"
-        )
-        events.append(Event("Warning", Reason.ACTION_REFUSED, message))
     return Decision(
         status=build_status(p, halt.phase, halt.message, Serving.kept(p, halt.plan)),
-        events=events,
+        events=events if refusal is None else [*events, refusal],
         result=halt.result,
-        consumed_action=refuse,
+        consumed_action=refusal is not None,
         waiting_for_capacity=halt.waiting_for_capacity,
         requeue_after_seconds=WAITING_RECHECK_SECONDS if halt.waiting_for_capacity else None,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from modelfleet.api import ConditionStatus, ConditionType, Phase, Reason
 from modelfleet.decide.conditions import ConditionSet
 from modelfleet.decide.inputs import Decision, Observed, previous_status
+from modelfleet.decide.roll import refused_action
 
 # BadRequest and Invalid (422): the request itself is wrong; Conflict, Forbidden, 5xx are not the spec's fault.
 REFUSED_STATUSES = frozenset({400, 422})
@@ -23,7 +24,8 @@ def refused_decision(obs: Observed, decision: Decision, refusal: str) -> Decisio
     """The decision to write instead of `decision` when the API server refused one of its children.
 
     Conditions the pass computed (Schedulable, LicenseAccepted) stand; Ready, Progressing and
-    Degraded say InvalidSpec with the API server's words. Nothing is applied, scaled or deleted.
+    Degraded say InvalidSpec with the API server's words. Nothing is applied, scaled or deleted, and
+    an action annotation is refused (removed, with a Warning), as in any pass that stops on the spec.
     """
     previous = previous_status(obs.status)
     conditions = ConditionSet.from_status(previous.conditions, obs.generation, obs.now)
@@ -53,4 +55,10 @@ def refused_decision(obs: Observed, decision: Decision, refusal: str) -> Decisio
             status.pop(key, None)
         else:
             status[key] = kept.model_dump(by_alias=True, exclude_none=True)
-    return Decision(status=status, events=conditions.transition_events(), result="invalid")
+    events = conditions.transition_events()
+    action_refused = refused_action(obs, message)  # what the pass wanted to do did not happen
+    if action_refused is not None:
+        events.append(action_refused)
+    return Decision(
+        status=status, events=events, result="invalid", consumed_action=action_refused is not None
+    )

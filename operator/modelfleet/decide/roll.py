@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modelfleet.api import ACTION_ANNOTATION, ModelDeploymentSpec, RolloutAction, TrafficProvider
+from modelfleet.api import ACTION_ANNOTATION, ModelDeploymentSpec, Reason, RolloutAction, TrafficProvider
 from modelfleet.decide.inputs import Context, Observed, Pass
 from modelfleet.decide.inventory import free_gpus_per_node
 from modelfleet.decide.observed import WORKLOAD_KINDS, Child
 from modelfleet.planner.fit import FitResult, fit_in_inventory
 from modelfleet.render import revision_hash
 from modelfleet.rollout import step as rollout_step
-from modelfleet.rollout.types import RevisionState, RolloutDecision, RolloutInput
+from modelfleet.rollout.types import Event, RevisionState, RolloutDecision, RolloutInput
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,16 @@ def requested_action(obs: Observed, spec: ModelDeploymentSpec) -> RolloutAction:
         return RolloutAction(annotated) if annotated else spec.rollout.action
     except ValueError:
         return spec.rollout.action
+
+
+def refused_action(obs: Observed, why: str) -> Event | None:
+    """A Warning for the action annotation of a pass that cannot act; the pass removes the annotation
+    rather than keep it for later (it would fire once the spec is fixed, long after it was asked for)."""
+    action = (obs.annotations or {}).get(ACTION_ANNOTATION)
+    if action is None:
+        return None
+    message = f"{ACTION_ANNOTATION}={action} not carried out: {why}; fix the spec, then ask again"
+    return Event("Warning", Reason.ACTION_REFUSED, message)
 
 
 def observed_weights(obs: Observed, provider: TrafficProvider) -> dict[str, int] | None:
