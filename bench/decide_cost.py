@@ -6,7 +6,7 @@ Two passes matter at fleet scale: the *first* pass of a new ModelDeployment (pla
 the *steady* pass of an unchanged one (what every resync costs: with 1,000 ModelDeployments and
 ``resyncSeconds: 60`` the operator makes ~17 of them per second for nothing). Both are timed with the
 GPU inventory the benchmark fleet has at N = 1,000 (160 nodes, 1,000 one-GPU pods). A first pass
-starts with an empty render memo (``modelfleet.render.memo``: it renders); a steady pass finds its
+starts with an empty render memo (the context's ``RenderMemo``: it renders); a steady pass finds its
 objects there, as in the operator.
 """
 
@@ -28,7 +28,6 @@ from modelfleet.catalog.license import LicensePolicy
 from modelfleet.decide import Context, Decision, Observed, decide
 from modelfleet.decide.inventory import Inventory, NodeGpus, PodGpus
 from modelfleet.decide.observed import child_summary
-from modelfleet.render import memo
 from modelfleet.render.config import OperatorConfig
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -97,7 +96,7 @@ def per_pass_ms(make: Callable[[], Observed], passes: int, empty_memo: bool = Fa
     spent = 0.0
     for obs in inputs:
         if empty_memo:
-            memo.clear()
+            CONTEXT.memo.clear()
         started = time.process_time()
         decide(obs, CONTEXT)
         spent += time.process_time() - started

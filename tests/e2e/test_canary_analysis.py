@@ -230,13 +230,16 @@ def test_without_abort_on_deadline_an_overdue_canary_holds_and_goes_on_once_read
     report(sampler, "overdue without abort, patch to promotion", took)
     assert not sampler.violations, sampler.violations
     for seen in (overdue, held):
-        assert seen["phase"] == "Progressing" and "abortReason" not in seen["rollout"], seen
+        # Argo CD's convention: a rollout past its progress deadline is Degraded, aborted or not.
+        assert seen["phase"] == "Degraded" and "abortReason" not in seen["rollout"], seen
+        [degraded] = [c for c in seen["conditions"] if c["type"] == "Degraded"]
+        assert (degraded["status"], degraded["reason"]) == ("True", "ProgressDeadlineExceeded"), degraded
         assert seen["revisions"] == {"stable": stable, "canary": canary}, seen["revisions"]
         [progressing] = [c for c in seen["conditions"] if c["type"] == "Progressing"]
         assert progressing["status"] == "False" and "waited longer than 6s" in progressing["message"], (
             progressing
         )
-    assert "Degraded" not in sampler.phases(), sampler.timeline()
+    assert "Degraded" in sampler.phases(), sampler.timeline()
     assert status["revisions"]["stable"] == canary
     assert held_route == {f"{name}-{stable}": 100}, "no traffic to a canary that is not Ready"
     overdue_events = [

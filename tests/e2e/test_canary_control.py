@@ -337,3 +337,35 @@ def test_the_replicas_provider_splits_by_replica_ratio_and_says_so(
     assert not sampler.violations, sampler.violations
     assert final[canary]["spec"]["replicas"] == 4
     assert api.route_weights(ns, name) is None, "no HTTPRoute with the replicas provider"
+
+
+def test_an_action_while_the_spec_is_invalid_is_refused_not_kept_for_after_the_fix(
+    rig: Rig, api: Api, cleanup: list[tuple[str, str]]
+) -> None:
+    ns, name = "e2e-refuse", "refuse"
+    cleanup.append((ns, name))
+    stable = start_stable(rig, api, ns, name, steps=UNTIMED)
+    new_revision(rig.cluster, ns, name)
+    waiting = wait_status(
+        api, ns, name, lambda s: s.get("phase") == "Paused", "the canary waits for a promote"
+    )
+    canary = waiting["revisions"]["canary"]
+    # An analysis template no one defined: the API server takes it, the operator refuses the spec.
+    broken = [{"setWeight": 25}, {"analysis": {"templates": ["no-such-template"]}}]
+    patch_spec(rig.cluster, ns, name, {"rollout": {"canary": {"steps": broken}}})
+    wait_status(api, ns, name, lambda s: s.get("phase") == "Failed", "the invalid spec reported")
+    annotate(rig, ns, name, "promote")
+    wait_for(lambda: annotation_cleared(api, ns, name), "the promote annotation removed")
+    [refusal] = [e for e in events(api, ns, name, until={"ActionRefused"}) if e["reason"] == "ActionRefused"]
+    assert refusal["type"] == "Warning" and "promote" in refusal["message"], refusal
+    assert "no-such-template" in refusal["message"], refusal["message"]
+    generation = api.md(ns, name)["metadata"]["generation"]
+    patch_spec(rig.cluster, ns, name, {"rollout": {"canary": {"steps": UNTIMED}}})
+    fixed = wait_status(
+        api,
+        ns,
+        name,
+        lambda s: s.get("observedGeneration", 0) > generation and s.get("phase") == "Paused",
+        "the fixed spec back at its pause",
+    )
+    assert fixed["revisions"] == {"stable": stable, "canary": canary}, "the refused promote never fired"

@@ -156,3 +156,30 @@ def test_a_refusal_keeps_the_stored_rollout_state() -> None:
     assert not decision.apply and not decision.scale and not decision.delete
     ready = conditions(decision.status)["Ready"]
     assert ready["status"] == "False" and ready["lastTransitionTime"] == "2026-11-01T12:00:00Z"
+
+
+class RecordingKube(FakeKube):
+    """The fake that also records metadata patches (the action annotation's removal)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patches: list[dict[str, Any]] = []
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.patches.append(body)
+        return {}
+
+
+def test_an_action_in_a_pass_the_api_server_refused_is_removed_with_a_warning() -> None:
+    kube = RecordingKube()
+    body = model_deployment()
+    body["metadata"]["annotations"] = {"modelfleet.io/action": "promote"}
+    outcome = reconciler(kube)(body, Snapshot((), (), H200_INVENTORY))
+    assert outcome.result == "invalid"
+    assert kube.patches == [{"metadata": {"annotations": {"modelfleet.io/action": None}}}]
+    [refusal] = [e for e in kube.events if e["reason"] == "ActionRefused"]
+    assert (
+        refusal["type"] == "Warning" and "promote" in refusal["message"] and "Bad Name" in refusal["message"]
+    )

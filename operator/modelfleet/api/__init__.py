@@ -1,6 +1,14 @@
 """The ModelDeployment API: pydantic models of spec and status, the one source of the CRD schema."""
 
-from modelfleet.api.conditions import ACTION_ANNOTATION, ConditionStatus, ConditionType, Phase, Reason
+from modelfleet.api.conditions import (
+    ACTION_ANNOTATION,
+    CONDITION_REASONS,
+    EVENT_REASONS,
+    ConditionStatus,
+    ConditionType,
+    Phase,
+    Reason,
+)
 from modelfleet.api.duration import DurationError, format_duration, parse_duration
 from modelfleet.api.errors import SpecError
 from modelfleet.api.spec import (
@@ -53,6 +61,8 @@ from modelfleet.api.status import (
 
 __all__ = [
     "ACTION_ANNOTATION",
+    "CONDITION_REASONS",
+    "EVENT_REASONS",
     "BUILTIN_ANALYSIS_TEMPLATES",
     "AcceleratorSpec",
     "AnalysisResult",

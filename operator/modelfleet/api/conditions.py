@@ -16,10 +16,10 @@ class Phase(StrEnum):
     """One-word summary of the whole object, for the PHASE printer column."""
 
     PENDING = "Pending"  # no plan yet, or pods not scheduled
-    PROGRESSING = "Progressing"  # a rollout (canary or rolling update) is under way
+    PROGRESSING = "Progressing"  # a rollout (canary or rolling update) or a scale-up is under way
     HEALTHY = "Healthy"  # the stable revision serves with every replica ready
     PAUSED = "Paused"  # a rollout waits for a manual promote/resume
-    DEGRADED = "Degraded"  # serving, but fewer ready replicas than asked, or a canary was aborted
+    DEGRADED = "Degraded"  # Degraded=True: replicas lost, a canary aborted, or past the progress deadline
     FAILED = "Failed"  # cannot serve at all: invalid spec, infeasible plan, licence refused
 
 
@@ -63,12 +63,66 @@ class Reason(StrEnum):
     ANALYSIS_FAILED = "AnalysisFailed"
     ANALYSIS_ERROR = "AnalysisError"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
-    NEW_REVISION = "NewRevision"
+    SCALING = "Scaling"
     # Degraded / any
     INVALID_SPEC = "InvalidSpec"
-    RECONCILE_ERROR = "ReconcileError"
     AS_EXPECTED = "AsExpected"
+    # Events only, never a condition's reason
+    NEW_REVISION = "NewRevision"
+    ACTION_REFUSED = "ActionRefused"
 
 
 # The manual-control annotation; same values as spec.rollout.action.
 ACTION_ANNOTATION = "modelfleet.io/action"
+
+
+# Every reason each condition can carry, with the status it comes with. docs/api.md lists exactly
+# these, and a unit test checks both the table and the code that sets conditions against it.
+CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
+    ConditionType.READY: {
+        Reason.REPLICAS_READY: ConditionStatus.TRUE,
+        Reason.SCALED_TO_ZERO: ConditionStatus.TRUE,
+        Reason.REPLICAS_NOT_READY: ConditionStatus.FALSE,
+        Reason.INVALID_SPEC: ConditionStatus.FALSE,
+        Reason.UNKNOWN_MODEL: ConditionStatus.FALSE,
+        Reason.PLAN_INFEASIBLE: ConditionStatus.FALSE,
+    },
+    ConditionType.PROGRESSING: {
+        Reason.ROLLOUT_IN_PROGRESS: ConditionStatus.TRUE,
+        Reason.SCALING: ConditionStatus.TRUE,
+        Reason.ROLLOUT_COMPLETE: ConditionStatus.TRUE,
+        Reason.ROLLOUT_PAUSED: ConditionStatus.UNKNOWN,
+        Reason.ROLLOUT_ABORTED: ConditionStatus.FALSE,
+        Reason.ANALYSIS_FAILED: ConditionStatus.FALSE,
+        Reason.ANALYSIS_ERROR: ConditionStatus.FALSE,
+        Reason.PROGRESS_DEADLINE_EXCEEDED: ConditionStatus.FALSE,
+        Reason.INVALID_SPEC: ConditionStatus.FALSE,
+        Reason.LICENSE_NEEDS_ACCEPTANCE: ConditionStatus.FALSE,
+        Reason.LICENSE_REFUSED: ConditionStatus.FALSE,
+        Reason.LICENSE_UNKNOWN: ConditionStatus.FALSE,
+    },
+    ConditionType.DEGRADED: {
+        Reason.REPLICAS_NOT_READY: ConditionStatus.TRUE,
+        Reason.ROLLOUT_ABORTED: ConditionStatus.TRUE,
+        Reason.ANALYSIS_FAILED: ConditionStatus.TRUE,
+        Reason.ANALYSIS_ERROR: ConditionStatus.TRUE,
+        Reason.PROGRESS_DEADLINE_EXCEEDED: ConditionStatus.TRUE,
+        Reason.INVALID_SPEC: ConditionStatus.TRUE,
+        Reason.AS_EXPECTED: ConditionStatus.FALSE,
+    },
+    ConditionType.SCHEDULABLE: {
+        Reason.PLAN_FEASIBLE: ConditionStatus.TRUE,
+        Reason.PLAN_INFEASIBLE: ConditionStatus.FALSE,
+        Reason.UNKNOWN_MODEL: ConditionStatus.FALSE,
+        Reason.INSUFFICIENT_CAPACITY: ConditionStatus.FALSE,
+        Reason.PODS_PENDING: ConditionStatus.FALSE,
+    },
+    ConditionType.LICENSE_ACCEPTED: {
+        Reason.LICENSE_ALLOWED: ConditionStatus.TRUE,
+        Reason.LICENSE_NEEDS_ACCEPTANCE: ConditionStatus.FALSE,
+        Reason.LICENSE_REFUSED: ConditionStatus.FALSE,
+        Reason.LICENSE_UNKNOWN: ConditionStatus.FALSE,
+    },
+}
+# Reasons only Events carry.
+EVENT_REASONS = frozenset({Reason.NEW_REVISION, Reason.ACTION_REFUSED})

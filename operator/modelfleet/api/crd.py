@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from modelfleet import GROUP, KIND, PLURAL, VERSION
+from modelfleet import GROUP, KIND, NAME_MAX_LENGTH, PLURAL, VERSION
 from modelfleet.api.base import ApiModel
 from modelfleet.api.spec import ModelDeploymentSpec
 from modelfleet.api.status import ModelDeploymentStatus
@@ -24,6 +24,10 @@ from modelfleet.api.status import ModelDeploymentStatus
 CRD_FILENAME = f"{GROUP}_{PLURAL}.yaml"
 SHORT_NAMES = ["md"]
 CATEGORIES = ["modelfleet"]
+NAME_TOO_LONG = (
+    f"metadata.name must be at most {NAME_MAX_LENGTH} characters: it becomes the modelfleet.io/name label "
+    f"of the model's pods and the name of its Service; choose a shorter name"
+)
 HEADER = "# Generated from operator/modelfleet/api by `modelfleet crd -o crds` (`make crds`). Do not edit.\n"
 
 # Keywords the API server rejects, or that mean nothing once refs are inlined.
@@ -157,6 +161,12 @@ def openapi_schema() -> dict[str, Any]:
         "type": "object",
         "description": "A model served by a fleet of inference pods, sized and rolled out by ModelFleet.",
         "required": ["spec"],
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self.metadata.name.size() <= {NAME_MAX_LENGTH}",
+                "message": NAME_TOO_LONG,
+            }
+        ],
         "properties": {
             "apiVersion": {"type": "string", "description": "APIVersion of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},

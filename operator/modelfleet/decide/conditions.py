@@ -17,6 +17,9 @@ ORDER = (
 )
 # Transitions that deserve a Warning event rather than a Normal one.
 WARN_WHEN_FALSE = {ConditionType.SCHEDULABLE, ConditionType.LICENSE_ACCEPTED, ConditionType.READY}
+# Not every replica ready is no problem by itself (a scale-up is on its way): it warns through
+# Degraded when replicas that were ready are lost.
+NOT_A_WARNING = {(ConditionType.READY, Reason.REPLICAS_NOT_READY)}
 # A condition's first value says nothing new when it is the expected starting state: a new object's
 # replicas are not ready yet, it is progressing, not degraded, and its licence is fine. So only the
 # plan (Schedulable) and problems get an event on creation; later transitions of these conditions do.
@@ -57,6 +60,10 @@ class ConditionSet:
             observed_generation=self._generation,
         )
 
+    def previous(self, type_: ConditionType) -> Condition | None:
+        """The condition as the stored status had it, before this pass."""
+        return self._previous.get(type_.value)
+
     def get(self, type_: ConditionType) -> Condition | None:
         return self._current.get(type_.value) or self._previous.get(type_.value)
 
@@ -67,7 +74,7 @@ class ConditionSet:
 
     def transition_events(self) -> list[Event]:
         """An event for each condition whose status or reason changed in this pass (see QUIET_START)."""
-        events = []
+        events: list[Event] = []
         for type_ in ORDER:
             now = self._current.get(type_.value)
             before = self._previous.get(type_.value)
@@ -79,14 +86,25 @@ class ConditionSet:
                 {(type_, now.status, now.reason), (type_, now.status, None)} & QUIET_START
             ):
                 continue
-            warn = (type_ in WARN_WHEN_FALSE and now.status == ConditionStatus.FALSE) or (
-                type_ == ConditionType.DEGRADED and now.status == ConditionStatus.TRUE
-            )
+            warn = (
+                type_ in WARN_WHEN_FALSE
+                and now.status == ConditionStatus.FALSE
+                and (type_, now.reason) not in NOT_A_WARNING
+            ) or (type_ == ConditionType.DEGRADED and now.status == ConditionStatus.TRUE)
             event = Event(
                 "Warning" if warn else "Normal",
                 now.reason or type_.value,
                 now.message or f"{type_.value} is {now.status.value}",
             )
-            if event not in events:  # two conditions failing for one reason: say it once
-                events.append(event)
+            _say_once(events, event)
         return events
+
+
+def _say_once(events: list[Event], event: Event) -> None:
+    """Two conditions changing for one reason with one message: one event, a Warning if either warns."""
+    for i, said in enumerate(events):
+        if (said.reason, said.message) == (event.reason, event.message):
+            if event.type == "Warning":
+                events[i] = event
+            return
+    events.append(event)

@@ -30,6 +30,9 @@ class Child:
     ready_replicas: int = 0  # workloads: replicas whose pods are all Ready and up to date
     weights: tuple[tuple[str, int], ...] = ()  # HTTPRoute: (backend Service name, weight)
     owned: bool = True  # has a controller ownerReference to the ModelDeployment
+    current: bool = (
+        True  # workloads: their controller has seen the latest spec (ready_replicas is up to date)
+    )
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class PodSummary:
     phase: str
     ready: bool
     unschedulable_message: str | None  # PodScheduled=False message: the scheduler's own words
+    waiting_reason: str | None = None  # a container's waiting reason (CrashLoopBackOff, ImagePullBackOff ...)
+    waiting_message: str | None = None  # the kubelet's words for it
 
 
 def owner_key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -59,6 +64,7 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
     replicas: int | None = None
     ready = 0
     weights: tuple[tuple[str, int], ...] = ()
+    current = True
     if kind == "Deployment":
         replicas = int(spec.get("replicas", 1))
         # Ready only counts once the Deployment controller has seen the current template.
@@ -92,6 +98,7 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
         ready_replicas=ready,
         weights=weights,
         owned=owned,
+        current=current,
     )
 
 
@@ -103,10 +110,27 @@ def pod_summary(pod: Mapping[str, Any]) -> PodSummary:
     unschedulable = None
     if scheduled and scheduled.get("status") == "False":
         unschedulable = scheduled.get("message") or scheduled.get("reason") or "unschedulable"
+    waiting = _first_waiting(status)
     return PodSummary(
         name=meta.get("name", ""),
         revision=(meta.get("labels") or {}).get(REVISION_LABEL),
         phase=status.get("phase", "Pending"),
         ready=(conditions.get("Ready") or {}).get("status") == "True",
         unschedulable_message=unschedulable,
+        waiting_reason=waiting.get("reason"),
+        waiting_message=(waiting.get("message") or "")[:300] or None,
     )
+
+
+# Waiting reasons of a container that is simply starting: they say nothing about a problem.
+STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+def _first_waiting(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The first container (init containers first) waiting for a reason other than starting up."""
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for container in status.get(key) or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") and waiting["reason"] not in STARTING_REASONS:
+                return waiting
+    return {}

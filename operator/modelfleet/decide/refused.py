@@ -10,9 +10,10 @@ stored rollout state is kept: the step the decision wanted did not happen.
 
 from __future__ import annotations
 
-from modelfleet.api import ConditionStatus, ConditionType, ModelDeploymentStatus, Phase, Reason
-from modelfleet.decide import Decision, Observed
+from modelfleet.api import ConditionStatus, ConditionType, Phase, Reason
 from modelfleet.decide.conditions import ConditionSet
+from modelfleet.decide.inputs import Decision, Observed, previous_status
+from modelfleet.decide.roll import refused_action
 
 # BadRequest and Invalid (422): the request itself is wrong; Conflict, Forbidden, 5xx are not the spec's fault.
 REFUSED_STATUSES = frozenset({400, 422})
@@ -23,9 +24,10 @@ def refused_decision(obs: Observed, decision: Decision, refusal: str) -> Decisio
     """The decision to write instead of `decision` when the API server refused one of its children.
 
     Conditions the pass computed (Schedulable, LicenseAccepted) stand; Ready, Progressing and
-    Degraded say InvalidSpec with the API server's words. Nothing is applied, scaled or deleted.
+    Degraded say InvalidSpec with the API server's words. Nothing is applied, scaled or deleted, and
+    an action annotation is refused (removed, with a Warning), as in any pass that stops on the spec.
     """
-    previous = _previous(obs)
+    previous = previous_status(obs.status)
     conditions = ConditionSet.from_status(previous.conditions, obs.generation, obs.now)
     for raw in decision.status.get("conditions") or []:
         type_ = ConditionType(str(raw["type"]))
@@ -53,11 +55,10 @@ def refused_decision(obs: Observed, decision: Decision, refusal: str) -> Decisio
             status.pop(key, None)
         else:
             status[key] = kept.model_dump(by_alias=True, exclude_none=True)
-    return Decision(status=status, events=conditions.transition_events(), result="invalid")
-
-
-def _previous(obs: Observed) -> ModelDeploymentStatus:
-    try:
-        return ModelDeploymentStatus.model_validate(dict(obs.status or {}))
-    except ValueError:
-        return ModelDeploymentStatus()
+    events = conditions.transition_events()
+    action_refused = refused_action(obs, message)  # what the pass wanted to do did not happen
+    if action_refused is not None:
+        events.append(action_refused)
+    return Decision(
+        status=status, events=events, result="invalid", consumed_action=action_refused is not None
+    )

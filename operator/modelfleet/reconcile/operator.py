@@ -21,6 +21,7 @@ from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.reconciler import Reconciler
 from modelfleet.reconcile.worker import Workers
 from modelfleet.render.config import OperatorConfig as RenderConfig
+from modelfleet.render.memo import RenderMemo
 from modelfleet.render.templating import compile_templates
 
 log = logging.getLogger("modelfleet")
@@ -100,7 +101,11 @@ def build(
     warm_up()
     metrics = OperatorMetrics()
     context = Context(
-        license_policy=license_policy(config), render=render_config(config), gateway_api=gateway_api, lws=lws
+        license_policy=license_policy(config),
+        render=render_config(config),
+        gateway_api=gateway_api,
+        lws=lws,
+        memo=RenderMemo(),  # one per operator: every reconcile thread renders through it
     )
     measure = (
         PrometheusMeasure(config.prometheus.url, config.prometheus.timeout_seconds)

@@ -115,6 +115,7 @@ class Reconciler:
                 raise
             log.warning("the API server refused a child of %s/%s: %s", obs.namespace, obs.name, error)
             decision = refused_decision(obs, decision, str(error))
+        self._remove_action(obs, decision)
         self._write_status(obs, decision)
         return decision
 
@@ -132,6 +133,9 @@ class Reconciler:
             self.kube.delete("batch/v1", "Job", obs.namespace, job.name)
         elif job is not None and job.looked_up and job.create is not None:
             self.kube.apply(job.create)
+
+    def _remove_action(self, obs: Observed, decision: Decision) -> None:
+        """The action annotation goes once a pass carried it out, or refused it."""
         if decision.consumed_action and ACTION_ANNOTATION in (obs.annotations or {}):
             self.kube.patch(
                 MD_API_VERSION,

@@ -2,10 +2,11 @@
 
 A ModelDeployment is looked at again on every change of its children and pods, and each pass renders
 its revision to compare the result with what the API server holds. Rendering (templates, then YAML)
-is most of a pass's CPU, and its inputs rarely change between passes, so the loop renders through
-this memo. Entries are kept as compact JSON (a third of the memory of the objects themselves at
-fleet scale) and every call returns freshly parsed objects, so callers may change what they get (the
-decision adds ownerReferences).
+is most of a pass's CPU, and its inputs rarely change between passes, so the loop renders through a
+:class:`RenderMemo` the operator builds once and hands to every decision in its context. Entries are
+kept as compact JSON (a third of the memory of the objects themselves at fleet scale) and every call
+returns freshly parsed objects, so callers may change what they get (the decision adds
+ownerReferences).
 """
 
 from __future__ import annotations
@@ -24,14 +25,74 @@ from modelfleet.render.config import OperatorConfig
 MAX_ENTRIES = 2048
 
 
-class _Memo:
-    def __init__(self, max_entries: int) -> None:
+class RenderMemo:
+    """The renderer behind a bounded memo, owned by the operator (one per process) and handed to
+    each decision through its context. Safe to share between the reconcile threads."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._entries: OrderedDict[Any, str] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_entries
         self.hits = self.misses = 0
 
-    def get(self, key: Any, make: Any) -> Any:
+    def revision(
+        self,
+        spec: ModelDeploymentSpec,
+        plan: Plan,
+        *,
+        name: str,
+        namespace: str,
+        revision: str,
+        replicas: int,
+        config: OperatorConfig,
+    ) -> list[dict[str, Any]]:
+        """:func:`modelfleet.render.render_revision`, memoised on every input."""
+        key = (
+            "revision",
+            json.dumps(spec.model_dump(mode="json"), sort_keys=True),
+            plan,
+            name,
+            namespace,
+            revision,
+            replicas,
+            repr(config),
+        )
+        return list(
+            self._get(
+                key,
+                lambda: render_revision(
+                    spec,
+                    plan,
+                    name=name,
+                    namespace=namespace,
+                    revision=revision,
+                    replicas=replicas,
+                    config=config,
+                ),
+            )
+        )
+
+    def umbrella_service(
+        self, spec: ModelDeploymentSpec, *, name: str, namespace: str, config: OperatorConfig
+    ) -> dict[str, Any]:
+        """:func:`modelfleet.render.render_umbrella_service`, memoised."""
+        key = ("umbrella", name, namespace, repr(config))
+        return dict(
+            self._get(
+                key, lambda: render_umbrella_service(spec, name=name, namespace=namespace, config=config)
+            )
+        )
+
+    def stats(self) -> tuple[int, int]:
+        """(hits, misses) since it was made or last cleared."""
+        return self.hits, self.misses
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def _get(self, key: Any, make: Any) -> Any:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
@@ -47,67 +108,3 @@ class _Memo:
                     self._entries.popitem(last=False)
             return made
         return json.loads(found)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self.hits = self.misses = 0
-
-
-_MEMO = _Memo(MAX_ENTRIES)
-
-
-def revision(
-    spec: ModelDeploymentSpec,
-    plan: Plan,
-    *,
-    name: str,
-    namespace: str,
-    revision: str,
-    replicas: int,
-    config: OperatorConfig,
-) -> list[dict[str, Any]]:
-    """:func:`modelfleet.render.render_revision`, memoised on every input."""
-    key = (
-        "revision",
-        json.dumps(spec.model_dump(mode="json"), sort_keys=True),
-        plan,
-        name,
-        namespace,
-        revision,
-        replicas,
-        repr(config),
-    )
-    return list(
-        _MEMO.get(
-            key,
-            lambda: render_revision(
-                spec,
-                plan,
-                name=name,
-                namespace=namespace,
-                revision=revision,
-                replicas=replicas,
-                config=config,
-            ),
-        )
-    )
-
-
-def umbrella_service(
-    spec: ModelDeploymentSpec, *, name: str, namespace: str, config: OperatorConfig
-) -> dict[str, Any]:
-    """:func:`modelfleet.render.render_umbrella_service`, memoised."""
-    key = ("umbrella", name, namespace, repr(config))
-    return dict(
-        _MEMO.get(key, lambda: render_umbrella_service(spec, name=name, namespace=namespace, config=config))
-    )
-
-
-def stats() -> tuple[int, int]:
-    """(hits, misses) since start-up or the last :func:`clear`."""
-    return _MEMO.hits, _MEMO.misses
-
-
-def clear() -> None:
-    _MEMO.clear()

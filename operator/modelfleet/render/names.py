@@ -1,11 +1,12 @@
 """Object names and labels: stable, valid Kubernetes names derived from the ModelDeployment's name.
 
 The one home of the label keys: the renderer writes them here, and the decision reads them back by
-the same constants (the name label holds :func:`name_label_value`, not always the name itself).
+the same constants (the name label holds :func:`name_label_value`).
 
-A ModelDeployment name may be a 253-character DNS subdomain with dots, but Service names must be
-63-character DNS labels and label values at most 63 characters. Names that do not fit are cut and
-given a hash suffix, so two long names never collide and the same name always maps to the same result.
+The CRD caps a ModelDeployment's name at 63 characters (``modelfleet.NAME_MAX_LENGTH``), so it is
+its own ``modelfleet.io/name`` label value, but it may hold dots, which Service names (DNS labels) may
+not. Names that do not fit are cleaned and given a hash suffix, so two names never collide and the
+same name always maps to the same result.
 """
 
 from __future__ import annotations

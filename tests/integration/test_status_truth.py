@@ -1,0 +1,90 @@
+"""The status on the real control plane when replicas change: a scale-up is Progressing, never
+Degraded; a stable revision that loses a ready replica is Degraded with ReplicasNotReady until it is back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from testbed.cluster import LocalCluster
+from testbed.operator_process import OperatorProcess, install_crds
+from tests.integration.kube import apply, condition, get_json, get_or_none, make_namespace, wait_for
+from tests.integration.test_operator import delete_and_wait, md, wait_ready
+
+pytestmark = pytest.mark.cluster
+NS = "op-status"
+L4_NODES = ("gpu-l4-0", "gpu-l4-1")
+WHOLE_NODE = {"type": "L4", "gpusPerReplica": 4}  # one replica per L4 node: two fit in the fleet
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    install_crds(cluster)
+    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator")).start()
+    yield proc
+    proc.stop()
+
+
+def conditions(cluster: LocalCluster, name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    got = get_or_none(cluster, "md", name, "-n", NS) or {}
+    types = ("Ready", "Progressing", "Degraded", "Schedulable")
+    return got.get("status") or {}, {t: condition(got, t) or {} for t in types}
+
+
+def warnings(cluster: LocalCluster, name: str) -> list[str]:
+    items = get_json(cluster, "events", "-n", NS, "--field-selector", f"involvedObject.name={name}")["items"]
+    return [e["reason"] for e in items if e["type"] == "Warning"]
+
+
+def test_a_scale_up_short_of_gpus_is_progressing_not_degraded(
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    make_namespace(cluster, NS)
+    apply(cluster, md("grow", NS, "Qwen/Qwen3.5-9B", gpu="L4", accelerator=WHOLE_NODE))
+    wait_ready(cluster, NS, "grow")
+    cluster.kubectl("scale", "md/grow", "-n", NS, "--replicas=3")
+
+    def short_of_one() -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
+        status, conds = conditions(cluster, "grow")
+        pending = conds["Schedulable"].get("reason") == "PodsPending"
+        return (status, conds) if pending and status.get("ready") == "2/3" else None
+
+    status, conds = wait_for(short_of_one, "two of three replicas Ready, the third Pending", timeout=90)
+    assert status["phase"] == "Progressing", status
+    assert (conds["Progressing"]["status"], conds["Progressing"]["reason"]) == ("True", "Scaling")
+    assert (conds["Degraded"]["status"], conds["Degraded"]["reason"]) == ("False", "AsExpected")
+    assert "ReplicasNotReady" not in warnings(cluster, "grow")
+    delete_and_wait(cluster, NS, "grow")
+
+
+def test_a_stable_that_loses_a_ready_replica_is_degraded_until_it_is_back(
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    make_namespace(cluster, NS)
+    apply(cluster, md("lose", NS, "Qwen/Qwen3.5-9B", gpu="L4", replicas=2, accelerator=WHOLE_NODE))
+    wait_ready(cluster, NS, "lose")
+    cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/status=hold:NoSchedule")
+    try:
+        [victim, *_] = get_json(cluster, "pods", "-n", NS, "-l", "modelfleet.io/name=lose")["items"]
+        cluster.kubectl("delete", "pod", victim["metadata"]["name"], "-n", NS, "--wait=false")
+
+        def degraded() -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
+            status, conds = conditions(cluster, "lose")
+            return (status, conds) if conds["Degraded"].get("status") == "True" else None
+
+        status, conds = wait_for(degraded, "Degraded after losing a replica", timeout=60)
+    finally:
+        cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/status-", check=False)
+    assert status["phase"] == "Degraded" and status["ready"] == "1/2", status
+    assert conds["Degraded"]["reason"] == "ReplicasNotReady", conds["Degraded"]
+    assert conds["Progressing"]["reason"] == "RolloutComplete", conds["Progressing"]
+    wait_for(
+        lambda: "ReplicasNotReady" in warnings(cluster, "lose"), "a ReplicasNotReady Warning", timeout=10
+    )
+    assert "RolloutComplete" not in warnings(cluster, "lose")
+    back = wait_ready(cluster, NS, "lose")
+    assert back["status"]["phase"] == "Healthy"
+    assert (condition(back, "Degraded") or {}).get("status") == "False"
+    delete_and_wait(cluster, NS, "lose")
