@@ -4,26 +4,17 @@ becomes Ready with a selector the API server takes, and a longer one is refused 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from modelfleet import NAME_MAX_LENGTH
 from testbed.cluster import LocalCluster
-from testbed.operator_process import OperatorProcess, install_crds
+from testbed.operator_process import OperatorProcess
 from tests.integration.kube import apply, get_json, make_namespace
 from tests.integration.test_operator import delete_and_wait, md, wait_ready
 
 pytestmark = pytest.mark.cluster
 NS = "op-names"
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    install_crds(cluster)
-    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator")).start()
-    yield proc
-    proc.stop()
 
 
 def test_the_longest_accepted_name_becomes_ready_with_a_usable_selector(

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
 from testbed.cluster import REPO, LocalCluster, kubectl_binary
-from testbed.operator_process import OperatorProcess, install_crds
+from testbed.operator_process import OperatorProcess
 from tests.integration.kube import (
     apply,
     condition,
@@ -27,14 +26,6 @@ from tests.integration.kube import (
 
 pytestmark = pytest.mark.cluster
 EXAMPLES = REPO / "manifests" / "examples"
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    install_crds(cluster)
-    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator")).start()
-    yield proc
-    proc.stop()
 
 
 def md(

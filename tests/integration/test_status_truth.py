@@ -3,13 +3,12 @@ Degraded; a stable revision that loses a ready replica is Degraded with Replicas
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from testbed.cluster import LocalCluster
-from testbed.operator_process import OperatorProcess, install_crds
+from testbed.operator_process import OperatorProcess
 from tests.integration.kube import apply, condition, get_json, get_or_none, make_namespace, wait_for
 from tests.integration.test_operator import delete_and_wait, md, wait_ready
 
@@ -17,14 +16,6 @@ pytestmark = pytest.mark.cluster
 NS = "op-status"
 L4_NODES = ("gpu-l4-0", "gpu-l4-1")
 WHOLE_NODE = {"type": "L4", "gpusPerReplica": 4}  # one replica per L4 node: two fit in the fleet
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    install_crds(cluster)
-    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator")).start()
-    yield proc
-    proc.stop()
 
 
 def conditions(cluster: LocalCluster, name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
