@@ -14,8 +14,10 @@ from tests.integration.test_operator import delete_and_wait, md, wait_ready
 
 pytestmark = pytest.mark.cluster
 NS = "op-status"
-L4_NODES = ("gpu-l4-0", "gpu-l4-1")
-WHOLE_NODE = {"type": "L4", "gpusPerReplica": 4}  # one replica per L4 node: two fit in the fleet
+# The fleet's one A100 node (8 GPUs) holds two replicas of 4 GPUs, and no other test in this cluster
+# places pods on it (the L4 nodes are shared with other modules' small models).
+A100_NODE = "gpu-a100-0"
+HALF_NODE = {"type": "A100-80GB", "gpusPerReplica": 4}
 
 
 def conditions(cluster: LocalCluster, name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -33,7 +35,7 @@ def test_a_scale_up_short_of_gpus_is_progressing_not_degraded(
     cluster: LocalCluster, operator: OperatorProcess
 ) -> None:
     make_namespace(cluster, NS)
-    apply(cluster, md("grow", NS, "Qwen/Qwen3.5-9B", gpu="L4", accelerator=WHOLE_NODE))
+    apply(cluster, md("grow", NS, "Qwen/Qwen3.5-9B", gpu="A100-80GB", accelerator=HALF_NODE))
     wait_ready(cluster, NS, "grow")
     cluster.kubectl("scale", "md/grow", "-n", NS, "--replicas=3")
 
@@ -54,9 +56,9 @@ def test_a_stable_that_loses_a_ready_replica_is_degraded_until_it_is_back(
     cluster: LocalCluster, operator: OperatorProcess
 ) -> None:
     make_namespace(cluster, NS)
-    apply(cluster, md("lose", NS, "Qwen/Qwen3.5-9B", gpu="L4", replicas=2, accelerator=WHOLE_NODE))
+    apply(cluster, md("lose", NS, "Qwen/Qwen3.5-9B", gpu="A100-80GB", replicas=2, accelerator=HALF_NODE))
     wait_ready(cluster, NS, "lose")
-    cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/status=hold:NoSchedule")
+    cluster.kubectl("taint", "nodes", A100_NODE, "modelfleet.io/status=hold:NoSchedule")
     try:
         [victim, *_] = get_json(cluster, "pods", "-n", NS, "-l", "modelfleet.io/name=lose")["items"]
         cluster.kubectl("delete", "pod", victim["metadata"]["name"], "-n", NS, "--wait=false")
@@ -67,7 +69,7 @@ def test_a_stable_that_loses_a_ready_replica_is_degraded_until_it_is_back(
 
         status, conds = wait_for(degraded, "Degraded after losing a replica", timeout=60)
     finally:
-        cluster.kubectl("taint", "nodes", *L4_NODES, "modelfleet.io/status-", check=False)
+        cluster.kubectl("taint", "nodes", A100_NODE, "modelfleet.io/status-", check=False)
     assert status["phase"] == "Degraded" and status["ready"] == "1/2", status
     assert conds["Degraded"]["reason"] == "ReplicasNotReady", conds["Degraded"]
     assert conds["Progressing"]["reason"] == "RolloutComplete", conds["Progressing"]
