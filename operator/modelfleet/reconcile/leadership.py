@@ -95,9 +95,10 @@ class Leadership:
         return True
 
     def shutdown(self) -> None:
-        """Stop running for the Lease and give it up (call once kopf and the passes have stopped)."""
+        """Stop running for the Lease and give it up (once the passes have stopped); idempotent."""
         self._elector.stop()
-        self._thread.join(timeout=self.candidate.timing.renew_deadline_seconds + 5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.candidate.timing.renew_deadline_seconds + 5)
         self._elector.release()
 
     def _changed(self, leading: bool) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 from typing import Any
 
 import kopf
@@ -160,8 +159,9 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
     else:
         metrics.leading(True)
     try:
-        run_kopf(config, registry, workers, events, liveness, leadership.stop_flag if leadership else None)
+        run_kopf(config, registry, workers, events, liveness, leadership)
     finally:
+        log.info("the operator stopped")
         if leadership is not None:
             leadership.shutdown()
     return EXIT_LEASE_LOST if leadership is not None and leadership.lost.is_set() else 0
@@ -173,7 +173,7 @@ def run_kopf(
     workers: Workers,
     events: EventSink,
     liveness: str | None,
-    stop_flag: threading.Event | None,
+    leadership: Leadership | None,
 ) -> None:
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -198,6 +198,8 @@ def run_kopf(
     async def stop(**_: Any) -> None:
         await workers.shutdown()
         await asyncio.to_thread(events.flush, 5.0)  # what was decided is also said
+        if leadership is not None:  # hand the Lease over now: a standby need not wait for it to expire
+            await asyncio.to_thread(leadership.shutdown)
 
     asyncio.run(
         kopf.operator(
@@ -206,6 +208,6 @@ def run_kopf(
             clusterwide=not config.namespaces,
             namespaces=list(config.namespaces),
             liveness_endpoint=liveness,
-            stop_flag=stop_flag,
+            stop_flag=leadership.stop_flag if leadership is not None else None,
         )
     )
