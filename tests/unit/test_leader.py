@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import copy
+import socket
+import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +26,9 @@ from modelfleet.reconcile.leader import (
     lease_expired,
     may_write,
 )
+from modelfleet.reconcile.leadership import Leadership, standby_health
+from modelfleet.reconcile.metrics import OperatorMetrics
+from testbed.cluster import free_port
 
 TIMING = LeaseTiming(lease_duration_seconds=15, renew_deadline_seconds=10, retry_period_seconds=2)
 
@@ -304,3 +311,71 @@ def test_the_default_lease_timings_are_controller_runtimes() -> None:
     assert LeaderElectionConfig.model_validate(
         {"leaseDurationSeconds": 4, "renewDeadlineSeconds": 3, "retryPeriodSeconds": 0.5}
     )
+
+
+class FakeEvents:
+    """The events side of the operator's client: reads the Lease, records what it posts."""
+
+    def __init__(self, leases: FakeLeases) -> None:
+        self.leases = leases
+        self.posted: list[dict[str, Any]] = []
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.leases.get(api_version, kind, namespace, name)
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.posted.append(obj)
+        return obj
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("the events client never replaces")
+
+
+def test_leadership_is_counted_posted_on_the_lease_and_its_loss_stops_the_operator() -> None:
+    clock, leases = FakeClock(), FakeLeases()
+    events, metrics = FakeEvents(leases), OperatorMetrics()
+
+    def sleep(seconds: float) -> None:  # fake time, and a real yield so the test thread runs
+        clock.sleep(seconds)
+        time.sleep(0.001)
+
+    candidate = Candidate("op-a_1", "modelfleet-system", "modelfleet", TIMING)
+    fence = Fence(TIMING.renew_deadline_seconds, clock=clock)
+    leadership = Leadership(
+        candidate, fence, leases, events, metrics, elector_options={"clock": clock, "sleep": sleep}
+    )
+    leadership.start()
+    assert leadership.wait_until_leading()
+    assert metric(metrics, "modelfleet_leader") == 1
+    [event] = events.posted
+    assert (event["reason"], event["message"]) == ("LeaderElection", "op-a_1 became leader")
+    assert event["involvedObject"]["kind"] == "Lease" and event["involvedObject"]["name"] == "modelfleet"
+    assert not leadership.stop_flag.is_set()
+    leases.down = True  # renewals fail from now on
+    assert leadership.lost.wait(5) and leadership.stop_flag.is_set()
+    assert not fence.open
+    assert metric(metrics, "modelfleet_leader") == 0
+    assert metric(metrics, "modelfleet_leader_transitions_total") == 2
+    leadership.shutdown()  # nothing to release: the Lease was lost
+    assert leases.holder == "op-a_1"
+
+
+def metric(metrics: OperatorMetrics, name: str) -> float:
+    value = metrics.registry.get_sample_value(name)
+    assert value is not None, name
+    return value
+
+
+def test_a_standby_answers_its_liveness_probe_and_frees_the_port_for_kopf() -> None:
+    port = free_port()
+    with standby_health(f"http://127.0.0.1:{port}/healthz"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            assert answer.status == 200 and answer.read() == b"standby\n"
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    # kopf's own liveness endpoint binds the same port next (aiohttp reuses addresses, as here): that
+    # fails while anything still listens on it.
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+        again.listen()

@@ -24,13 +24,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from modelfleet.reconcile.config import LeaderElectionConfig
-from modelfleet.reconcile.kube import Kube
 from modelfleet.reconcile.leader import (
     LEASE_API_VERSION,
     LEASE_KIND,
     Candidate,
     Fence,
     LeaderElector,
+    LeaseStore,
     LeaseTiming,
     micro_time,
 )
@@ -69,18 +69,21 @@ class Leadership:
         self,
         candidate: Candidate,
         fence: Fence,
-        leases: Kube,
-        events: Kube,
+        leases: LeaseStore,
+        events: LeaseStore,
         metrics: OperatorMetrics,
+        *,
+        elector_options: dict[str, Any] | None = None,
     ) -> None:
-        """`leases` must have no fence (it renews the Lease), `events` should (it posts as the leader)."""
+        """`leases` must have no fence (it renews the Lease), `events` should (it posts as the leader);
+        `elector_options` are the :class:`LeaderElector`'s clock, wall and sleep (tests)."""
         self.candidate = candidate
         self._events = events
         self._metrics = metrics
         self.leading = threading.Event()
         self.lost = threading.Event()
         self.stop_flag = threading.Event()
-        self._elector = LeaderElector(leases, candidate, fence, self._changed)
+        self._elector = LeaderElector(leases, candidate, fence, self._changed, **(elector_options or {}))
         self._thread = threading.Thread(target=self._elector.run, name="leader-election", daemon=True)
 
     def start(self) -> None:
