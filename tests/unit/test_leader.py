@@ -9,12 +9,15 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.client import Configuration
 from pydantic import ValidationError
 
+from modelfleet.cli import build_parser
+from modelfleet.cli.run import operator_config
 from modelfleet.reconcile.config import LeaderElectionConfig
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.leader import (
@@ -379,3 +382,24 @@ def test_a_standby_answers_its_liveness_probe_and_frees_the_port_for_kopf() -> N
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))
         again.listen()
+
+
+@pytest.mark.parametrize(
+    ("argv", "enabled"),
+    [(["run"], False), (["run", "--leader-elect"], True)],
+)
+def test_leader_election_is_off_for_a_plain_run_and_on_with_the_flag(argv: list[str], enabled: bool) -> None:
+    config = operator_config(build_parser().parse_args(argv))
+    assert config.leader_election.enabled is enabled
+
+
+def test_the_flag_keeps_the_timings_of_the_configuration_file(tmp_path: Path) -> None:
+    path = tmp_path / "operator.yaml"
+    path.write_text("leaderElection: {leaseDurationSeconds: 30, renewDeadlineSeconds: 20}\n")
+    config = operator_config(build_parser().parse_args(["run", "--config", str(path), "--leader-elect"]))
+    election = config.leader_election
+    assert (election.enabled, election.lease_duration_seconds, election.renew_deadline_seconds) == (
+        True,
+        30,
+        20,
+    )
