@@ -72,8 +72,10 @@ class Pair:
             )
         )
 
-    def other(self, name: str) -> OperatorProcess:
-        return next(op for n, op in self.ops.items() if n != name)
+    def transitions(self) -> int:
+        """How often the Lease changed hands since it was created (``spec.leaseTransitions``)."""
+        lease = self.reader.get(f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/{LEASE}") or {}
+        return int((lease.get("spec") or {}).get("leaseTransitions") or 0)
 
     def restart_exited(self) -> list[str]:
         """Start again each process that exited, as its Deployment would; each must have exited for
@@ -119,10 +121,12 @@ def pair(cluster: LocalCluster, tmp_path: Path) -> Iterator[Pair]:
             extra_env={"POD_NAME": name},
         )
     result = Pair(cluster, Reader(cluster), ops)
+    cluster.kubectl(
+        "delete", "lease", LEASE, "-n", NS, "--ignore-not-found"
+    )  # each test counts its own handovers
     try:
         ops["op-a"].start()
-        # A Lease left by an earlier test expires on its own (op-a waits it out, as a standby would).
-        wait_for(lambda: result.holder() == "op-a", "op-a to lead", timeout=LEASE_SECONDS + 30)
+        wait_for(lambda: result.holder() == "op-a", "op-a to lead", timeout=30)
         ops["op-b"].start()
         yield result
     finally:
@@ -203,6 +207,7 @@ def test_the_standby_takes_over_a_killed_leader_and_the_canary_resumes_with_the_
         after = status_of(pair.reader, NS, NAME).get("rollout") or {}
         assert (after.get("step"), after.get("stepStartedAt")) == (1, before["stepStartedAt"]), after
         wait_rolled_out(pair.reader, NS, NAME, "r1", REPLICAS, timeout=90)
+        assert pair.transitions() == 1, "the Lease changed hands more than once: leadership flapped"
         pause_ended = datetime.fromisoformat(before["stepStartedAt"].replace("Z", "+00:00")).timestamp() + 20
         assert time.time() >= pause_ended - 1, "the pause was cut short by the failover"
         checker.wait_quiet()
@@ -241,8 +246,9 @@ def test_a_leader_frozen_past_its_lease_writes_nothing_once_it_wakes(pair: Pair)
         f"\n[leader] SIGSTOP of {old}: {new} took over; {refused} writes refused by the fence; {checker.summary()}"
     )
     checker.assert_held()
-    pair.restart_exited()
+    pair.restart_exited()  # back as a standby: it must not take the Lease back
     assert pair.leaders() == 1
+    assert pair.transitions() == 1, "the Lease changed hands more than once: leadership flapped"
     delete_md(pair.cluster, NS, NAME)
 
 
