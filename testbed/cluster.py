@@ -42,6 +42,17 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+# Writes only, metadata only (no bodies), once answered: who wrote what and when, as the API server
+# saw it. The leader-election tests tell two operator processes apart by their user agents here.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "None"},
+    ],
+}
 REPO = HERE.parent
 DEFAULT_FLEET = HERE / "fleet.yaml"
 SCHEDULER_CONFIG = HERE / "scheduler.yaml"
@@ -530,8 +541,15 @@ class LocalCluster:
             ],
         )
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines): every write, with its user agent and times."""
+        return self.logs / "audit.log"
+
     def _start_apiserver(self) -> None:
         p, k = self.ports, self.pki
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         self._spawn(
             "kube-apiserver",
             [
@@ -552,6 +570,10 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--endpoint-reconciler-type=none",
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-maxsize=200",
             ],
         )
 

@@ -276,7 +276,9 @@ def test_monitoring_objects_carry_the_repositorys_rules_and_dashboards(helm: Hel
     [
         ("bogus=1", "additional properties 'bogus' not allowed"),
         ("config.prometheus.adress=http://p:9090", "additional properties 'adress' not allowed"),
-        ("operator.replicas=2", "maximum"),
+        ("operator.replicas=11", "maximum"),
+        ("config.leaderElection.enabled=false", "operator.replicas > 1 needs config.leaderElection.enabled"),
+        ("config.leaderElection.leaseName=x", "additional properties 'leaseName' not allowed"),
         ("image.tag=latest", "image/tag"),
         ("watchNamespaces[0]=team-*", "watchNamespaces/0"),
     ],
@@ -325,10 +327,15 @@ def test_install_creates_an_operator_that_passes_restricted_pod_security(
     cluster: LocalCluster, helm: Helm, release: str
 ) -> None:
     deployment = get_json(cluster, "deployment", FULLNAME, "-n", SYSTEM_NS)
-    assert deployment["spec"]["strategy"]["type"] == "Recreate" and deployment["spec"]["replicas"] == 1
-    # PodSecurity admission (enforce=restricted on the namespace) admitted the pod: kwok then fakes it Running.
+    # Two replicas, one leading through the Lease; a rollout replaces one pod at a time.
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    # PodSecurity admission (enforce=restricted on the namespace) admitted the pods: kwok then fakes them Running.
     pods = get_json(cluster, "pods", "-n", SYSTEM_NS, "-l", f"app.kubernetes.io/instance={release}")["items"]
-    assert len(pods) == 1 and pods[0]["spec"]["securityContext"]["runAsUser"] == 65532
+    assert len(pods) == 2 and {p["spec"]["securityContext"]["runAsUser"] for p in pods} == {65532}
     crd = get_json(cluster, "crd", CRD_NAME)
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert "secrets" not in json.dumps(get_json(cluster, "clusterrole", FULLNAME)["rules"])
@@ -380,6 +387,18 @@ def test_operator_with_the_charts_service_account_reconciles_to_ready(
             timeout=15,
         )
         assert unexpected_denials(operator.log()) == []
+        # It reconciled as the leader: the chart's Role lets it hold the Lease and post the Event on it.
+        lease = get_json(cluster, "lease", FULLNAME, "-n", SYSTEM_NS)
+        assert lease["spec"]["holderIdentity"]
+        wait_for(
+            lambda: [
+                e
+                for e in get_json(cluster, "events", "-n", SYSTEM_NS)["items"]
+                if e["reason"] == "LeaderElection" and e["involvedObject"]["name"] == FULLNAME
+            ],
+            "the LeaderElection event on the Lease",
+            timeout=15,
+        )
     finally:
         operator.stop()
         delete_model(cluster, APP_NS, "granted")

@@ -37,7 +37,7 @@ def test_install_manifest_is_the_chart_rendered_with_default_values() -> None:
     )
 
 
-def test_install_manifest_holds_the_namespace_crd_rbac_and_one_operator() -> None:
+def test_install_manifest_holds_the_namespace_crd_rbac_and_the_operator() -> None:
     kinds = [d["kind"] for d in documents()]
     assert kinds[0] == "Namespace", "the namespace must exist before anything in it"
     assert sorted(kinds) == sorted(
@@ -48,10 +48,14 @@ def test_install_manifest_holds_the_namespace_crd_rbac_and_one_operator() -> Non
             "CustomResourceDefinition",
             "ClusterRole",
             "ClusterRoleBinding",
+            "Role",  # the Lease of the leader election, in the operator's namespace
+            "RoleBinding",
             "Service",
             "Deployment",
         ]
     )
+    [deployment] = [d for d in documents() if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 2
     [namespace] = [d for d in documents() if d["kind"] == "Namespace"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert all(d["metadata"].get("namespace", NAMESPACE) == NAMESPACE for d in documents())
@@ -76,6 +80,11 @@ def test_plain_install_applies_server_side_and_deletes_cleanly(cluster: LocalClu
             get_json(cluster, "configmap", "modelfleet", "-n", NAMESPACE)["data"]["config.yaml"]
         )
         assert config["metrics"] == {"address": "0.0.0.0", "port": 8080} and config["namespaces"] == []
+        assert config["leaderElection"]["enabled"] is True
+        assert (config["leaderElection"]["leaseName"], config["leaderElection"]["leaseNamespace"]) == (
+            "modelfleet",
+            NAMESPACE,
+        )
         assert get_or_none(cluster, "crd", "modeldeployments.modelfleet.io") is not None
         can = cluster.kubectl(
             "auth",

@@ -16,7 +16,13 @@ from hack import gen_install_manifest
 from pydantic import BaseModel
 
 from modelfleet.analysis.templates import SELECTOR
-from modelfleet.reconcile.config import LicensePolicyConfig, OperatorConfig, PrometheusConfig, WatchConfig
+from modelfleet.reconcile.config import (
+    LeaderElectionConfig,
+    LicensePolicyConfig,
+    OperatorConfig,
+    PrometheusConfig,
+    WatchConfig,
+)
 from modelfleet.render.names import MANAGED_BY, REVISION_LABEL, ROLE_LABEL, ROLE_SERVER
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,6 +160,10 @@ def test_config_schema_has_exactly_the_operator_configuration_keys() -> None:
     assert set(config["licensePolicy"]["properties"]) == aliases(LicensePolicyConfig)
     assert set(config["prometheus"]["properties"]) == aliases(PrometheusConfig)
     assert set(config["watch"]["properties"]) == aliases(WatchConfig)
+    # The Lease is named after the release, in its namespace: the template sets both.
+    assert set(config["leaderElection"]["properties"]) | {"leaseName", "leaseNamespace"} == aliases(
+        LeaderElectionConfig
+    )
 
 
 @pytest.mark.parametrize("key", sorted(DERIVED_CONFIG_KEYS))
@@ -165,11 +175,10 @@ def test_derived_config_keys_are_set_by_the_template(key: str) -> None:
 # ---- security defaults --------------------------------------------------------------------------------
 
 
-def test_operator_runs_one_replica_with_recreate_and_the_restricted_security_context() -> None:
+def test_operator_runs_two_replicas_with_leader_election_and_the_restricted_security_context() -> None:
     deployment = (CHART / "templates" / "deployment.yaml").read_text()
-    assert VALUES["operator"]["replicas"] == 1
-    assert SCHEMA["properties"]["operator"]["properties"]["replicas"]["maximum"] == 1
-    assert "type: Recreate" in deployment
+    assert VALUES["operator"]["replicas"] == 2 and VALUES["config"]["leaderElection"]["enabled"] is True
+    assert "maxUnavailable: 0" in deployment and "type: Recreate" in deployment  # Recreate without election
     for line in (
         "runAsNonRoot: true",
         "runAsUser: 65532",

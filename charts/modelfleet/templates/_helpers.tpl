@@ -80,6 +80,8 @@ annotations:
 {{- if not .Values.leaderWorkerSet.enabled }}
 {{- $_ := set $config "leaderWorkerSet" false }}
 {{- end }}
+{{- $_ := set $config.leaderElection "leaseName" (include "modelfleet.fullname" .) }}
+{{- $_ := set $config.leaderElection "leaseNamespace" .Release.Namespace }}
 {{- if not $config.prometheus.url }}
 {{- $_ := unset $config.prometheus "url" }}
 {{- end }}

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
 
 from modelfleet.cli.common import EXIT_BAD_INPUT, CliError
+
+if TYPE_CHECKING:  # the operator's modules load only when it runs (`modelfleet --help` stays light)
+    from modelfleet.reconcile.config import OperatorConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,14 +46,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--prometheus-url", metavar="URL", help="Prometheus for canary analysis")
     parser.add_argument("--workers", type=int, metavar="N", help="concurrent reconciles (default 8)")
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run for the leader-election Lease first and reconcile only while holding it "
+        "(leaderElection.enabled in the configuration; timings there)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from modelfleet.reconcile.config import load_config
     from modelfleet.reconcile.operator import run as run_operator
 
     logging.basicConfig(
@@ -58,6 +65,15 @@ def run(args: argparse.Namespace) -> int:
     )
     for noisy in ("kopf.objects", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    return run_operator(operator_config(args), kubeconfig=args.kubeconfig, liveness=args.liveness)
+
+
+def operator_config(args: argparse.Namespace) -> OperatorConfig:
+    """The configuration file with the flags on top; a bad file or value is a CliError naming it."""
+    from pydantic import ValidationError
+
+    from modelfleet.reconcile.config import load_config
+
     overrides: dict[str, object] = {"namespaces": args.namespaces, "workers": args.workers}
     metrics: dict[str, object] = {}
     if args.metrics_address is not None:
@@ -68,10 +84,14 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
         if metrics:
             config = config.model_copy(update={"metrics": config.metrics.model_copy(update=metrics)})
+        if args.leader_elect:
+            config = config.model_copy(
+                update={"leader_election": config.leader_election.model_copy(update={"enabled": True})}
+            )
         if args.prometheus_url:
             config = config.model_copy(
                 update={"prometheus": config.prometheus.model_copy(update={"url": args.prometheus_url})}
             )
     except (OSError, ValueError, ValidationError) as error:
         raise CliError([f"--config: {error}"], EXIT_BAD_INPUT) from None
-    return run_operator(config, kubeconfig=args.kubeconfig, liveness=args.liveness)
+    return config

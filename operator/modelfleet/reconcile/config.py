@@ -11,6 +11,8 @@ Example (every key optional)::
     events: {qps: 10, burst: 100}     # Kubernetes Events: a burst at once, then qps per second
     engineImages: {vllm: vllm/vllm-openai:v0.33.1}
     licensePolicy: {refused: [minimax-m2.7], requireAcceptance: [modified-mit]}
+    leaderElection: {enabled: true, leaseName: modelfleet, leaseNamespace: modelfleet-system,
+                     leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2}
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -54,6 +56,40 @@ class LicensePolicyConfig(_Config):
     allow_unknown: bool | None = None
 
 
+class LeaderElectionConfig(_Config):
+    """A Lease (coordination.k8s.io/v1) decides which of several operator processes reconciles;
+    see :mod:`modelfleet.reconcile.leader`. Off: this process reconciles alone (one replica)."""
+
+    enabled: bool = Field(False, description="Run for the Lease; off: reconcile at once, alone.")
+    lease_name: str = Field("modelfleet", min_length=1)
+    lease_namespace: str | None = Field(
+        None, description="None: the pod's namespace ($POD_NAMESPACE or the service account's)."
+    )
+    lease_duration_seconds: int = Field(
+        15, ge=1, description="A standby takes over this long after the last renewal it saw."
+    )
+    renew_deadline_seconds: float = Field(
+        10.0, gt=0, description="The leader stops writing this long after its last renewal."
+    )
+    retry_period_seconds: float = Field(2.0, gt=0, description="Between two attempts to acquire or renew.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderElectionConfig:
+        # client-go's checks: the leader must give up before a standby may take over, and try more
+        # than once (jitter factor 1.2) within its renew deadline.
+        if not self.renew_deadline_seconds < self.lease_duration_seconds:
+            raise ValueError(
+                f"leaderElection: renewDeadlineSeconds ({self.renew_deadline_seconds:g}) must be less than "
+                f"leaseDurationSeconds ({self.lease_duration_seconds}), or two leaders could write at once"
+            )
+        if not self.retry_period_seconds * 1.2 < self.renew_deadline_seconds:
+            raise ValueError(
+                f"leaderElection: retryPeriodSeconds ({self.retry_period_seconds:g}) x 1.2 must be less than "
+                f"renewDeadlineSeconds ({self.renew_deadline_seconds:g})"
+            )
+        return self
+
+
 class OperatorConfig(_Config):
     namespaces: list[str] = Field(default_factory=list)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -68,6 +104,7 @@ class OperatorConfig(_Config):
     leader_worker_set: bool | None = Field(
         None, description="None: detect the LeaderWorkerSet CRD at start-up."
     )
+    leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> OperatorConfig:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -68,6 +69,7 @@ KINDS: dict[tuple[str, str], Resource] = {
     ("v1", "Pod"): Resource("", "v1", "pods"),
     ("v1", "Node"): Resource("", "v1", "nodes", namespaced=False),
     ("v1", "Event"): Resource("", "v1", "events"),
+    ("coordination.k8s.io/v1", "Lease"): Resource("coordination.k8s.io", "v1", "leases"),
     ("batch/v1", "Job"): Resource("batch", "v1", "jobs"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): Resource("gateway.networking.k8s.io", "v1", "httproutes"),
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): Resource(
@@ -87,16 +89,33 @@ def resource_for(api_version: str, kind: str) -> Resource:
         raise ValueError(f"the reconciler does not manage {api_version}/{kind}") from None
 
 
+WriteGuard = Callable[[str], None]  # raises to stop a write; see modelfleet.reconcile.leader.Fence
+
+
 class Kube:
-    """Blocking client; safe to share between the operator's worker threads."""
+    """Blocking client; safe to share between the operator's worker threads.
+
+    `guard`, when given, is asked just before every request that is not a GET, and stops the write by
+    raising (the leader election's fence: no write leaves a process that may have lost the Lease).
+    `user_agent` names the process to the API server (its audit log); the part before the first "/"
+    is also the field manager of the status patches, so it stays "modelfleet".
+    """
 
     def __init__(
-        self, configuration: Configuration, pool_size: int = 16, timeout_seconds: float = 30
+        self,
+        configuration: Configuration,
+        pool_size: int = 16,
+        timeout_seconds: float = 30,
+        *,
+        guard: WriteGuard | None = None,
+        user_agent: str = FIELD_MANAGER,
     ) -> None:
         self._cfg = configuration
         self._lock = threading.Lock()
         self.server = configuration.host.rstrip("/")
-        self._timeout = urllib3.Timeout(connect=5, read=timeout_seconds)
+        self.guard = guard
+        self.user_agent = user_agent
+        self._timeout = urllib3.Timeout(connect=min(5.0, timeout_seconds), read=timeout_seconds)
         self._http = urllib3.PoolManager(
             num_pools=4,
             maxsize=pool_size,
@@ -108,18 +127,19 @@ class Kube:
         )
 
     @classmethod
-    def from_environment(cls, kubeconfig: str | None = None) -> Kube:
-        """In-cluster service account when running in a pod, else the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+    def from_environment(cls, kubeconfig: str | None = None, **options: Any) -> Kube:
+        """In-cluster service account when running in a pod, else the kubeconfig ($KUBECONFIG or
+        ~/.kube/config); `options` as for the constructor."""
         cfg = Configuration()
         try:
             kube_config.load_incluster_config(client_configuration=cfg)
         except kube_config.ConfigException:
             kube_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-        return cls(cfg)
+        return cls(cfg, **options)
 
     # ---- transport ---------------------------------------------------------------------------------
     def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "modelfleet"}
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         if content_type:
             headers["Content-Type"] = content_type
         with self._lock:
@@ -147,6 +167,8 @@ class Kube:
             data = apply_patch_body(body) if content_type == APPLY_PATCH else json.dumps(body).encode()
         if data is not None and content_type is None:
             content_type = "application/json"
+        if self.guard is not None and method != "GET":
+            self.guard(f"{method} {path}")  # as late as possible: the last moment the Lease is checked
         resp = self._http.request(
             method, url, body=data, headers=self._headers(content_type), timeout=self._timeout, retries=False
         )
@@ -238,6 +260,12 @@ class Kube:
                 content_type="application/merge-patch+json",
             )
         )
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object; with `metadata.resourceVersion` set, a 409 when it changed meanwhile."""
+        res = resource_for(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        return dict(self.request("PUT", res.path(meta.get("namespace"), meta["name"]), obj))
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         res = resource_for(obj["apiVersion"], obj["kind"])

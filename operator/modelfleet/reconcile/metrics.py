@@ -62,6 +62,16 @@ class OperatorMetrics:
         self.aborts = Counter(
             "modelfleet_rollout_aborts_total", "Canary aborts by reason.", ["reason"], registry=self.registry
         )
+        self.leader = Gauge(
+            "modelfleet_leader",
+            "1 while this process holds the leader-election Lease (or runs alone), 0 while it stands by.",
+            registry=self.registry,
+        )
+        self.leader_transitions = Counter(
+            "modelfleet_leader_transitions_total",
+            "Times this process became the leader or stopped being it.",
+            registry=self.registry,
+        )
 
         self._lock = threading.Lock()
         self._fleet: dict[Key, tuple[str, str | None, int]] = {}
@@ -86,6 +96,10 @@ class OperatorMetrics:
                     self.rollout_phase.remove(key[0], key[1], previous[0])
             self.rollout_phase.labels(namespace=key[0], name=key[1], phase=phase).set(1)
         self.canary_weight.labels(namespace=key[0], name=key[1]).set(canary_weight or 0)
+
+    def leading(self, leading: bool) -> None:
+        self.leader.set(1 if leading else 0)
+        self.leader_transitions.inc()
 
     def passed(self, key: Key) -> None:
         self.passes.labels(namespace=key[0], name=key[1]).inc()

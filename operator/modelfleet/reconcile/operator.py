@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from modelfleet import __version__
 from modelfleet.catalog import gpu_catalog, license_catalog, model_catalog
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.decide import Context
@@ -16,6 +17,15 @@ from modelfleet.reconcile.config import OperatorConfig
 from modelfleet.reconcile.events import EventSink
 from modelfleet.reconcile.handlers import register
 from modelfleet.reconcile.kube import ApiError, Kube
+from modelfleet.reconcile.leader import Candidate, Fence
+from modelfleet.reconcile.leadership import (
+    EXIT_LEASE_LOST,
+    Leadership,
+    identity,
+    lease_namespace,
+    standby_health,
+    timing,
+)
 from modelfleet.reconcile.measure import PrometheusMeasure
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.reconciler import Reconciler
@@ -128,13 +138,48 @@ def build(
 
 
 def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | None = None) -> int:
+    """Run until stopped (0) or, with leader election, until the Lease is lost (:data:`EXIT_LEASE_LOST`)."""
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # both clients (ours and kopf's) read the same file
-    kube = Kube.from_environment(kubeconfig)
+    election = config.leader_election
+    me = identity()
+    fence = Fence(election.renew_deadline_seconds) if election.enabled else None
+    user_agent = f"modelfleet/{__version__} ({me})"  # the API server's audit log tells processes apart
+    kube = Kube.from_environment(kubeconfig, guard=fence, user_agent=user_agent)
     registry, workers, metrics, events = build(config, kube)
     if config.metrics.port:
         metrics.serve(config.metrics.address, config.metrics.port)
+    leadership = None
+    if fence is not None:
+        candidate = Candidate(me, lease_namespace(election), election.lease_name, timing(election))
+        # A client of its own, without the fence, with requests shorter than a renew deadline.
+        leases = Kube.from_environment(
+            kubeconfig, user_agent=user_agent, timeout_seconds=max(1.0, election.renew_deadline_seconds / 2)
+        )
+        leadership = Leadership(candidate, fence, leases, kube, metrics)
+        leadership.start()
+        with standby_health(liveness):
+            if not leadership.wait_until_leading():
+                return EXIT_LEASE_LOST
+    else:
+        metrics.leading(True)
+    try:
+        run_kopf(config, registry, workers, events, liveness, leadership)
+    finally:
+        log.info("the operator stopped")
+        if leadership is not None:
+            leadership.shutdown()
+    return EXIT_LEASE_LOST if leadership is not None and leadership.lost.is_set() else 0
 
+
+def run_kopf(
+    config: OperatorConfig,
+    registry: kopf.OperatorRegistry,
+    workers: Workers,
+    events: EventSink,
+    liveness: str | None,
+    leadership: Leadership | None,
+) -> None:
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # In-cluster service account first, then the kubeconfig, through the kubernetes client's loaders.
@@ -158,6 +203,8 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
     async def stop(**_: Any) -> None:
         await workers.shutdown()
         await asyncio.to_thread(events.flush, 5.0)  # what was decided is also said
+        if leadership is not None:  # hand the Lease over now: a standby need not wait for it to expire
+            await asyncio.to_thread(leadership.shutdown)
 
     asyncio.run(
         kopf.operator(
@@ -166,6 +213,6 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
             clusterwide=not config.namespaces,
             namespaces=list(config.namespaces),
             liveness_endpoint=liveness,
+            stop_flag=leadership.stop_flag if leadership is not None else None,
         )
     )
-    return 0
