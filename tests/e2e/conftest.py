@@ -38,6 +38,7 @@ NAMESPACES = (
     "e2e-job",
     "e2e-dash",
     "e2e-dash-abort",
+    "e2e-cli",
 )
 
 

@@ -125,11 +125,11 @@ def test_a_canary_mid_analysis_shows_steps_weights_measurements_and_the_tree() -
         "Weight:     canary 25% (observed 20%), stable 75%\n"
         "\n"
         "Steps:\n"
-        "✔ 1. setWeight 25%\n"
+        "✔ 1. setWeight 25\n"
         "✔ 2. pause 3s\n"
         "► 3. analysis ttft-p95, error-rate\n"
-        "○ 4. setWeight 50%\n"
-        "○ 5. pause until promoted\n"
+        "○ 4. setWeight 50\n"
+        "○ 5. pause (until resumed)\n"
         "\n"
         "Analysis: 3 passed, 1 failed, 0 errors in a row\n"
         "✔ ttft-p95    0.41  (want <= 2)               2026-05-01T12:00:02Z\n"
@@ -155,21 +155,28 @@ SCREEN_CASES = [
         "a healthy object has no step line, an unmarked checklist and all traffic on the stable",
         md({"phase": "Healthy", "revisions": {"stable": "a1"}}),
         ([deployment("a1", 1)], [pod("a1", True)]),
-        ["· 1. setWeight 25%", "└── revision a1  stable  100%", "    └── Deployment chat-a1  1/1 ready"],
+        ["· 1. setWeight 25", "└── revision a1  stable  100%", "    └── Deployment chat-a1  1/1 ready"],
         ["Step:", "Weight:", "canary"],
     ),
     (
         "a paused step is marked paused and says since when",
         md(canary_status(4, 50, pausedAt="2026-05-01T12:01:00Z") | {"phase": "Paused"}),
         CANARY_CHILDREN,
-        ["‖ 5. pause until promoted", "Step:       5/5 (paused since 2026-05-01T12:01:00Z)", "✔ 4. setWeight 50%"],
+        ["‖ 5. pause (until resumed)", "Step:       5/5 (paused since 2026-05-01T12:01:00Z)", "✔ 4. setWeight 50"],
         [],
+    ),
+    (
+        "a pause step with no duration holds with the phase Paused: its step is marked paused",
+        md(canary_status(4, 50) | {"phase": "Paused"}),
+        CANARY_CHILDREN,
+        ["‖ 5. pause (until resumed)", "Step:       5/5 (since 2026-05-01T12:00:00Z)"],
+        ["►"],
     ),
     (
         "past the last step the canary is being promoted",
         md(canary_status(5, 100)),
         CANARY_CHILDREN,
-        ["Step:       5/5, all done (since 2026-05-01T12:00:00Z)", "✔ 5. pause until promoted"],
+        ["Step:       5/5, all done (since 2026-05-01T12:00:00Z)", "✔ 5. pause (until resumed)"],
         ["►"],
     ),
     (

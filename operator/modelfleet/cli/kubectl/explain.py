@@ -8,7 +8,7 @@ catalog and passes them in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -35,14 +35,24 @@ def explain(snapshot: Snapshot, rejected: Sequence[Rejected], rejected_shown: in
     if plan is None:
         return Text(f"{snapshot.name} has no plan yet: the operator has not reconciled it")
     parts: list[RenderableType] = [Text(f"Plan of {snapshot.name}: {plan_title(plan)}", style="bold")]
-    parts += [Text(f"  - {reason}") for reason in plan.reasons]
+    parts.append(bullets(plan.reasons))
     if plan.memory is not None and plan.gpus_per_replica:
         parts += [Text(""), memory_bars(plan.memory, plan.gpus_per_replica, plan.gpu_type or "GPU")]
     if rejected:
         shown = list(rejected)[:rejected_shown]
         parts += [Text(""), Text(f"Rejected alternatives ({len(shown)} of {len(rejected)}):", style="bold")]
-        parts += [Text(f"  - {describe_layout(r.candidate)}: {r.reason}") for r in shown]
+        parts.append(bullets(f"{describe_layout(r.candidate)}: {r.reason}" for r in shown))
     return Group(*parts)
+
+
+def bullets(lines: Iterable[str]) -> Table:
+    """``  - line``, a wrapped line indented under the text, not under the dash."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(width=3, justify="right")
+    table.add_column()
+    for line in lines:
+        table.add_row("-", line)
+    return table
 
 
 def plan_title(plan: PlanStatus) -> str:

@@ -16,9 +16,10 @@ from rich.text import Text
 from rich.tree import Tree
 
 from modelfleet.api.conditions import ConditionStatus, Phase
-from modelfleet.api.spec_rollout import CanaryStep, RolloutStrategy
+from modelfleet.api.spec_rollout import RolloutStrategy
 from modelfleet.api.status import AnalysisResult, Verdict
 from modelfleet.cli.kubectl.snapshot import Pod, Snapshot, Workload
+from modelfleet.rollout.steps import describe_step
 
 PHASE_STYLE = {
     Phase.HEALTHY: "green",
@@ -81,7 +82,7 @@ def summary(snapshot: Snapshot) -> Table:
     if status.revisions is not None and status.revisions.canary and rollout is not None:
         grid.add_row("Step:", step_line(snapshot))
         grid.add_row("Weight:", weight_line(snapshot))
-        if rollout.message:
+        if rollout.message and rollout.message != status.message:
             grid.add_row("Rollout:", rollout.message)
     if rollout is not None and rollout.abort_reason:
         grid.add_row("Aborted:", Text(rollout.abort_reason, style="red"))
@@ -143,23 +144,6 @@ def weight_line(snapshot: Snapshot) -> str:
     return f"{text}, stable {100 - weight}%"
 
 
-def describe_step(step: CanaryStep) -> str:
-    """One step of the checklist in words.
-
-    >>> describe_step(CanaryStep.model_validate({"pause": {}}))
-    'pause until promoted'
-    >>> describe_step(CanaryStep.model_validate({"analysis": {"templates": ["ttft-p95", "error-rate"]}}))
-    'analysis ttft-p95, error-rate'
-    """
-    if step.set_weight is not None:
-        return f"setWeight {step.set_weight}%"
-    if step.pause is not None:
-        return f"pause {step.pause.duration}" if step.pause.duration else "pause until promoted"
-    assert step.analysis is not None
-    text = "analysis " + ", ".join(step.analysis.templates)
-    return text + (" + evaluation job" if step.analysis.job is not None else "")
-
-
 def step_list(snapshot: Snapshot) -> Table | None:
     """The canary's checklist: done, current (or paused) and to do. None for a RollingUpdate."""
     spec = snapshot.spec
@@ -168,7 +152,8 @@ def step_list(snapshot: Snapshot) -> Table | None:
     status = snapshot.status
     in_progress = status.revisions is not None and bool(status.revisions.canary)
     current = status.rollout.step if in_progress and status.rollout is not None else None
-    paused = status.rollout is not None and bool(status.rollout.paused_at)
+    # A manual pause stamps pausedAt; a pause step with no duration holds with the phase Paused only.
+    paused = (status.rollout is not None and bool(status.rollout.paused_at)) or status.phase is Phase.PAUSED
     aborted = status.rollout is not None and bool(status.rollout.abort_reason)
     table = Table.grid(padding=(0, 1))
     table.add_column(width=1)
@@ -187,7 +172,8 @@ def step_list(snapshot: Snapshot) -> Table | None:
             mark = Text(PAUSED if paused else CURRENT, style="bold yellow" if paused else "bold cyan")
         else:
             mark = Text(TODO, style="dim")
-        table.add_row(mark, f"{index + 1}.", describe_step(step))
+        job = " + evaluation job" if step.analysis is not None and step.analysis.job is not None else ""
+        table.add_row(mark, f"{index + 1}.", describe_step(step) + job)
     rows.add_row(table)
     return rows
 
