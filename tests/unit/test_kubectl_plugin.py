@@ -373,8 +373,10 @@ def test_connection_flags_are_kubectls_and_plan_stays_offline() -> None:
         "k",
         True,
     )
+    before = build_parser().parse_args(["-n", "llm", "--context", "dev", "promote", "chat"])
+    assert (before.name, before.namespace, before.context, before.kubeconfig) == ("chat", "llm", "dev", None)
     plan = build_parser().parse_args(["plan", "--model", "mistralai/Mistral-7B-Instruct-v0.3"])
-    assert not hasattr(plan, "kubeconfig")
+    assert plan.namespace is None and plan.kubeconfig is None  # offline: the flags are only the top level's
 
 
 def test_kubectl_finds_the_plugin_on_path() -> None:

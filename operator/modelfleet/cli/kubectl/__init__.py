@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Follow and steer ModelFleet rollouts (see docs/cli.md).",
     )
     parser.add_argument("--version", action="version", version=f"kubectl-modelfleet {__version__}")
+    add_connection_flags(parser, default=None)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     get = subparsers.add_parser("get", help="a ModelDeployment's rollout tree (or all of them)")
     get.add_argument("name", nargs="?", metavar="NAME", help="without it: a table of every ModelDeployment")
@@ -59,15 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain_parser.set_defaults(func=run_explain)
     for name, sub in subparsers.choices.items():
         if name != "plan":  # offline: it plans a file or a model id, never the cluster's objects
-            add_connection_flags(sub)
+            add_connection_flags(sub, default=argparse.SUPPRESS)
     return parser
 
 
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    """kubectl's own flags, passed through to the kubectl the plugin runs."""
-    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: kubectl's)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: the context's)")
+def add_connection_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    """kubectl's own flags, passed through to the kubectl the plugin runs. They are accepted before the
+    command and after it; a command's copy defaults to SUPPRESS so that it never overwrites a value
+    given before the command with None (argparse applies a subparser's defaults last)."""
+    parser.add_argument(
+        "--kubeconfig", metavar="FILE", default=default, help="kubeconfig file (default: kubectl's)"
+    )
+    parser.add_argument("--context", metavar="NAME", default=default, help="kubeconfig context")
+    parser.add_argument(
+        "-n", "--namespace", metavar="NS", default=default, help="namespace (default: the context's)"
+    )
 
 
 def kubectl_from(args: argparse.Namespace) -> Kubectl:
