@@ -61,6 +61,7 @@ class Pane:
         self.socket = f"modelfleet-test-{uuid.uuid4().hex[:8]}"
         self.screens: list[str] = []
         self.tmux("new-session", "-d", "-s", "watch", "-x", "140", "-y", "60", *command, env=env)
+        self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
 
     def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         proc = subprocess.run(
@@ -94,6 +95,7 @@ class Pane:
 
     def stop(self) -> None:
         self.tmux("kill-server")
+        self.socket_path.unlink(missing_ok=True)  # tmux leaves its socket file behind
 
 
 @pytest.fixture
