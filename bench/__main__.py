@@ -32,6 +32,7 @@ from bench.operator import BenchOperator
 from bench.rollouts import run_rollouts
 from bench.workload import Workload
 from testbed.cluster import REPO, LocalCluster
+from testbed.progress import Progress
 
 SECTIONS = ("planner", "latency", "converge", "rollouts")
 RESULTS = REPO / "bench" / "results.json"
@@ -123,7 +124,7 @@ def code_environment() -> dict[str, str]:
     )
 
 
-def run_planner(args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_planner(args: argparse.Namespace, progress: Progress) -> list[dict[str, Any]]:
     """bench/plan_throughput.py, 1 and 2 processes, on the session's snapshot of the planner."""
     runs = []
     for _ in range(args.repeat):
@@ -139,7 +140,9 @@ def run_planner(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
             result = json.loads(out.stdout.strip().splitlines()[-1])
             runs.append(stamped({"processes": processes, **result, "loadavg_at_start": load}))
-            say(f"planner, {processes} process(es): {result['per_cpu_second']:,.0f} plans/s (CPU time)")
+            progress.step_done(
+                f"planner, {processes} process(es): {result['per_cpu_second']:,.0f} plans/s (CPU time)"
+            )
     return runs
 
 
@@ -149,7 +152,7 @@ def stamped(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def run_decide_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_decide_cost(args: argparse.Namespace, progress: Progress) -> list[dict[str, Any]]:
     """CPU of the pure decision per reconcile pass: a first pass (renders) and a steady one (memo)."""
     runs = []
     passes = 20 if args.smoke else 300
@@ -158,12 +161,16 @@ def run_decide_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
         runs.append(
             stamped({"ms": decide_cost.run_subprocess(passes, code_environment()), "loadavg_at_start": load})
         )
-    say(f"decide(): {runs[0]['ms']}")
+    progress.step_done(f"decide(): {runs[0]['ms']}")
     return runs
 
 
 def run_converge(
-    args: argparse.Namespace, clusters: ClusterSource, results: dict[str, Any], save: Callable[[], None]
+    args: argparse.Namespace,
+    clusters: ClusterSource,
+    results: dict[str, Any],
+    save: Callable[[], None],
+    progress: Progress,
 ) -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     what_if = args.what_if
@@ -191,7 +198,7 @@ def run_converge(
             runs.append(
                 run_operator(clusters, work, args.concurrency, steady_seconds=steady, what_if=what_if)
             )
-            say(
+            progress.step_done(
                 f"converge N={n} run {rep + 1}/{args.repeat} operator {what_if}: {runs[-1].seconds:.1f} s "
                 f"(load {runs[-1].loadavg_at_start[0]:.2f})"
             )
@@ -213,12 +220,13 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise SystemExit(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+    progress = Progress(planned_steps(args, sections), say)
     results["meta"] = environment.describe(BenchOperator.code.commit if BenchOperator.code else None)
     if args.initial_wait_seconds > 0:
         environment.wait_for_load(args.max_load, args.initial_wait_seconds, say)
     if "planner" in sections:
-        results["planner"] = run_planner(args)
-        results["decide"] = run_decide_cost(args)
+        results["planner"] = run_planner(args, progress)
+        results["decide"] = run_decide_cost(args, progress)
         save()
     needs_cluster = [s for s in sections if s != "planner"]
     if not needs_cluster:
@@ -228,16 +236,28 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
             results["latency"] = []
             for rep in range(1 if args.smoke else args.repeat):
                 run = run_latency(clusters, args.latency_samples, namespace_prefix=f"bench-lat{rep}")
-                say(f"latency run {rep + 1}: {len(run.children_seconds)} samples")
+                progress.step_done(f"latency run {rep + 1}: {len(run.children_seconds)} samples")
                 results["latency"].append(stamped(run.to_json()))
                 save()
         if "converge" in sections:
-            run_converge(args, clusters, results, save)
+            run_converge(args, clusters, results, save, progress)
         if "rollouts" in sections:
             run = run_rollouts(clusters, args.canaries, args.pause_seconds, args.concurrency)
-            say(f"rollouts: {args.canaries} canaries")
+            progress.step_done(f"rollouts: {args.canaries} canaries")
             results["rollouts"] = [stamped(run.to_json())]
             save()
+
+
+def planned_steps(args: argparse.Namespace, sections: list[str]) -> int:
+    """The runs that report progress: each planner run (1 and 2 processes per repeat) and the decide
+    cost, each latency run, each operator run of converge (its baselines go with it), the rollouts."""
+    sizes = [s for s in args.sizes.split(",") if s]
+    return (
+        ("planner" in sections) * (2 * args.repeat + 1)
+        + ("latency" in sections) * (1 if args.smoke else args.repeat)
+        + ("converge" in sections) * len(sizes) * args.repeat
+        + ("rollouts" in sections)
+    )
 
 
 def output_paths(args: argparse.Namespace) -> tuple[Path | None, Path | None]:

@@ -27,7 +27,8 @@ Each run starts its own local control plane (`testbed.cluster.LocalCluster`) on 
 records the load when the measurement starts next to every figure. Raw numbers: `bench/results.json`.
 Which client made which request (evidence for the analysis) comes from `bench/audit.py`: a cluster
 whose API server writes an audit log, summarised per client; it costs the API server time, so no
-figure comes from an audited run.
+figure comes from an audited run. After each measured run the runner prints how many are done, the time
+elapsed and an estimate of the time left (`[5/13 done, 6:12 elapsed, about 9:55 left]`, on stderr).
 """
 
 METHOD = """\

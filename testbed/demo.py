@@ -22,6 +22,7 @@ import yaml
 
 from testbed.cluster import REPO, LocalCluster
 from testbed.operator_process import OperatorProcess, install_crds
+from testbed.progress import Progress
 from testbed.wait import wait_for
 
 EXAMPLES = REPO / "manifests" / "examples"
@@ -91,8 +92,12 @@ def explanations(statuses: dict[str, dict[str, Any]]) -> list[str]:
     return [f"  {name:<{width}}  {phase:<11} {why}" for name, phase, why in rows]
 
 
-def section(title: str) -> None:
-    print(f"\n=== {title}", flush=True)
+# The sections of the run, for its progress lines: cluster, examples, the three views, the canary.
+DEMO_SECTIONS = 6
+
+
+def section_line(line: str) -> None:
+    print(f"\n=== {line}", flush=True)
 
 
 def md_status(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
@@ -111,11 +116,14 @@ def show_canary(cluster: LocalCluster, timeout: float = 180) -> float:
     cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(v2))
     started, last = time.monotonic(), None
     deadline = started + timeout
+    steps = len(CANARY["spec"]["rollout"]["canary"]["steps"])
     while time.monotonic() < deadline:
         status = md_status(cluster, "llm", "qwen-canary")
         rollout = status.get("rollout") or {}
+        done = rollout.get("step")
         line = (
-            f"phase={status.get('phase')} step={rollout.get('step')} weight={rollout.get('weight')} "
+            f"phase={status.get('phase')} steps done={'-' if done is None else f'{min(done, steps)}/{steps}'} "
+            f"weight={rollout.get('weight')} "
             f"revisions={status.get('revisions')} {rollout.get('message') or ''}"
         )
         if line != last:
@@ -137,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the cluster and operator running")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="modelfleet-demo-"))
+    progress = Progress(DEMO_SECTIONS, say=section_line)
+    section = progress.begin
     with LocalCluster(lws_controller=True) as cluster:  # multi-node examples become real pod groups
         operator = OperatorProcess(cluster, workdir)
         try:
@@ -190,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             seconds = show_canary(cluster)
             print(f"canary rolled out in {seconds:.1f}s")
             print(cluster.kubectl("get", "md", "-n", "llm").stdout)
+            progress.finish("demo done")
             if args.keep:
-                section("running; Ctrl-C stops everything")
+                section_line("running; Ctrl-C stops everything")
                 print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
                 with contextlib.suppress(KeyboardInterrupt):
                     signal.pause()

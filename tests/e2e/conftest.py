@@ -39,6 +39,7 @@ NAMESPACES = (
     "e2e-dash",
     "e2e-dash-abort",
     "e2e-refuse",
+    "e2e-cli",
 )
 
 

@@ -6,6 +6,7 @@ GPUs are left alone), runs every scenario with a tiny N and writes no file; no t
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -28,13 +29,29 @@ TABLES = (
 
 
 @pytest.fixture(scope="module")
-def smoke_output() -> str:
+def smoke_run() -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke"], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "wrote" not in proc.stderr, "--smoke must not write the doc"
-    return proc.stdout
+    return proc
+
+
+@pytest.fixture(scope="module")
+def smoke_output(smoke_run: subprocess.CompletedProcess[str]) -> str:
+    return smoke_run.stdout
+
+
+def test_the_smoke_run_reports_each_run_done_with_the_time_left(
+    smoke_run: subprocess.CompletedProcess[str],
+) -> None:
+    counts = re.findall(r"\[(\d+)/(\d+) done, \d+:\d\d elapsed", smoke_run.stderr)
+    assert [int(done) for done, _ in counts] == list(range(1, len(counts) + 1)), smoke_run.stderr
+    assert {int(total) for _, total in counts} == {len(counts)} and len(counts) == 6, smoke_run.stderr
+    assert "about" in smoke_run.stderr.split("[1/6 done", 1)[1].splitlines()[0], (
+        "an estimate after the first run"
+    )
 
 
 def test_the_smoke_run_prints_every_table(smoke_output: str) -> None:

@@ -109,3 +109,10 @@ def test_the_installed_cli_plans_renders_and_prints_the_crd_away_from_the_source
     assert {"Deployment", "Service"} <= {doc["kind"] for doc in rendered if doc}
     crd = yaml.safe_load(sh(cli, "crd", env=clean_env(), cwd=tmp_path).stdout)
     assert crd == yaml.safe_load((REPO / "crds" / "modelfleet.io_modeldeployments.yaml").read_text())
+
+
+def test_the_kubectl_plugin_runs_from_the_lock_installed_venv(venv: Path, tmp_path: Path) -> None:
+    """rich (the plugin's screens) comes from the lock too: explain's renderer imports it."""
+    plugin = venv / "bin" / "kubectl-modelfleet"
+    assert sh(plugin, "--help", env=clean_env(), cwd=tmp_path).stdout.startswith("usage: kubectl modelfleet")
+    sh(venv / "bin" / "python", "-c", "import modelfleet.cli.kubectl.explain", env=clean_env(), cwd=tmp_path)

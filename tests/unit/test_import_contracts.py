@@ -22,7 +22,8 @@ LAYERS = "Layers import downwards, and every top-level package is in a layer"
 PURE_CORE = "The pure core never talks to Kubernetes or the network"
 OFFLINE_CLI = "The offline CLI commands never load the operator"
 API_CLIENTS = "kopf and the Kubernetes client only where the API is called"
-CONTRACTS = (LAYERS, PURE_CORE, OFFLINE_CLI, API_CLIENTS)
+PLUGIN_SCREENS = "The plugin's screens and rules do no I/O"
+CONTRACTS = (LAYERS, PURE_CORE, OFFLINE_CLI, API_CLIENTS, PLUGIN_SCREENS)
 
 
 def lint_copy(tmp_path: Path, plant: tuple[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -70,6 +71,9 @@ PLANTED = [
     ("reconcile/events.py", "from kubernetes.client import CoreV1Api", {API_CLIENTS}),
     ("cli/run.py", "import kopf", {API_CLIENTS}),
     ("cli/plan.py", "from modelfleet.reconcile.kube import Kube", {OFFLINE_CLI}),
+    ("cli/kubectl/client.py", "import modelfleet.reconcile.worker", {OFFLINE_CLI}),
+    ("cli/kubectl/tree.py", "import subprocess", {PLUGIN_SCREENS}),
+    ("cli/kubectl/actions.py", "from modelfleet.cli.kubectl.client import fetch", {PLUGIN_SCREENS}),
 ]
 
 

@@ -60,10 +60,15 @@ def _add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command = "modelfleet"
+    return dispatch(build_parser(), argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse, run the chosen command's ``func`` and turn every failure into the exit-code contract."""
+    command = parser.prog
     try:
-        args = build_parser().parse_args(argv)
-        command = f"modelfleet {args.command}"
+        args = parser.parse_args(argv)
+        command = f"{parser.prog} {args.command}"
         return int(args.func(args))
     except CliError as error:
         for line in error.lines:

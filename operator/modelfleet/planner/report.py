@@ -66,7 +66,8 @@ def _gib(value: int) -> str:
     return f"{value / GIB:8.1f} GiB"
 
 
-def _layout(candidate: Candidate) -> str:
+def describe_layout(candidate: Candidate) -> str:
+    """``4 x H100-80GB on 1 node: TP=4 PP=1 DP=1``: a candidate layout in one line."""
     text = (
         f"{candidate.gpus_per_replica} x {candidate.gpu_type} on {candidate.nodes_per_replica} "
         f"node{'s' if candidate.nodes_per_replica != 1 else ''}: TP={candidate.tensor_parallel} "
@@ -81,7 +82,7 @@ def plan_to_table(plan: Plan) -> str:
         f"Model:         {plan.model_id}",
         f"Engine:        {plan.engine.value}",
         f"Feasible:      {'yes' if plan.feasible else 'no'}",
-        f"Layout:        {_layout(plan.chosen) if plan.chosen else '-'}",
+        f"Layout:        {describe_layout(plan.chosen) if plan.chosen else '-'}",
         f"Weights dtype: {plan.quantization}",
         f"Max model len: {plan.max_model_len if plan.max_model_len is not None else '-'}",
         f"KV per token:  {plan.kv_bytes_per_token if plan.kv_bytes_per_token is not None else '-'} bytes",
@@ -101,5 +102,5 @@ def plan_to_table(plan: Plan) -> str:
     if plan.rejected:
         shown = plan.rejected[:TABLE_REJECTED]
         lines += ["", f"Rejected alternatives ({len(shown)} of {len(plan.rejected)}):"]
-        lines += [f"  - {_layout(r.candidate)}: {r.reason}" for r in shown]
+        lines += [f"  - {describe_layout(r.candidate)}: {r.reason}" for r in shown]
     return "\n".join(lines) + "\n"
