@@ -150,6 +150,24 @@ async def test_the_echo_arriving_while_its_pass_still_runs_needs_no_pass_either(
 
 
 @on_fake_time
+async def test_a_pass_before_the_echo_of_the_last_status_write_starts_from_that_status() -> None:
+    """A child changes before the watch shows our status patch: the pass diffs against what was
+    written, so it does not write the same fields again."""
+    first = {"observedGeneration": 1, "phase": "Pending"}
+    passes = Passes(lambda n: Outcome("ok", status=first if n == 1 else {**first, "phase": "Healthy"}))
+    workers = workers_for(passes)
+    workers.observe(KEY, md())
+    await asyncio.sleep(0.1)
+    workers.trigger(KEY)  # a pod became Ready; the echo of the first write is still on its way
+    await asyncio.sleep(1)
+    workers.observe(KEY, md(status={**first, "phase": "Healthy"}))  # the echo of the second write
+    workers.trigger(KEY)
+    await asyncio.sleep(1)
+    await workers.shutdown()
+    assert [obj["status"] for _, obj in passes.seen] == [{}, first, {**first, "phase": "Healthy"}]
+
+
+@on_fake_time
 async def test_a_pass_that_asks_to_be_requeued_is_looked_at_again_then() -> None:
     passes = Passes(lambda n: Outcome("waiting", requeue_after_seconds=10))
     workers = workers_for(passes)
