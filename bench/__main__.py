@@ -213,8 +213,11 @@ def run_converge(
                 )
             )
             if profile is not None and profile.exists():
-                top = bench_profile.summary(profile.read_text(), top=15)
-                say(f"profile N={n} ({profile}): " + "; ".join(f"{f} {share:.0%}" for f, share in top))
+                text = profile.read_text()
+                ours = bench_profile.summary(text, top=15)
+                where = bench_profile.by_module(text, top=15)
+                say(f"profile N={n} ({profile}), ours: " + "; ".join(f"{f} {p:.0%}" for f, p in ours))
+                say(f"profile N={n}, by module: " + "; ".join(f"{f} {p:.0%}" for f, p in where))
             say(
                 f"converge N={n} run {rep + 1}/{args.repeat} operator {what_if}: {runs[-1].seconds:.1f} s "
                 f"(load {runs[-1].loadavg_at_start[0]:.2f})"

@@ -38,6 +38,7 @@ from bench.workload import (
     same_work,
     spec,
 )
+from modelfleet import GROUP, KIND, VERSION
 from testbed.cluster import LocalCluster
 
 OURS = "app.kubernetes.io/managed-by=modelfleet"
@@ -242,6 +243,9 @@ def run_baseline(
             done_at = tracker.wait(done, timeout, errors=lambda: first_error(watches))
             pods_at = _pods_ready_at(tracker, watches, workload.replicas, timeout)
             after = scrape_requests(cluster)
+        if same:  # on a shared cluster (--smoke) the operator run must not find them
+            for namespace, name in workload.model_keys():
+                kube.delete(f"{GROUP}/{VERSION}", KIND, namespace, name)
         return ConvergeRun(
             mode=BASELINE_MODES[verb],
             count=workload.count,

@@ -73,6 +73,24 @@ def summary(collapsed: str, prefix: str = "modelfleet", top: int = 25) -> list[t
     return [(frame, n / total) for frame, n in inclusive.most_common(top)] if total else []
 
 
+def by_module(collapsed: str, top: int = 25) -> list[tuple[str, float]]:
+    """Where the samples end (the innermost frame, by file), largest share first: the library or
+    module that spends the CPU, whoever called it.
+
+    >>> text = "main (a/x.py:1);f (b/y.py:2) 3\\nmain (a/x.py:1) 1\\n"
+    >>> by_module(text)
+    [('b/y.py', 0.75), ('a/x.py', 0.25)]
+    """
+    leaves: Counter[str] = Counter()
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            leaf = stack.split(";")[-1]
+            leaves[_frame(leaf).partition(" (")[2].rstrip(")") or leaf] += int(count)
+    total = sum(leaves.values())
+    return [(where, n / total) for where, n in leaves.most_common(top)] if total else []
+
+
 def _frame(frame: str) -> str:
     """``f (path/to/x.py:12)`` -> ``f (path/to/x.py)``: lines of one function count together."""
     name, _, where = frame.partition(" (")
