@@ -42,6 +42,11 @@ def md(generation: int = 1, status: dict[str, Any] | None = None, **annotations:
     }
 
 
+def versioned(obj: dict[str, Any], resource_version: str) -> dict[str, Any]:
+    obj["metadata"]["resourceVersion"] = resource_version
+    return obj
+
+
 class InlinePool(Executor):
     """Runs each pass at once on the calling thread (the event loop's): no thread, no real time."""
 
@@ -156,11 +161,11 @@ async def test_a_pass_before_the_echo_of_the_last_status_write_starts_from_that_
     first = {"observedGeneration": 1, "phase": "Pending"}
     passes = Passes(lambda n: Outcome("ok", status=first if n == 1 else {**first, "phase": "Healthy"}))
     workers = workers_for(passes)
-    workers.observe(KEY, md())
+    workers.observe(KEY, versioned(md(), "1"))
     await asyncio.sleep(0.1)
     workers.trigger(KEY)  # a pod became Ready; the echo of the first write is still on its way
     await asyncio.sleep(1)
-    workers.observe(KEY, md(status={**first, "phase": "Healthy"}))  # the echo of the second write
+    workers.observe(KEY, versioned(md(status={**first, "phase": "Healthy"}), "3"))  # the second's echo
     workers.trigger(KEY)
     await asyncio.sleep(1)
     await workers.shutdown()
