@@ -3,6 +3,7 @@
     python -m bench --smoke                          # tiny N on one small cluster, well under a minute
     python -m bench                                  # everything, as in docs/BENCHMARKS.md (about 1.5 h)
     python -m bench --only converge --sizes 1000 --repeat 3 --steady-seconds 300
+    python -m bench --only converge --sizes 100,1000 --repeat 1 --profile /tmp/profiles
     python -m bench --report                         # print the tables and rewrite the doc from results
 
 Results are merged into ``bench/results.json`` (a rerun of one section or one N replaces only those
@@ -25,6 +26,7 @@ from typing import Any
 
 from bench import clusters as bench_clusters
 from bench import decide_cost, doc, environment, report, snapshot, whatif
+from bench import profile as bench_profile
 from bench.clusters import FLEET, SMOKE_FLEET, ClusterSource, fresh, shared
 from bench.converge import run_baseline, run_operator
 from bench.latency import run_latency
@@ -49,8 +51,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="converge, latency, planner: runs per figure")
     parser.add_argument("--concurrency", type=int, default=8, help="operator workers = baseline threads")
     parser.add_argument("--replicas", type=int, default=1, help="converge: replicas per ModelDeployment")
-    parser.add_argument("--steady-seconds", type=float, default=300, help="steady-state window (0: skip)")
-    parser.add_argument("--steady-size", type=int, default=1000, help="N whose last operator run measures it")
+    parser.add_argument(
+        "--steady-seconds",
+        type=float,
+        default=120,
+        help="steady-state window after the last operator run of each N, from the moment it settled (0: skip)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the last operator run of each N into this directory"
+    )
     parser.add_argument(
         "--what-if",
         default="",
@@ -84,7 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--commit", default="HEAD", help="the commit of operator/ and templates/ to measure")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.sizes, args.repeat, args.steady_seconds, args.steady_size = "3", 1, 3, 3
+        args.sizes, args.repeat, args.steady_seconds = "3", 1, 3
         args.latency_samples, args.canaries, args.pause_seconds, args.planner_seconds = 3, 2, 1, 0.2
     return args
 
@@ -184,8 +193,11 @@ def run_converge(
                 count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"bench-{tag}"
             )
             base = Workload(count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"base-{tag}")
+            same = Workload(count=n, replicas=args.replicas, name_prefix="md", namespace_prefix=f"same-{tag}")
             runs = [run_baseline(clusters, base, args.concurrency)]
             runs[0].what_if = what_if
+            if not what_if:
+                runs.append(run_baseline(clusters, same, args.concurrency, verb="same-work"))
             if args.baseline_create and rep == 0:
                 create = Workload(count=n, replicas=args.replicas, namespace_prefix=f"post-{tag}")
                 runs.append(run_baseline(clusters, create, args.concurrency, verb="create"))
@@ -194,10 +206,25 @@ def run_converge(
                     f"converge N={n} run {rep + 1}/{args.repeat} {run.mode}: {run.seconds:.1f} s "
                     f"(load {run.loadavg_at_start[0]:.2f})"
                 )
-            steady = args.steady_seconds if n == args.steady_size and rep == args.repeat - 1 else 0
+            last = rep == args.repeat - 1
+            steady = args.steady_seconds if last else 0
+            profile = args.profile / f"operator-n{n}.txt" if args.profile and last else None
             runs.append(
-                run_operator(clusters, work, args.concurrency, steady_seconds=steady, what_if=what_if)
+                run_operator(
+                    clusters,
+                    work,
+                    args.concurrency,
+                    steady_seconds=steady,
+                    what_if=what_if,
+                    profile_to=profile,
+                )
             )
+            if profile is not None and profile.exists():
+                text = profile.read_text()
+                ours = bench_profile.summary(text, top=15)
+                where = bench_profile.by_module(text, top=15)
+                say(f"profile N={n} ({profile}), ours: " + "; ".join(f"{f} {p:.0%}" for f, p in ours))
+                say(f"profile N={n}, by module: " + "; ".join(f"{f} {p:.0%}" for f, p in where))
             progress.step_done(
                 f"converge N={n} run {rep + 1}/{args.repeat} operator {what_if}: {runs[-1].seconds:.1f} s "
                 f"(load {runs[-1].loadavg_at_start[0]:.2f})"

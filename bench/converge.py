@@ -25,6 +25,7 @@ from bench.clusters import HEARTBEAT_RESOURCES, ClusterSource, wait_quiet
 from bench.environment import loadavg
 from bench.kubeapi import RequestKey, Watch, delta, kube_client, scrape_requests, writes
 from bench.operator import BenchOperator
+from bench.profile import profiled
 from bench.stats import percentile
 from bench.tracker import Tracker, children_done, converged, pods_ready, ready
 from bench.workload import (
@@ -34,11 +35,14 @@ from bench.workload import (
     create_model_deployments,
     make_namespaces,
     rendered_children,
+    same_work,
     spec,
 )
+from modelfleet import GROUP, KIND, VERSION
 from testbed.cluster import LocalCluster
 
 OURS = "app.kubernetes.io/managed-by=modelfleet"
+BASELINE_MODES = {"apply": "baseline", "create": "baseline-create", "same-work": "baseline-same-work"}
 
 
 @dataclass
@@ -53,7 +57,7 @@ class SteadyState:
 
 @dataclass
 class ConvergeRun:
-    mode: str  # "operator" | "baseline" | "baseline-create"
+    mode: str  # "operator" | "baseline" | "baseline-create" | "baseline-same-work"
     count: int
     replicas: int
     concurrency: int
@@ -135,7 +139,9 @@ def run_operator(
     steady_seconds: float = 0,
     verbose: bool = False,
     what_if: str = "",
+    profile_to: Path | None = None,
 ) -> ConvergeRun:
+    """With ``profile_to``, py-spy samples the operator from the first create until settled."""
     body = spec(workload.replicas)
     with clusters() as cluster, tempfile.TemporaryDirectory() as tmp:
         make_namespaces(cluster, workload.namespace_names)
@@ -150,15 +156,17 @@ def run_operator(
                 load, idle_rss = loadavg(), operator.usage().rss_bytes
                 before, cpu_before = scrape_requests(cluster), operator.usage().cpu_seconds
                 reconciles_before = operator.reconciles()
-                started = time.monotonic()
-                create_model_deployments(kube, workload, body, concurrency)
-                created = time.monotonic()
-                timeout = timeout_for(workload.count)
-                converged_at = tracker.wait(converged, timeout, errors=lambda: first_error(watches))
-                cpu_converged, reconciles_converged = operator.usage().cpu_seconds, operator.reconciles()
-                pods_at = _pods_ready_at(tracker, watches, workload.replicas, timeout)
-                ready_at = tracker.wait(ready, timeout, errors=lambda: first_error(watches))
-                wait_quiet(cluster, timeout_seconds=timeout)
+                with profiled(operator.pid, profile_to):
+                    started = time.monotonic()
+                    create_model_deployments(kube, workload, body, concurrency)
+                    created = time.monotonic()
+                    timeout = timeout_for(workload.count)
+                    converged_at = tracker.wait(converged, timeout, errors=lambda: first_error(watches))
+                    cpu_converged = operator.usage().cpu_seconds
+                    reconciles_converged = operator.reconciles()
+                    pods_at = _pods_ready_at(tracker, watches, workload.replicas, timeout)
+                    ready_at = tracker.wait(ready, timeout, errors=lambda: first_error(watches))
+                    wait_quiet(cluster, timeout_seconds=timeout)
                 reconciles = operator.reconciles() - reconciles_before
                 after, usage = scrape_requests(cluster), operator.usage()
                 run = ConvergeRun(
@@ -208,26 +216,38 @@ def steady_state(cluster: LocalCluster, operator: BenchOperator, seconds: float)
 def run_baseline(
     clusters: ClusterSource, workload: Workload, concurrency: int, verb: str = "apply"
 ) -> ConvergeRun:
-    """The same children, rendered up front, sent by a direct client with the operator's concurrency."""
+    """The same children, rendered up front, sent by a direct client with the operator's concurrency.
+
+    ``verb``: "apply" (server-side apply, the operator's request), "create" (plain POSTs), or
+    "same-work" (per ModelDeployment what the operator's run does: create it, apply its children,
+    write one status; converged, like the operator, once that status is seen)."""
     body = spec(workload.replicas)
-    children = [obj for key in workload.model_keys() for obj in rendered_children(key, body)]
-    send = apply_children if verb == "apply" else create_children
+    by_key = {key: rendered_children(key, body) for key in workload.model_keys()}
+    children = [obj for objs in by_key.values() for obj in objs]
+    same = verb == "same-work"
     with clusters() as cluster:
         make_namespaces(cluster, workload.namespace_names)
         kube = kube_client(cluster)
         tracker = Tracker(workload.model_keys())
-        with watching(cluster, tracker, model_deployments=False) as watches:
+        with watching(cluster, tracker, model_deployments=same) as watches:
             load = loadavg()
             before = scrape_requests(cluster)
             started = time.monotonic()
-            send(kube, children, concurrency)
+            if same:
+                same_work(kube, body, by_key, concurrency)
+            else:
+                (apply_children if verb == "apply" else create_children)(kube, children, concurrency)
             created = time.monotonic()
             timeout = timeout_for(workload.count)
-            done_at = tracker.wait(children_done, timeout, errors=lambda: first_error(watches))
+            done = converged if same else children_done
+            done_at = tracker.wait(done, timeout, errors=lambda: first_error(watches))
             pods_at = _pods_ready_at(tracker, watches, workload.replicas, timeout)
             after = scrape_requests(cluster)
+        if same:  # on a shared cluster (--smoke) the operator run must not find them
+            for namespace, name in workload.model_keys():
+                kube.delete(f"{GROUP}/{VERSION}", KIND, namespace, name)
         return ConvergeRun(
-            mode="baseline" if verb == "apply" else "baseline-create",
+            mode=BASELINE_MODES[verb],
             count=workload.count,
             replicas=workload.replicas,
             concurrency=concurrency,
@@ -236,5 +256,5 @@ def run_baseline(
             pods_ready_seconds=None if pods_at is None else pods_at - started,
             requests=request_table(delta(after, before)),
             loadavg_at_start=load,
-            spread_seconds=spread(tracker, children_done, started),
+            spread_seconds=spread(tracker, done, started),
         )

@@ -14,9 +14,10 @@ PLACEHOLDER = "_No analysis written yet._"
 
 HOW_TO_RERUN = """\
 ```
-make bench                                   # everything below (about 1.5 h on 2 cores) -> this file
+make bench                                   # everything below (about 2 h on 2 cores) -> this file
 .venv/bin/python -m bench --smoke            # tiny N on one small cluster, under a minute, writes nothing
 .venv/bin/python -m bench --only converge --sizes 1000 --repeat 1 --steady-seconds 60   # a quick look
+.venv/bin/python -m bench --only converge --sizes 100,1000 --repeat 1 --profile /tmp/prof   # py-spy it
 .venv/bin/python -m bench --report           # reprint the tables and rewrite this file from bench/results.json
 ```
 
@@ -42,15 +43,24 @@ METHOD = """\
   current. The baseline sends exactly the same children (rendered by `modelfleet.render.render_all`,
   before the clock starts) with server-side apply as field manager `modelfleet` (the request the
   operator makes) from 8 threads (the operator's 8 workers), through the operator's own REST client, and
-  nothing else. Each repetition runs the baseline and then the operator on fresh clusters; the ratio is
-  taken per repetition.
+  nothing else. A second baseline does the same work as the operator's run: per ModelDeployment the
+  same client creates the ModelDeployment, applies its children and writes one status with the
+  current `observedGeneration` (converged when that status is seen, as for the operator). Each
+  repetition runs both baselines and then the operator on fresh clusters; the ratios are taken per
+  repetition.
 - **API efficiency.** `apiserver_request_total` from the API server's `/metrics` before and after
-  (settled = every pod Ready and no reconcile for 3 s). It counts every client, so both runs include
-  the controllers' work on the same pods; the difference is what the operator adds.
-- **Steady state.** After the last N = 1,000 operator run settled, every write in the window by any
-  client, leaving out only kwok's node leases and node status heartbeats.
+  (settled = every ModelDeployment Ready and 3 s without a write by any client). It counts every
+  client, so both runs include the controllers' work on the same pods; the difference is what the
+  operator adds. The floor per ModelDeployment is what the work strictly needs: its three children
+  (applies), one status write and one Event.
+- **Steady state.** Right after the last operator run of each N settled (within seconds of the last
+  ModelDeployment becoming Ready, before most of them see their first resync), every write in the
+  window by any client, leaving out only kwok's node leases and node status heartbeats.
 - **Memory and CPU.** `VmHWM` of `/proc/<pid>/status` and utime + stime of `/proc/<pid>/stat` of the
   operator process, from before the first create until settled.
+- **Profile.** With `--profile DIR`, py-spy (a sampling profiler: every thread, 50 samples a second,
+  without pausing the process) records the last operator run of each N from the first create until
+  settled; the runner prints the functions with the largest share of samples.
 """
 
 

@@ -8,10 +8,10 @@ Service.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from modelfleet import GROUP, KIND, VERSION
 from modelfleet.api import parse_spec
@@ -26,6 +26,7 @@ from testbed.wait import wait_for
 MODEL_ID = "Qwen/Qwen3.5-9B"
 GPU_TYPE = "H100-80GB"
 Key = tuple[str, str]  # (namespace, name)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,7 @@ def make_namespaces(cluster: LocalCluster, names: Iterable[str]) -> None:
         )
 
 
-def send_all(
-    objects: Sequence[dict[str, Any]], send: Callable[[dict[str, Any]], Any], concurrency: int
-) -> None:
+def send_all(objects: Sequence[T], send: Callable[[T], Any], concurrency: int) -> None:
     """Send every object through ``send`` with ``concurrency`` threads; the first failure is raised."""
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-send") as pool:
         for _ in pool.map(send, objects):
@@ -120,3 +119,23 @@ def apply_children(kube: Kube, children: Sequence[dict[str, Any]], concurrency: 
 def create_children(kube: Kube, children: Sequence[dict[str, Any]], concurrency: int) -> None:
     """Plain POSTs: the cheapest way to make the same objects."""
     send_all(children, kube.create, concurrency)
+
+
+def same_work(
+    kube: Kube,
+    body: dict[str, Any],
+    children: Mapping[Key, Sequence[dict[str, Any]]],
+    concurrency: int,
+) -> None:
+    """What the operator's run does per ModelDeployment, by a direct client: create the ModelDeployment,
+    server-side apply its children (rendered before the clock starts), write one status with the
+    current ``observedGeneration``."""
+
+    def one(key: Key) -> None:
+        created = kube.create(model_deployment(key, body))
+        for child in children[key]:
+            kube.apply(child)
+        status = {"observedGeneration": created["metadata"].get("generation", 1), "phase": "Progressing"}
+        kube.patch_status(f"{GROUP}/{VERSION}", KIND, key[0], key[1], status)
+
+    send_all(list(children), one, concurrency)

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.cluster
 
 TABLES = (
     "Converge: N ModelDeployments",
+    "Cost per ModelDeployment",
     "Latency on an idle operator",
     "API requests, converge of N = 3",
     "Steady state",
@@ -64,6 +65,14 @@ def cells(output: str, title: str, first: str) -> list[str]:
     table = output.split(title, 1)[1].split("\n\n", 1)[0]
     row = next(line for line in table.splitlines() if line.startswith(first))
     return [c.strip() for c in row.split("  ") if c.strip()]
+
+
+def test_the_smoke_run_measures_the_same_work_baseline_and_each_floor(smoke_output: str) -> None:
+    same_work = cells(smoke_output, "Converge: N ModelDeployments", "3 ")[4]
+    assert same_work.endswith("s (1 run)"), same_work
+    events, status, applies = cells(smoke_output, "Cost per ModelDeployment", "3 ")[1:4]
+    assert events.endswith("(floor 1)") and status.endswith("(floor 1)") and applies.endswith("(floor 3)")
+    assert float(status.split()[0]) <= 2, f"more than planned + Ready: {status}"
 
 
 def test_the_smoke_run_measures_both_the_operator_and_the_baseline(smoke_output: str) -> None:

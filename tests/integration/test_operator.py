@@ -128,7 +128,7 @@ def test_a_model_deployment_gets_a_plan_children_and_a_ready_status(
                     cluster, "events", "-n", "op-basic", "--field-selector", "involvedObject.name=qwen-small"
                 )["items"]
             }
-            >= {"PlanFeasible", "ReplicasReady"}
+            >= {"PlanFeasible", "RolloutComplete"}
         ),
         "the plan and readiness events",
         timeout=10,

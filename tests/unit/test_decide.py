@@ -259,7 +259,8 @@ def test_a_token_written_in_the_spec_is_refused_and_never_copied_into_the_status
 
 def test_a_first_deploy_says_its_plan_once_and_its_readiness_once() -> None:
     """Creation gets one event (the plan); the expected starting states (not Ready yet, progressing,
-    licence fine, not degraded) are quiet; becoming Ready is said once, in the rollout's words."""
+    licence fine, not degraded) are quiet; becoming Ready is said once, in the rollout's words (Ready
+    turning True in the same pass restates it)."""
     first = decide(observed(spec()), CTX)
     assert [(e.type, e.reason) for e in first.events] == [("Normal", "PlanFeasible")]
     said = list(first.events)
@@ -271,7 +272,7 @@ def test_a_first_deploy_says_its_plan_once_and_its_readiness_once() -> None:
         )
         said.extend(decision.events)
         status = decision.status
-    assert [e.reason for e in said] == ["PlanFeasible", "RolloutComplete", "ReplicasReady"]
+    assert [e.reason for e in said] == ["PlanFeasible", "RolloutComplete"]
     assert condition(decision, "Ready")["status"] == "True"
 
 

@@ -103,3 +103,75 @@ def test_qps_zero_means_no_limit() -> None:
         sink({"reason": f"r{i}"})
     assert sink.flush(5)
     assert fake.slept == [] and sink.delayed == 0
+
+
+class FakeEventsApi:
+    """Our own port for the Events the API server holds: POST names one, PATCH merges into it."""
+
+    def __init__(self, expired: set[str] | None = None) -> None:
+        self.events: dict[str, dict[str, Any]] = {}
+        self.expired = expired or set()
+
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = f"m.{len(self.events)}"
+        self.events[name] = {**body, "metadata": {**body["metadata"], "name": name}}
+        return self.events[name]
+
+    def update(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        if name in self.expired:
+            raise RuntimeError(f"404 NotFound: events {name} not found")
+        self.events[name].update(patch)
+
+
+def event(reason: str, message: str, at: str, uid: str = "uid-1") -> dict[str, Any]:
+    return {
+        "metadata": {"generateName": "m.", "namespace": "llm"},
+        "involvedObject": {"uid": uid, "name": "m"},
+        "type": "Warning",
+        "reason": reason,
+        "message": message,
+        "firstTimestamp": at,
+        "lastTimestamp": at,
+        "count": 1,
+    }
+
+
+def test_a_repeated_event_is_counted_on_the_first_one_instead_of_posted_again() -> None:
+    api, fake = FakeEventsApi(), FakeTime()
+    sink = EventSink(api.post, api.update, qps=0, sleep=fake.sleep, clock=fake.clock)
+    for second in range(3):
+        fake.now = float(second)
+        sink(event("ReplicasNotReady", "0/1 ready", at=f"T{second}"))
+        assert sink.flush(5)
+    [(name, only)] = api.events.items()
+    assert (only["count"], only["firstTimestamp"], only["lastTimestamp"]) == (3, "T0", "T2")
+    assert sink.aggregated == 2
+
+
+def test_a_different_message_reason_or_object_is_a_new_event() -> None:
+    api = FakeEventsApi()
+    sink = EventSink(api.post, api.update, qps=0)
+    for body in (
+        event("ReplicasNotReady", "0/1 ready", "T0"),
+        event("ReplicasNotReady", "0/2 ready", "T1"),
+        event("PodsPending", "0/1 ready", "T2"),
+        event("ReplicasNotReady", "0/1 ready", "T3", uid="uid-2"),
+    ):
+        sink(body)
+    assert sink.flush(5)
+    assert [e["count"] for e in api.events.values()] == [1, 1, 1, 1] and sink.aggregated == 0
+
+
+def test_a_repeat_after_the_series_window_or_of_an_expired_event_is_posted_anew() -> None:
+    api, fake = FakeEventsApi(), FakeTime()
+    sink = EventSink(api.post, api.update, qps=0, sleep=fake.sleep, clock=fake.clock)
+    sink(event("ReplicasNotReady", "0/1 ready", "T0"))
+    assert sink.flush(5)
+    fake.now = 601.0  # past client-go's 10 minutes
+    sink(event("ReplicasNotReady", "0/1 ready", "T1"))
+    assert sink.flush(5)
+    api.expired.add("m.1")  # the API server's event TTL removed it
+    sink(event("ReplicasNotReady", "0/1 ready", "T2"))
+    assert sink.flush(5)
+    assert [e["lastTimestamp"] for e in api.events.values()] == ["T0", "T1", "T2"]
+    assert sink.aggregated == 0

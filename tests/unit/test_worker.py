@@ -42,6 +42,11 @@ def md(generation: int = 1, status: dict[str, Any] | None = None, **annotations:
     }
 
 
+def versioned(obj: dict[str, Any], resource_version: str) -> dict[str, Any]:
+    obj["metadata"]["resourceVersion"] = resource_version
+    return obj
+
+
 class InlinePool(Executor):
     """Runs each pass at once on the calling thread (the event loop's): no thread, no real time."""
 
@@ -147,6 +152,24 @@ async def test_the_echo_arriving_while_its_pass_still_runs_needs_no_pass_either(
     await workers.shutdown()
     # Nor does it move the resync back: the next pass comes a resync period after the first one.
     assert passes.times == [0.05, 0.05 + RESYNC_SECONDS + 0.5]
+
+
+@on_fake_time
+async def test_a_pass_before_the_echo_of_the_last_status_write_starts_from_that_status() -> None:
+    """A child changes before the watch shows our status patch: the pass diffs against what was
+    written, so it does not write the same fields again."""
+    first = {"observedGeneration": 1, "phase": "Pending"}
+    passes = Passes(lambda n: Outcome("ok", status=first if n == 1 else {**first, "phase": "Healthy"}))
+    workers = workers_for(passes)
+    workers.observe(KEY, versioned(md(), "1"))
+    await asyncio.sleep(0.1)
+    workers.trigger(KEY)  # a pod became Ready; the echo of the first write is still on its way
+    await asyncio.sleep(1)
+    workers.observe(KEY, versioned(md(status={**first, "phase": "Healthy"}), "3"))  # the second's echo
+    workers.trigger(KEY)
+    await asyncio.sleep(1)
+    await workers.shutdown()
+    assert [obj["status"] for _, obj in passes.seen] == [{}, first, {**first, "phase": "Healthy"}]
 
 
 @on_fake_time

@@ -112,7 +112,7 @@ annotations:
   verbs: [list, watch]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, patch]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, create, delete]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from modelfleet.api import AnalysisResult, ConditionStatus, ConditionType, Phase, Reason
 from modelfleet.decide.checks import INVALID, Halt, run_checks
 from modelfleet.decide.children import plan_children, plan_job
+from modelfleet.decide.events import pass_events
 from modelfleet.decide.inputs import Context, Decision, JobPlan, Jobs, Observed, Pass
 from modelfleet.decide.plans import plan_to_status
 from modelfleet.decide.roll import Rolled, refused_action, roll_out
@@ -63,15 +64,12 @@ def rolled_out(p: Pass, rolled: Rolled) -> Decision:
     )
     message = machine.progressing[2] or (p.plan.reasons[0] if p.plan.reasons else "")
     requeue = machine.requeue_after_seconds
-    # The machine's events already say what happened (RolloutComplete, AnalysisFailed ...): a condition
-    # moving to the same reason in this pass would only repeat it.
-    said = {event.reason for event in machine.events}
     return Decision(
         status=build_status(p, phase, message, serving),
         apply=children.apply,
         scale=children.scale,
         delete=children.delete,
-        events=[*machine.events, *(e for e in p.conditions.transition_events() if e.reason not in said)],
+        events=pass_events(machine.events, p.conditions.transition_events()),
         requeue_after_seconds=WAITING_RECHECK_SECONDS
         if requeue is None and phase != Phase.HEALTHY
         else requeue,
@@ -88,7 +86,7 @@ def halted(p: Pass, halt: Halt) -> Decision:
     """A decision that changes no child: a check stopped the pass before the rollout. A pass that
     stops on the spec (phase Failed) refuses a requested action: it removes the annotation and says why."""
     refusal = refused_action(p.obs, halt.message) if halt.result == INVALID else None
-    events = p.conditions.transition_events()
+    events = pass_events((), p.conditions.transition_events())
     return Decision(
         status=build_status(p, halt.phase, halt.message, Serving.kept(p, halt.plan)),
         events=events if refusal is None else [*events, refusal],

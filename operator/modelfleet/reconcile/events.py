@@ -10,6 +10,12 @@ Events are also rate-limited, like the kubelet's ``--event-qps``/``--event-burst
 ``burst`` Events goes out at once, then ``qps`` per second. When a whole fleet is applied at once, the
 Events wait in the queue instead of competing with the writes that converge it (children, status);
 they are posted, in order, once the burst is over. ``qps`` 0 turns the limit off.
+
+Repeats are counted, not posted again, as client-go's event correlator does: an Event with the same
+object, type, reason and message as one posted in the last ``SERIES_WINDOW_SECONDS`` raises that
+Event's ``count`` and ``lastTimestamp`` with one PATCH (the ``events.k8s.io/v1`` series, in the core
+Event's fields ``kubectl get events`` shows). The sink remembers the last ``SERIES_MEMORY`` Events it
+posted; one that expired on the API server meanwhile (404) is posted anew.
 """
 
 from __future__ import annotations
@@ -18,15 +24,40 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("modelfleet.events")
 MAX_QUEUED = 10_000
 DEFAULT_QPS = 10.0
 DEFAULT_BURST = 100
+# client-go's EventCorrelator: repeats within 10 minutes join the first Event, 4,096 remembered.
+SERIES_WINDOW_SECONDS = 600.0
+SERIES_MEMORY = 4096
 
 Post = Callable[[dict[str, Any]], Any]
+Update = Callable[[str, str, dict[str, Any]], Any]  # (namespace, name, merge patch) of a posted Event
+SeriesKey = tuple[str, str, str, str]  # involved object's uid, type, reason, message
+
+
+@dataclass
+class Series:
+    namespace: str
+    name: str  # of the Event the API server holds
+    count: int
+    started: float  # monotonic seconds of the first post
+
+
+def series_key(body: dict[str, Any]) -> SeriesKey:
+    involved = body.get("involvedObject") or {}
+    return (
+        str(involved.get("uid", "")),
+        body.get("type", ""),
+        body.get("reason", ""),
+        body.get("message", ""),
+    )
 
 
 class TokenBucket:
@@ -60,6 +91,7 @@ class EventSink:
     def __init__(
         self,
         post: Post,
+        update: Update | None = None,
         max_queued: int = MAX_QUEUED,
         qps: float = DEFAULT_QPS,
         burst: int = DEFAULT_BURST,
@@ -67,6 +99,10 @@ class EventSink:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._post = post
+        self._update = update  # None: every Event is posted, none aggregated
+        self._clock = clock
+        self._series: OrderedDict[SeriesKey, Series] = OrderedDict()
+        self.aggregated = 0  # repeats counted on an earlier Event instead of posted
         self._bucket = TokenBucket(qps, burst, clock)
         self._sleep = sleep
         self.delayed = 0
@@ -116,7 +152,7 @@ class EventSink:
                 if wait > 0:
                     self.delayed += 1
                     self._sleep(wait)
-                self._post(body)
+                self._send(body)
             except Exception as error:  # best effort: an Event never fails anything
                 log.warning(
                     "could not post event %s on %s: %s",
@@ -126,3 +162,29 @@ class EventSink:
                 )
             finally:
                 self._queue.task_done()
+
+    def _send(self, body: dict[str, Any]) -> None:
+        """Post `body`, or count it on the Event it repeats."""
+        key = series_key(body)
+        series = self._series.get(key)
+        now = self._clock()
+        if self._update is not None and series is not None and now - series.started < SERIES_WINDOW_SECONDS:
+            series.count += 1
+            patch = {"count": series.count, "lastTimestamp": body.get("lastTimestamp")}
+            try:
+                self._update(series.namespace, series.name, patch)
+                self.aggregated += 1
+                self._series.move_to_end(key)
+                return
+            except Exception as error:  # expired (404) or unreadable: start a new series
+                log.debug("event %s could not be counted again (%s): posting it anew", series.name, error)
+        posted = self._post(body)
+        name = ((posted or {}).get("metadata") or {}).get("name") if isinstance(posted, dict) else None
+        if self._update is None or not name:
+            return
+        self._series[key] = Series(
+            (body.get("metadata") or {}).get("namespace", ""), name, int(body.get("count") or 1), now
+        )
+        self._series.move_to_end(key)
+        while len(self._series) > SERIES_MEMORY:
+            self._series.popitem(last=False)

@@ -122,7 +122,12 @@ def build(
         if config.prometheus.url
         else None
     )
-    events = EventSink(kube.create, qps=config.events.qps, burst=config.events.burst)
+    events = EventSink(
+        kube.create,
+        lambda namespace, name, patch: kube.patch("v1", "Event", namespace, name, patch),
+        qps=config.events.qps,
+        burst=config.events.burst,
+    )
     reconciler = Reconciler(kube, context, metrics, measure=measure, events=events)
     workers = Workers(
         reconciler,

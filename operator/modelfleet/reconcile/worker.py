@@ -166,6 +166,11 @@ class Workers:
         # What each object looked like after its last pass, with the status that pass wrote: the watch
         # event of our own status patch matches it and needs no new pass.
         self._settled: dict[Key, tuple[Any, ...]] = {}
+        # The resourceVersion each last pass read, and the status it left: while the watch has delivered
+        # nothing newer, the next pass starts from that status, not from the copy's older one (it would
+        # write again what is already written). The version, not the copy: a second copy of every
+        # object would stay in memory until its next pass.
+        self._left: dict[Key, tuple[str, dict[str, Any]]] = {}
 
     # ---- called from kopf handlers (event loop thread) ------------------------------------------------
     def bind_indexes(self, kwargs: Mapping[str, Any]) -> None:
@@ -193,6 +198,7 @@ class Workers:
         self._errors.pop(key, None)
         self._why.pop(key, None)
         self._settled.pop(key, None)
+        self._left.pop(key, None)
         if self._on_forget is not None:
             self._on_forget(key)
 
@@ -254,7 +260,10 @@ class Workers:
                 await self._wait(wake, due - now())
                 continue
             async with self._slots.slot(pass_priority(obj, why)):
-                obj = self._latest.get(key, obj)  # the newest copy, had the wait for a slot been long
+                obj = read = self._latest.get(key, obj)  # the newest copy, had the wait for a slot been long
+                left, version = self._left.get(key), _version(read)
+                if left is not None and version is not None and left[0] == version:
+                    obj = {**read, "status": left[1]}
                 snapshot = self._snapshot(key)
                 try:
                     outcome = await loop.run_in_executor(self._pool, self._reconcile, obj, snapshot)
@@ -265,8 +274,11 @@ class Workers:
                     outcome = Outcome("error", requeue_after_seconds=min(300.0, 2.0 ** min(failures, 8)))
             if outcome.status is not None:
                 self._settled[key] = _fingerprint(obj, outcome.status)
+                if version is not None:
+                    self._left[key] = (version, outcome.status)
             else:
                 self._settled.pop(key, None)
+                self._left.pop(key, None)
             if outcome.waiting_for_capacity:
                 self._waiting_capacity.add(key)
             else:
@@ -313,6 +325,10 @@ class Workers:
 def _all_values(index: Mapping[Any, Any] | None) -> tuple[Any, ...]:
     """Every value a kopf index holds, over all its keys."""
     return tuple(v for store in (index.values() if index is not None else ()) for v in store)
+
+
+def _version(obj: Mapping[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get("resourceVersion")
 
 
 def _fingerprint(obj: Mapping[str, Any], status: Any) -> tuple[Any, ...]:

@@ -56,7 +56,10 @@ def first_deploy(inp: RolloutInput) -> RolloutDecision:
     others = tuple(sorted(r for r in inp.revisions if r != inp.target_revision))
     weights = {inp.target_revision: 100} if ready > 0 else {}
     if ready >= inp.desired_replicas:
-        message = f"revision {inp.target_revision} is stable: {ready}/{inp.desired_replicas} replicas ready"
+        # The condition says what every later pass of an unchanged object says (see steady), so the
+        # next resync rewrites nothing; the Event says what happened.
+        message = f"revision {inp.target_revision} serves 100%: {ready}/{inp.desired_replicas} replicas ready"
+        promoted = f"revision {inp.target_revision} is stable: {ready}/{inp.desired_replicas} replicas ready"
         return RolloutDecision(
             replicas={inp.target_revision: inp.desired_replicas},
             weights={inp.target_revision: 100},
@@ -66,7 +69,7 @@ def first_deploy(inp: RolloutInput) -> RolloutDecision:
             status=None,
             phase=Phase.HEALTHY,
             progressing=(ConditionStatus.TRUE, Reason.ROLLOUT_COMPLETE, message),
-            events=(Event("Normal", Reason.ROLLOUT_COMPLETE, message),),
+            events=(Event("Normal", Reason.ROLLOUT_COMPLETE, promoted),),
             consumed_action=inp.action != RolloutAction.NONE,
         )
     previous = inp.status if inp.status and inp.status.canary_revision == inp.target_revision else None
@@ -87,7 +90,9 @@ def first_deploy(inp: RolloutInput) -> RolloutDecision:
         status=RolloutStatus(canary_revision=inp.target_revision, step_started_at=started, message=message),
         phase=Phase.PROGRESSING if ready > 0 else Phase.PENDING,
         progressing=progressing,
-        requeue_after_seconds=min(POLL_SECONDS, max(1.0, deadline_seconds - waited_seconds)),
+        # The workload's and pods' watch events wake the pass when a replica becomes Ready; the clock
+        # matters only for the deadline (a poll here made passes per object grow with the converge time).
+        requeue_after_seconds=max(1.0, deadline_seconds - waited_seconds),
         consumed_action=inp.action != RolloutAction.NONE,
     )
 
