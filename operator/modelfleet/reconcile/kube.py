@@ -69,6 +69,7 @@ KINDS: dict[tuple[str, str], Resource] = {
     ("v1", "Node"): Resource("", "v1", "nodes", namespaced=False),
     ("v1", "Event"): Resource("", "v1", "events"),
     ("batch/v1", "Job"): Resource("batch", "v1", "jobs"),
+    ("policy/v1", "PodDisruptionBudget"): Resource("policy", "v1", "poddisruptionbudgets"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): Resource("gateway.networking.k8s.io", "v1", "httproutes"),
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): Resource(
         "leaderworkerset.x-k8s.io", "v1", "leaderworkersets"
