@@ -329,3 +329,39 @@ def delete(cluster: LocalCluster, namespace: str, name: str) -> None:
         f"pods of {name} gone",
         timeout=60,
     )
+
+
+def test_users_add_tolerations_and_a_priority_class_to_engine_pods_without_forking_templates(
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    namespace, name = "drain-user-pods", "tolerant"
+    make_namespace(cluster, namespace)
+    priority = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "llm-serving"},
+    }
+    apply(cluster, {**priority, "value": 1000})
+    body = model(name, namespace, replicas=1)
+    toleration = {"key": "maintenance", "operator": "Exists", "effect": "NoSchedule"}
+    body["spec"]["podTemplate"] = {
+        "metadata": {"labels": {"team": "search"}},
+        "spec": {"tolerations": [toleration], "priorityClassName": "llm-serving"},
+    }
+    apply(cluster, body)
+    wait_for(lambda: len(ready_pods(cluster, namespace, name)) == 1, "the Ready replica", timeout=120)
+    [pod] = ready_pods(cluster, namespace, name)
+    assert pod["spec"]["priorityClassName"] == "llm-serving" and pod["spec"]["priority"] == 1000
+    assert toleration in pod["spec"]["tolerations"]
+    assert pod["metadata"]["labels"]["team"] == "search"
+
+
+def test_the_api_server_refuses_a_pod_template_that_sets_what_modelfleet_owns(
+    cluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    make_namespace(cluster, "drain-owned")
+    body = model("owned", "drain-owned", replicas=1)
+    body["spec"]["podTemplate"] = {"spec": {"containers": [{"name": "engine", "command": ["sh"]}]}}
+    out = cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(body), check=False)
+    assert out.returncode != 0
+    assert "containers is owned by ModelFleet and cannot be set" in out.stderr, out.stderr
