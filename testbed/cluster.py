@@ -294,6 +294,8 @@ def fleet_nodes(fleet: dict[str, Any]) -> list[dict[str, Any]]:
     defaults = fleet.get("defaults", {})
     nodes = []
     for pool in fleet["pools"]:
+        # `zones` places a pool's nodes round-robin over zones, so replicas can spread over them.
+        zones = pool.get("zones") or [pool.get("zone", "zone-a")]
         for i in range(int(pool.get("count", 1))):
             name = f"{pool['name']}-{i}"
             capacity = {
@@ -309,7 +311,7 @@ def fleet_nodes(fleet: dict[str, Any]) -> list[dict[str, Any]]:
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
-                "topology.kubernetes.io/zone": pool.get("zone", "zone-a"),
+                "topology.kubernetes.io/zone": zones[i % len(zones)],
                 "modelfleet.io/pool": pool["name"],
                 **pool.get("labels", {}),
             }

@@ -23,7 +23,7 @@ def test_render_prints_the_workload_and_services(capsys: pytest.CaptureFixture[s
     code, objects, _ = render(capsys, "-f", str(EXAMPLES / "qwen3.5-9b.yaml"))
     assert code == 0
     kinds = sorted(obj["kind"] for obj in objects)
-    assert kinds == ["Deployment", "Service", "Service"]
+    assert kinds == ["Deployment", "PodDisruptionBudget", "Service", "Service"]
     assert all(obj["metadata"]["namespace"] == "llm" for obj in objects)
 
 

@@ -23,6 +23,7 @@ from modelfleet.api import (
     parse_spec,
 )
 from modelfleet.api.crd import CRD_FILENAME, crd, crd_yaml, structural_schema
+from modelfleet.api.spec_pod import PodSpecAdditions
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO / "crds" / CRD_FILENAME
@@ -239,6 +240,17 @@ RULE_CASES: list[tuple[type[BaseModel], st.SearchStrategy[dict[str, Any]]]] = [
     (
         AnalysisTemplate,
         merged(st.just({"name": "t", "query": "up"}), optional("max", 1.0), optional("min", 0.0)),
+    ),
+    (
+        PodSpecAdditions,
+        merged(
+            optional("priorityClassName", "llm"),
+            optional("containers", [{"name": "engine"}]),
+            optional("resources", {"limits": {"nvidia.com/gpu": 1}}),
+            optional("command", ["sh"]),
+            optional("startupProbe", {}),
+            optional("terminationGracePeriodSeconds", 5),
+        ),
     ),
 ]
 

@@ -99,7 +99,7 @@ def settle(spec_: dict[str, Any], passes: int = 4) -> tuple[Observed, Decision]:
 def test_a_first_reconcile_creates_the_workload_and_services_owned_by_the_model_deployment() -> None:
     decision = decide(observed(spec()), CTX)
     kinds = sorted(o["kind"] for o in decision.apply)
-    assert kinds == ["Deployment", "Service", "Service"]
+    assert kinds == ["Deployment", "PodDisruptionBudget", "Service", "Service"]
     for obj in decision.apply:
         [owner] = obj["metadata"]["ownerReferences"]
         assert owner["uid"] == "uid-1" and owner["controller"] is True and owner["kind"] == "ModelDeployment"

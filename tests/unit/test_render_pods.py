@@ -48,7 +48,7 @@ def all_objects() -> list[dict[str, Any]]:
 
 
 def test_single_node_replicas_are_a_deployment_that_never_surges_gpus() -> None:
-    workload, _ = render(plan=make_plan("vllm", gpus=4))
+    workload, _, _ = render(plan=make_plan("vllm", gpus=4))
     assert workload["apiVersion"] == "apps/v1" and workload["kind"] == "Deployment"
     assert workload["metadata"]["name"] == "m-0123456789"
     assert workload["spec"]["replicas"] == 2
@@ -56,7 +56,7 @@ def test_single_node_replicas_are_a_deployment_that_never_surges_gpus() -> None:
 
 
 def test_multi_node_replicas_are_a_leaderworkerset_with_one_pod_per_node() -> None:
-    workload, _ = render(plan=make_plan("vllm", gpus=16, nodes=2, tp=8, pp=2))
+    workload, _, _ = render(plan=make_plan("vllm", gpus=16, nodes=2, tp=8, pp=2))
     assert workload["apiVersion"] == "leaderworkerset.x-k8s.io/v1" and workload["kind"] == "LeaderWorkerSet"
     assert workload["spec"]["leaderWorkerTemplate"]["size"] == 2
     assert workload["spec"]["replicas"] == 2
@@ -76,7 +76,7 @@ def test_vllm_multi_node_uses_native_flags_with_the_lws_leader_address_and_headl
 
 def test_sglang_multi_node_points_every_rank_at_the_leader() -> None:
     spec = make_spec("sglang", engine={"name": "sglang"})
-    workload, _ = render(spec, make_plan("sglang", gpus=16, nodes=2, tp=16))
+    workload, _, _ = render(spec, make_plan("sglang", gpus=16, nodes=2, tp=16))
     leader, worker = (engine_container(t)["command"] for t in pod_templates(workload))
     assert "--dist-init-addr=$(LWS_LEADER_ADDRESS):20000" in leader and "--node-rank=0" in leader
     assert "--node-rank=$(LWS_WORKER_INDEX)" in worker and "--tp-size=16" in worker
@@ -101,7 +101,7 @@ def test_an_infeasible_plan_is_refused_with_its_reasons() -> None:
 
 
 def test_services_select_only_serving_pods_and_the_revision_service_only_its_revision() -> None:
-    workload, revision_service = render(plan=make_plan("vllm", gpus=16, nodes=2, tp=8, pp=2))
+    workload, revision_service, _ = render(plan=make_plan("vllm", gpus=16, nodes=2, tp=8, pp=2))
     leader, worker = pod_templates(workload)
     selector = revision_service["spec"]["selector"]
     assert selector == {
@@ -126,7 +126,7 @@ def test_the_umbrella_service_selects_every_revision_of_the_model_deployment() -
 
 
 def test_amd_pods_request_amd_gpus_and_land_on_the_planned_product() -> None:
-    workload, _ = render(plan=make_plan("vllm", gpu="MI300X", gpus=8), gpu=MI300X)
+    workload, _, _ = render(plan=make_plan("vllm", gpu="MI300X", gpus=8), gpu=MI300X)
     (template,) = pod_templates(workload)
     assert engine_container(template)["resources"]["limits"] == {"amd.com/gpu": 8}
     term = template["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]

@@ -90,13 +90,14 @@ def test_a_replicas_change_leaves_the_workload_spec_hash_unchanged() -> None:
 
 
 def test_the_spec_hash_label_is_on_the_workload_and_its_pods_and_matches_spec_hash() -> None:
-    workload, service = render_revision(
+    workload, service, budget = render_revision(
         BASE_SPEC, BASE_PLAN, name="m", namespace="ns", revision="r", replicas=1, gpu=H100
     )
     value = workload["metadata"]["labels"][SPEC_HASH_LABEL]
     assert workload["spec"]["template"]["metadata"]["labels"][SPEC_HASH_LABEL] == value
     assert spec_hash(workload) == value  # recomputing ignores the label already stamped
     assert service["metadata"]["labels"][SPEC_HASH_LABEL] == spec_hash(service)
+    assert budget["metadata"]["labels"][SPEC_HASH_LABEL] == spec_hash(budget)
 
 
 def test_a_pod_change_changes_the_spec_hash() -> None:

@@ -65,7 +65,13 @@ def test_a_route_without_a_gateway_is_refused_with_the_field_to_set() -> None:
 def test_render_all_adds_a_route_only_when_gateway_api_routing_is_configured() -> None:
     with_gateway = render_all(GATEWAY_SPEC, make_plan("vllm"), name="m", namespace="ns", gpu=H100)
     without = render_all(make_spec("vllm"), make_plan("vllm"), name="m", namespace="ns", gpu=H100)
-    assert [o["kind"] for o in with_gateway] == ["Deployment", "Service", "Service", "HTTPRoute"]
-    assert [o["kind"] for o in without] == ["Deployment", "Service", "Service"]
+    assert [o["kind"] for o in with_gateway] == [
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "Service",
+        "HTTPRoute",
+    ]
+    assert [o["kind"] for o in without] == ["Deployment", "Service", "PodDisruptionBudget", "Service"]
     route_backend = with_gateway[-1]["spec"]["rules"][0]["backendRefs"][0]["name"]
     assert route_backend == with_gateway[1]["metadata"]["name"]  # the revision Service

@@ -112,6 +112,9 @@ def _clean(node: Any, definitions: dict[str, Any], with_defaults: bool) -> Any:
     node = _resolve(node, definitions)
     result: dict[str, Any] = {}
     for key, value in node.items():
+        if key == "additionalProperties" and isinstance(value, dict) and "properties" not in node:
+            result[key] = _clean(value, definitions, with_defaults)  # a map (labels, nodeSelector)
+            continue
         if key in _DROPPED_KEYS or (key == "default" and (value is None or not with_defaults)):
             continue
         if key == "description" and isinstance(value, str):

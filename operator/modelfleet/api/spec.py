@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, model_validator
 from modelfleet.api.base import LIST_MAX_ITEMS, LONG_STRING_MAX_LENGTH, ApiModel, cel
 from modelfleet.api.errors import SpecError, spec_error_from
 from modelfleet.api.spec_model import ModelSpec
+from modelfleet.api.spec_pod import PodTemplateAdditions
 from modelfleet.api.spec_rollout import RolloutSpec
 from modelfleet.catalog.types import Engine
 
@@ -139,6 +140,10 @@ class ModelDeploymentSpec(ApiModel):
         1, description="Replicas of the stable revision (each replica is one model copy).", ge=0, le=1000
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="How a new revision is rolled out.")
+    pod_template: PodTemplateAdditions = Field(
+        default_factory=PodTemplateAdditions,
+        description="Scheduling, identity, labels, annotations and volumes added to every engine pod.",
+    )
 
 
 def parse_spec(data: Mapping[str, Any] | None) -> ModelDeploymentSpec:

@@ -57,6 +57,7 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
 
     child_index("apps", "v1", "deployments", "deployments")
     child_index("", "v1", "services", "services")
+    child_index("policy", "v1", "poddisruptionbudgets", "poddisruptionbudgets")
     if gateway_api:
         child_index("gateway.networking.k8s.io", "v1", "httproutes", "httproutes")
     if workers.lws_enabled:

@@ -71,6 +71,7 @@ KINDS: dict[tuple[str, str], Resource] = {
     ("v1", "Event"): Resource("", "v1", "events"),
     ("coordination.k8s.io/v1", "Lease"): Resource("coordination.k8s.io", "v1", "leases"),
     ("batch/v1", "Job"): Resource("batch", "v1", "jobs"),
+    ("policy/v1", "PodDisruptionBudget"): Resource("policy", "v1", "poddisruptionbudgets"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): Resource("gateway.networking.k8s.io", "v1", "httproutes"),
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): Resource(
         "leaderworkerset.x-k8s.io", "v1", "leaderworkersets"

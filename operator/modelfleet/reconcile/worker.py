@@ -31,15 +31,8 @@ from modelfleet.decide.observed import Child, PodSummary
 
 log = logging.getLogger("modelfleet.worker")
 Key = tuple[str, str]  # (namespace, name)
-INDEX_NAMES = (
-    "gpu_nodes",
-    "gpu_pods",
-    "engine_pods",
-    "deployments",
-    "services",
-    "httproutes",
-    "leaderworkersets",
-)
+CHILD_INDEX_NAMES = ("deployments", "services", "poddisruptionbudgets", "httproutes", "leaderworkersets")
+INDEX_NAMES = ("gpu_nodes", "gpu_pods", "engine_pods", *CHILD_INDEX_NAMES)
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -301,7 +294,7 @@ class Workers:
 
     def _snapshot(self, key: Key) -> Snapshot:
         children: list[Child] = []
-        for name in ("deployments", "services", "httproutes", "leaderworkersets"):
+        for name in CHILD_INDEX_NAMES:
             index = self._indexes.get(name)
             if index is not None and key in index:
                 children.extend(index[key])

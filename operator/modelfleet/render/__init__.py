@@ -2,7 +2,8 @@
 
 Entry points:
 
-- :func:`render_revision` - a revision's workload (Deployment or LeaderWorkerSet) and its Service;
+- :func:`render_revision` - a revision's workload (Deployment or LeaderWorkerSet), its Service and
+  its PodDisruptionBudget;
 - :func:`render_umbrella_service` - the ModelDeployment's Service over every revision;
 - :func:`render_route` - the HTTPRoute with weighted backends, one per serving revision;
 - :func:`render_all` - all of the above for one revision at full weight (``modelfleet render``).
@@ -24,6 +25,7 @@ from modelfleet.render.errors import RenderError
 from modelfleet.render.inputs import chosen_candidate
 from modelfleet.render.launch import LaunchSpec, build_launch_spec
 from modelfleet.render.objects import (
+    disruption_budget,
     gateway_settings,
     http_route,
     revision_service,
@@ -83,12 +85,12 @@ def render_revision(
     gpu: GpuType | None = None,
     facts: ModelFacts | None = None,
 ) -> list[dict[str, Any]]:
-    """``[workload, revision Service]`` for one revision at ``replicas`` replicas."""
+    """``[workload, revision Service, PodDisruptionBudget]`` for one revision at ``replicas`` replicas."""
     config = config or OperatorConfig()
     launch = launch_spec(
         spec, plan, name=name, namespace=namespace, revision=revision, config=config, gpu=gpu, facts=facts
     )
-    return [workload(launch, replicas), revision_service(launch, config)]
+    return [workload(launch, replicas), revision_service(launch, config), disruption_budget(launch)]
 
 
 def render_umbrella_service(

@@ -57,7 +57,6 @@ class OperatorConfig:
     image_pull_policy: str = "IfNotPresent"
     run_as_user: int | None = None
     service_port: int = 80
-    termination_grace_period_seconds: int = 60
 
     def engine_version(self, engine: Engine, requested: str | None) -> str:
         """The version to run: the spec's ``engine.version`` (a leading ``v`` dropped) or the pin.

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from modelfleet.api import ModelDeploymentSpec
+
+# Re-exported: the renderer mounts its volumes where the API reserves them.
+from modelfleet.api.spec_pod import CACHE_MOUNT_PATH as CACHE_MOUNT_PATH
+from modelfleet.api.spec_pod import MODEL_MOUNT_PATH as MODEL_MOUNT_PATH
 from modelfleet.catalog.types import ModelFacts
 from modelfleet.planner.types import Candidate, Engine, Plan
 from modelfleet.render.errors import RenderError
 
 CONTAINER_PORT = 8000  # every engine is told to listen here, so Services and probes never differ
-CACHE_MOUNT_PATH = "/cache"  # emptyDir: Hub downloads and compile caches
-MODEL_MOUNT_PATH = "/model"  # the user's PVC, read-only
 HF_HOME = CACHE_MOUNT_PATH + "/huggingface"
 
 # Set in every container of a LeaderWorkerSet by its webhook; Kubernetes expands $(VAR) in command.

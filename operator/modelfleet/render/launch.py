@@ -25,6 +25,7 @@ from modelfleet.render.inputs import (
     Role,
     engine_inputs,
 )
+from modelfleet.render.pod import PodExtras, pod_extras, topology_spread
 from modelfleet.render.sizing import Probes, probes, quantity, shm_bytes, weight_bytes
 
 # The node label that names the GPU model, per vendor (GPU Feature Discovery for NVIDIA, the ROCm
@@ -42,6 +43,7 @@ class PodRole:
     labels: Mapping[str, str]
     argv: tuple[str, ...]
     probes: Probes | None
+    topology_spread: tuple[Mapping[str, object], ...] = ()  # over this role's pods of the revision
 
 
 @dataclass(frozen=True)
@@ -70,14 +72,14 @@ class LaunchSpec:
     env: tuple[EnvEntry, ...]
     gpu_resource_name: str
     gpus_per_pod: int
-    gpu_product_label: str
-    gpu_product_names: tuple[str, ...]
     shm_size: str
     cache_mount_path: str
     model_volume: ModelVolume | None
     port: int
     run_as_user: int | None
     termination_grace_period_seconds: int
+    pre_stop_sleep_seconds: int
+    pod: PodExtras
     startup_budget_seconds: int
     labels: Mapping[
         str, str
@@ -111,11 +113,12 @@ def build_launch_spec(
     engine = profile(inputs.engine)
     pod_probes = probes(engine.health_path, weight_bytes(plan))
     labels = {**names.object_labels(name, revision), names.ENGINE_LABEL: inputs.engine.value}
-    leader = _pod_role(inputs, Role.LEADER, labels, pod_probes)
+    user_labels = spec.pod_template.metadata.labels
+    leader = _pod_role(inputs, Role.LEADER, labels, pod_probes, user_labels)
     worker = None
     if inputs.parallel.multi_node:
         worker_probes = pod_probes if engine.workers_serve_health else None
-        worker = _pod_role(inputs, Role.WORKER, labels, worker_probes)
+        worker = _pod_role(inputs, Role.WORKER, labels, worker_probes, user_labels)
     for role in (leader, worker):
         if role is not None:
             _check_flags(table, role.argv, len(spec.engine.args))
@@ -133,28 +136,40 @@ def build_launch_spec(
         env=container_env(inputs, spec.engine.env),
         gpu_resource_name=gpu.resource_name,
         gpus_per_pod=inputs.parallel.gpus_per_node,
-        gpu_product_label=PRODUCT_LABEL[gpu.vendor],
-        gpu_product_names=tuple(sorted(set(gpu.product_names))),
         shm_size=quantity(shm_bytes(inputs.parallel.gpus_per_node)),
         cache_mount_path=CACHE_MOUNT_PATH,
         model_volume=_model_volume(inputs),
         port=CONTAINER_PORT,
         run_as_user=config.run_as_user,
-        termination_grace_period_seconds=config.termination_grace_period_seconds,
+        termination_grace_period_seconds=engine.shutdown.grace_period_seconds,
+        pre_stop_sleep_seconds=engine.shutdown.serve_after_stop_seconds,
+        pod=pod_extras(
+            spec.pod_template,
+            gpu_resource_name=gpu.resource_name,
+            product_label=PRODUCT_LABEL[gpu.vendor],
+            product_names=sorted(set(gpu.product_names)),
+        ),
         startup_budget_seconds=pod_probes.startup_budget_seconds,
         labels=labels,
     )
 
 
 def _pod_role(
-    inputs: EngineInputs, role: Role, labels: Mapping[str, str], pod_probes: Probes | None
+    inputs: EngineInputs,
+    role: Role,
+    labels: Mapping[str, str],
+    pod_probes: Probes | None,
+    user_labels: Mapping[str, str],
 ) -> PodRole:
     role_label = names.ROLE_SERVER if role is Role.LEADER else names.ROLE_WORKER
+    ours = {**labels, names.ROLE_LABEL: role_label}
+    spread_over = {key: ours[key] for key in (names.NAME_LABEL, names.REVISION_LABEL, names.ROLE_LABEL)}
     return PodRole(
         role=role,
-        labels={**labels, names.ROLE_LABEL: role_label},
+        labels={**user_labels, **ours},  # ours win: Services and budgets select by them
         argv=profile(inputs.engine).argv(inputs, role),
         probes=pod_probes,
+        topology_spread=tuple(topology_spread(spread_over)),
     )
 
 

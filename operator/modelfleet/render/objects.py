@@ -43,6 +43,29 @@ def workload(launch: LaunchSpec, replicas: int) -> dict[str, Any]:
     return stamp_spec_hash(obj)
 
 
+# One replica (one group of a multi-node replica) at a time: a drain moves a revision replica by
+# replica, each replacement Ready before the next eviction. With replicas: 1 the budget still allows
+# the eviction (a budget of 0 would block every drain of that node until someone intervened); the
+# model is down until the replacement is Ready, so serve 2 replicas to stay up (docs/api.md).
+MAX_UNAVAILABLE = 1
+
+
+def disruption_budget(launch: LaunchSpec) -> dict[str, Any]:
+    """The revision's PodDisruptionBudget. It does not depend on the replica count, so it is never
+    rewritten while a canary scales its revision: the stable revision keeps its budget unchanged."""
+    obj = render_yaml(
+        "poddisruptionbudget.yaml.j2",
+        launch=launch,
+        budget_name=names.revision_name(launch.name, launch.revision),
+        selector={
+            names.NAME_LABEL: names.name_label_value(launch.name),
+            names.REVISION_LABEL: launch.revision,
+        },
+        max_unavailable=MAX_UNAVAILABLE,
+    )
+    return stamp_spec_hash(obj)
+
+
 def revision_service(launch: LaunchSpec, config: OperatorConfig) -> dict[str, Any]:
     """The Service in front of one revision's serving pods (an HTTPRoute backend)."""
     return service(

@@ -115,6 +115,30 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Every podTemplate addition, so the golden file shows how each merges with what ModelFleet renders.
+POD_TEMPLATE = {
+    "metadata": {"labels": {"team": "search"}, "annotations": {"example.com/owner": "search"}},
+    "spec": {
+        "nodeSelector": {"pool": "inference"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "llm", "effect": "NoSchedule"}],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "rack", "operator": "In", "values": ["r1", "r2"]}]}
+                    ]
+                }
+            }
+        },
+        "priorityClassName": "llm-serving",
+        "runtimeClassName": "nvidia",
+        "serviceAccountName": "llm",
+        "imagePullSecrets": [{"name": "registry"}],
+        "volumes": [{"name": "templates", "configMap": {"name": "chat-templates"}}],
+        "volumeMounts": [{"name": "templates", "mountPath": "/templates", "readOnly": True}],
+    },
+}
+
 GOLDEN_CASES = (
     Case(
         "vllm-single-node",
@@ -170,6 +194,12 @@ GOLDEN_CASES = (
         ),
         make_plan("tgi", gpu="L4", gpus=2, weight_bytes=30 * GIB),
         L4,
+    ),
+    Case(
+        "vllm-pod-template",
+        make_spec("vllm", model={"id": "org/model"}, replicas=2, podTemplate=POD_TEMPLATE),
+        make_plan("vllm", gpus=4, weight_bytes=131 * GIB),
+        H100,
     ),
     Case(
         "vllm-amd-mi300x",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from modelfleet.planner.types import Engine
 from modelfleet.render.engines import sglang, tgi, vllm
+from modelfleet.render.engines.base import Shutdown
 from modelfleet.render.inputs import EngineInputs, Role
 
 
@@ -20,12 +21,19 @@ class EngineProfile:
     argv: Callable[[EngineInputs, Role], tuple[str, ...]]
     health_path: str
     workers_serve_health: bool  # SGLang ranks > 0 run a health server; vLLM headless ranks do not
+    shutdown: Shutdown
 
 
 PROFILES: dict[Engine, EngineProfile] = {
-    Engine.VLLM: EngineProfile(Engine.VLLM, vllm.argv, vllm.HEALTH_PATH, workers_serve_health=False),
-    Engine.SGLANG: EngineProfile(Engine.SGLANG, sglang.argv, sglang.HEALTH_PATH, workers_serve_health=True),
-    Engine.TGI: EngineProfile(Engine.TGI, tgi.argv, tgi.HEALTH_PATH, workers_serve_health=False),
+    Engine.VLLM: EngineProfile(
+        Engine.VLLM, vllm.argv, vllm.HEALTH_PATH, workers_serve_health=False, shutdown=vllm.SHUTDOWN
+    ),
+    Engine.SGLANG: EngineProfile(
+        Engine.SGLANG, sglang.argv, sglang.HEALTH_PATH, workers_serve_health=True, shutdown=sglang.SHUTDOWN
+    ),
+    Engine.TGI: EngineProfile(
+        Engine.TGI, tgi.argv, tgi.HEALTH_PATH, workers_serve_health=False, shutdown=tgi.SHUTDOWN
+    ),
 }
 
 

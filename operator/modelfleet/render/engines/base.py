@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from modelfleet.render.errors import RenderError
 
@@ -47,3 +48,21 @@ def engine_quantization(engine: str, requested: str | None, table: Mapping[str, 
 def optional(name: str, value: object | None) -> Iterable[str]:
     """``[flag(name, value)]`` when value is set, else nothing."""
     return [] if value is None else [flag(name, value)]
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """How an engine pod stops without failing the requests it holds.
+
+    ``serve_after_stop_seconds`` is the preStop sleep: the pod is already out of its Services'
+    endpoints (no new requests) but the engine has not been signalled, so in-flight requests finish.
+    ``exit_seconds`` is what the engine gets after SIGTERM before the kubelet kills it. The pod's
+    terminationGracePeriodSeconds is their sum (the grace period counts the preStop hook too).
+    """
+
+    serve_after_stop_seconds: int
+    exit_seconds: int
+
+    @property
+    def grace_period_seconds(self) -> int:
+        return self.serve_after_stop_seconds + self.exit_seconds

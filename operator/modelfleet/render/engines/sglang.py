@@ -8,11 +8,17 @@ must never receive traffic.
 
 from __future__ import annotations
 
-from modelfleet.render.engines.base import engine_quantization, flag, optional, with_user_args
+from modelfleet.render.engines.base import Shutdown, engine_quantization, flag, optional, with_user_args
 from modelfleet.render.inputs import LWS_LEADER_ADDRESS, LWS_WORKER_INDEX, EngineInputs, Role
 
 COMMAND = ("python3", "-m", "sglang.launch_server")
 HEALTH_PATH = "/health"
+
+# SGLang's tokenizer manager answers SIGTERM from a watchdog that kills its whole process tree
+# (scheduler, detokenizer, TP ranks) without draining running requests (sgl-project/sglang#16484
+# describes it), so requests finish during the preStop sleep, before the signal; the ranks then get
+# 30 s to release the GPUs.
+SHUTDOWN = Shutdown(serve_after_stop_seconds=60, exit_seconds=30)
 DIST_INIT_PORT = 20000  # the port the LWS examples use for SGLang's torch.distributed rendezvous
 
 # Our quantization names -> SGLang's --quantization (python/sglang/srt/arg_groups/choices.py).

@@ -6,12 +6,17 @@ multi-node plans for it, and :func:`argv` refuses them again rather than render 
 
 from __future__ import annotations
 
-from modelfleet.render.engines.base import engine_quantization, flag, optional, with_user_args
+from modelfleet.render.engines.base import Shutdown, engine_quantization, flag, optional, with_user_args
 from modelfleet.render.errors import RenderError
 from modelfleet.render.inputs import EngineInputs, Role
 
 COMMAND = ("text-generation-launcher",)
 HEALTH_PATH = "/health"
+
+# TGI's router drains itself on SIGTERM: it stops accepting, lets running generations finish, then
+# the launcher stops the shards. The preStop sleep only covers endpoint removal (kube-proxy and
+# gateways see the pod leave within seconds); the drain happens after the signal.
+SHUTDOWN = Shutdown(serve_after_stop_seconds=10, exit_seconds=80)
 
 # Our quantization names -> TGI's --quantize (docs/source/reference/launcher.md). int8 uses EETQ,
 # which TGI recommends over bitsandbytes and which needs no pre-quantized checkpoint.
