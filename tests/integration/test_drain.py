@@ -16,21 +16,13 @@ from typing import Any
 import pytest
 
 from testbed.cluster import LocalCluster
-from testbed.operator_process import OperatorProcess, install_crds
+from testbed.operator_process import OperatorProcess
 from tests.integration.kube import apply, condition, get_json, make_namespace, wait_for
 from tests.reliability.reader import Reader, Unavailable
 
 pytestmark = pytest.mark.cluster
 H200_NODES = ("gpu-h200-0", "gpu-h200-1")
 SAMPLE_INTERVAL_SECONDS = 0.1
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    install_crds(cluster)
-    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator")).start()
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(autouse=True)
