@@ -18,6 +18,7 @@ import pytest
 from testbed.cluster import LocalCluster
 from testbed.operator_process import OperatorProcess
 from tests.integration.kube import apply, condition, get_json, make_namespace, wait_for
+from tests.integration.test_operator import delete_and_wait
 from tests.reliability.reader import Reader, Unavailable
 
 pytestmark = pytest.mark.cluster
@@ -34,7 +35,7 @@ def models_deleted(cluster: LocalCluster) -> Iterator[None]:
     for namespace in get_json(cluster, "namespaces")["items"]:
         if namespace["metadata"]["name"].startswith("drain-"):
             for md in get_json(cluster, "md", "-n", namespace["metadata"]["name"])["items"]:
-                delete(cluster, namespace["metadata"]["name"], md["metadata"]["name"])
+                delete_and_wait(cluster, namespace["metadata"]["name"], md["metadata"]["name"])
 
 
 class ReadySampler:
@@ -312,15 +313,6 @@ def budget_of(cluster: LocalCluster, namespace: str, name: str, revision: str) -
     selector = f"modelfleet.io/name={name},modelfleet.io/revision={revision}"
     [budget] = get_json(cluster, "pdb", "-n", namespace, "-l", selector)["items"]
     return dict(budget)
-
-
-def delete(cluster: LocalCluster, namespace: str, name: str) -> None:
-    cluster.kubectl("delete", "md", name, "-n", namespace, "--wait=true", "--timeout=60s")
-    wait_for(
-        lambda: not get_json(cluster, "pods", "-n", namespace, "-l", f"modelfleet.io/name={name}")["items"],
-        f"pods of {name} gone",
-        timeout=60,
-    )
 
 
 def test_users_add_tolerations_and_a_priority_class_to_engine_pods_without_forking_templates(
