@@ -30,10 +30,13 @@ class Sizing:
     native_dtype: str | None
     weight_bytes: int  # whole replica, served dtype, slack included
     kv: KvShape
-    tokens_per_sequence: int
-    sequences: int
+    tokens_per_sequence: int  # the length layouts are checked at: pinned maxModelLen or the auto-fit floor
+    sequences: int  # sequences that must fit to start: 1, or the concurrency goal under strict
     activation_width: tuple[int, int] | None
     fp8_block: int | None  # block size when the served weights are block-quantized fp8
+    context_ceiling: int | None = None  # None: maxModelLen pinned; else the auto-fit maximum
+    goal_sequences: int = 1  # the concurrency goal, at tokens_per_sequence
+    assumptions: tuple[str, ...] = ()  # non-empty: an estimated plan
     # Copies of model facts read in the per-candidate loop (plain fields are cheaper than properties).
     is_moe: bool = False
     routed_experts: int = 0

@@ -27,8 +27,9 @@ class PlanRequest:
     gpu: str | None = None  # catalog GPU name; None or "auto" = choose
     quantization: Quantization | None = None  # None = the checkpoint's own dtype
     kv_cache_dtype: str = "auto"  # "auto" (= activation dtype) or "fp8"
-    max_model_len: int | None = None  # None = min(model context, engine default cap)
-    concurrency: int = 1  # sequences of max_model_len held in KV cache at once
+    max_model_len: int | None = None  # None = auto-fit: the longest context the chosen layout holds
+    concurrency: int = 1  # goal: sequences of max_model_len held in KV cache at once (ranks layouts)
+    strict: bool = False  # True: the concurrency goal is a hard requirement
     gpu_memory_utilization: float = 0.90
     gpus_per_replica: int | None = None  # user pins: always win, or the plan says why not
     tensor_parallel: int | None = None
@@ -82,3 +83,11 @@ class Plan:
     kv_bytes_per_token: int | None
     reasons: tuple[str, ...]  # how the choice was made, or why nothing fits; plain sentences
     rejected: tuple[Rejected, ...] = ()
+    # Full-length sequences the chosen layout's KV pool holds at max_model_len (None when infeasible).
+    concurrency_at_max_len: int | None = None
+    # Architecture facts were unknown and bounded: the sentences that say how (SizingEstimated).
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def estimated(self) -> bool:
+        return bool(self.assumptions)
