@@ -67,14 +67,28 @@ class EngineSpec(ApiModel):
 class ServingSpec(ApiModel):
     max_model_len: int | None = Field(
         None,
-        description="Longest sequence (prompt + output) in tokens; default: the model's context, capped by the engine.",
+        description=(
+            "Longest sequence (prompt + output) in tokens. Default: auto-fit, the longest context the chosen "
+            "layout holds, from the model's context down to 4096 tokens, rendered explicitly."
+        ),
         ge=1,
     )
     concurrency: int = Field(
         1,
-        description="Sequences of maxModelLen tokens the KV cache must hold at once (per replica).",
+        description=(
+            "Goal: sequences of maxModelLen tokens (4096 when auto-fitted) the KV cache holds at once per "
+            "replica. Layouts that meet it rank first; the plan reports what the chosen one holds."
+        ),
         ge=1,
         le=4096,
+    )
+    strict: bool = Field(
+        False,
+        description=(
+            "Make concurrency a hard requirement: a layout is feasible only when its KV cache holds "
+            "concurrency sequences of maxModelLen tokens. Default false: feasible when the engine starts "
+            "and serves one full-length sequence."
+        ),
     )
     gpu_memory_utilization: float = Field(
         0.90, description="Fraction of each GPU's memory the engine may use.", ge=0.1, le=0.98

@@ -85,6 +85,7 @@ def plan_feasible(p: Pass) -> Halt | None:
         p.request, p.facts, gpu_catalog()
     )
     p.chosen_plan = plan
+    sizing_estimated(p, plan)
     if plan.feasible:
         return None
     unconstrained = make_plan(replace(p.request, pool=GpuPool()), p.facts, gpu_catalog())
@@ -99,6 +100,21 @@ def plan_feasible(p: Pass) -> Halt | None:
     p.conditions.set(ConditionType.SCHEDULABLE, ConditionStatus.FALSE, Reason.PLAN_INFEASIBLE, message)
     p.conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.PLAN_INFEASIBLE, message)
     return Halt(Phase.FAILED, message, INVALID, plan=plan_to_status(plan, inputs_hash=p.inputs_hash))
+
+
+def sizing_estimated(p: Pass, plan: Plan) -> None:
+    """SizingEstimated=True with the assumptions while the plan bounds unknown facts; set back to
+    False once it no longer does (and never set for a model that was always known)."""
+    if plan.estimated:
+        message = "sized from the weight size with stated bounds: " + "; ".join(plan.assumptions)
+        p.conditions.set(
+            ConditionType.SIZING_ESTIMATED, ConditionStatus.TRUE, Reason.ARCHITECTURE_UNKNOWN, message
+        )
+    elif p.conditions.previous(ConditionType.SIZING_ESTIMATED) is not None:
+        message = "every architecture fact the plan needs is known"
+        p.conditions.set(
+            ConditionType.SIZING_ESTIMATED, ConditionStatus.FALSE, Reason.ARCHITECTURE_KNOWN, message
+        )
 
 
 def first_replica_fits(p: Pass) -> Halt | None:
