@@ -9,12 +9,13 @@ Bounds, tightest first:
 
 1. Layers and hidden size known: full multi-head attention on every layer, ``2 x layers x hidden x b``
    bytes per token, split over TP like the query heads when their count is known (GQA, MQA, sliding
-   windows and latents all store less: ``kv_heads x head_dim <= heads x head_dim = hidden``).
+   windows and latents all store less: ``kv_heads x head_dim <= heads x head_dim``, the hidden size
+   in most models; tests/unit/test_planner_engine_rules.py checks every catalog model).
    Llama-3.1-70B: 2 x 80 x 8192 x 2 = 2.5 MiB/token, 8x its real 320 KiB.
 2. Only parameters known: ``KV_BOUND_BYTES_PER_ACTIVE_PARAM x active parameters x b / 2``, replicated
    on every GPU. 128 KiB per billion parameters in bf16 is twice Llama-3-8B with full multi-head
-   attention (512 KiB for 8.0B) and above every catalog model (Phi-3-mini MHA 103 KiB/B, Gemma 2 9B
-   38 KiB/B, Llama-3.1-70B 4.6 KiB/B, DeepSeek-V3 MLA 1.9 KiB/B of active parameters).
+   attention (512 KiB for 8.0B) and above the dense outliers (Phi-3-mini MHA 103 KiB/B, Gemma 2 9B
+   38 KiB/B; Llama-3.1-70B 4.6 KiB/B, DeepSeek-V3 MLA 1.9 KiB/B of active parameters).
 """
 
 from __future__ import annotations
