@@ -7,6 +7,8 @@ import dataclasses
 
 import pytest
 
+from modelfleet.api import parse_spec
+from modelfleet.api.to_request import plan_request_from_spec
 from modelfleet.catalog import get_model, gpu_catalog, model_catalog
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.catalog.types import GIB, AttentionKind, ModelFacts
@@ -18,6 +20,7 @@ from modelfleet.planner.kv import kv_element_bytes, kv_shape
 from modelfleet.planner.report import plan_to_dict
 from modelfleet.planner.requests import CONTEXT_FLOOR, fit_context
 from modelfleet.planner.startup import pool_tokens, sglang_refusal, startup_refusal, tgi_refusal, vllm_refusal
+from modelfleet.render import launch_spec
 from modelfleet.render.config import OperatorConfig
 
 VLLM, SGLANG, TGI = Engine.VLLM, Engine.SGLANG, Engine.TGI
@@ -281,3 +284,29 @@ def test_an_estimated_plan_sets_the_sizing_estimated_condition_with_its_assumpti
     assert "128 KiB per billion" in estimated["message"]
     assert decision.status["plan"]["estimated"] is True and decision.status["plan"]["assumptions"]
     assert conditions["Schedulable"]["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("engine", "flags"),
+    [
+        (VLLM, ("--max-model-len={n}",)),
+        (SGLANG, ("--context-length={n}",)),
+        (TGI, ("--max-input-tokens={m}", "--max-total-tokens={n}")),
+    ],
+)
+def test_the_auto_fitted_context_is_rendered_with_each_engines_flag(
+    engine: Engine, flags: tuple[str, ...]
+) -> None:
+    spec = parse_spec(
+        {"model": {"id": LLAMA_8B}, "engine": {"name": engine.value}, "accelerator": {"type": "L4"}}
+    )
+    assert spec.serving.max_model_len is None
+    request, facts = plan_request_from_spec(spec)
+    result = plan(request, facts, gpu_catalog())
+    n = result.max_model_len
+    assert result.feasible and n is not None and n < 131072  # fitted below the model's context on one L4
+    launch = launch_spec(
+        spec, result, name="m", namespace="ns", revision="0123456789", gpu=gpu_catalog()["L4"]
+    )
+    for expected in flags:
+        assert expected.format(n=n, m=n - 1) in launch.leader.argv, launch.leader.argv
