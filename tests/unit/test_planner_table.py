@@ -26,6 +26,12 @@ GEMMA4_31B = "google/gemma-4-31B-it"
 GEMMA4_26B = "google/gemma-4-26B-A4B-it"
 
 
+def _catalog(model_id: str) -> ModelFacts:
+    model = get_model(model_id)
+    assert model is not None
+    return model
+
+
 def qwen235_fp8_checkpoint() -> ModelFacts:
     """Qwen/Qwen3-235B-A22B-FP8: the same architecture stored as block-quantized fp8 (128 x 128)."""
     base = get_model(QWEN_235B)
@@ -210,11 +216,13 @@ CASES = [
         says=("measured",),
     ),
     Case(
-        "v4-pro-estimated-without-kv-figure",
+        "v4-pro-one-h200-node",
         V4_PRO,
-        "compressed attention has no formula and no measured figure: bounded by full MHA, marked estimated",
+        "821 GiB of fp8/fp4 weights / 8 = 103 GiB per H200, with vLLM's published compressed KV size",
         {"gpu": "H200"},
-        says=("estimated plan", "kv_bytes_per_token_override", "full multi-head attention on all 61 layers"),
+        layout=("H200", 8, 1, 8, 1),
+        expert_parallel=True,
+        says=("measured 9851 bytes/token",),
     ),
     Case(
         "qwen235b-fp8-h100-tp4",
@@ -270,12 +278,18 @@ CASES = [
         layout=("H100-80GB", 2, 1, 2, 1),
     ),
     Case(
-        "gemma4-26b-missing-window-is-estimated",
+        "v4-pro-without-its-kv-figure-is-estimated",
+        dataclasses.replace(_catalog(V4_PRO), kv_bytes_per_token_override=None),
+        "compressed attention with no measured figure: bounded by full MHA on every layer, marked estimated",
+        {"gpu": "H200"},
+        says=("estimated plan", "kv_bytes_per_token_override", "full multi-head attention on all 61 layers"),
+    ),
+    Case(
+        "gemma4-26b-one-h100",
         GEMMA4_26B,
-        "its sliding window and layer split are not published: every layer bounded as full attention",
+        "48 GiB of bf16 weights + 5 global layers of 2 x 512 KV: the vLLM recipe's single 80 GB GPU",
         {"gpu": "H100-80GB"},
         layout=("H100-80GB", 1, 1, 1, 1),
-        says=("estimated plan: unknown", "sliding_window", "full_attention_layers"),
     ),
     Case(
         "llama5-unknown-architecture",

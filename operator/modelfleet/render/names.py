@@ -21,6 +21,8 @@ REVISION_LABEL = f"{GROUP}/revision"
 SPEC_HASH_LABEL = f"{GROUP}/spec-hash"
 ENGINE_LABEL = f"{GROUP}/engine"
 ROLE_LABEL = f"{GROUP}/role"
+# On a weight download Job: the JSON of modelfleet.api.fetch.FetchProgress, patched by the Job's own process
+FETCH_PROGRESS_ANNOTATION = f"{GROUP}/fetch-progress"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 ROLE_SERVER = "server"  # pods that answer HTTP; every Service selects only these
 ROLE_WORKER = "worker"  # multi-node workers: part of the process group, never behind a Service
