@@ -166,7 +166,7 @@ def _feasible(sizing: Sizing, best: Found, log: RejectionLog, notes: tuple[str, 
     held = kv_pool_bytes(memory) // max(1, sequence_bytes(c, sizing, served))
     chosen = (
         f"chose {c.gpus_per_replica} x {gpu.name} on {c.nodes_per_replica} node(s): TP={c.tensor_parallel}, "
-        f"PP={c.pipeline_parallel}, EP={'on' if c.expert_parallel else 'off'}; cheapest feasible "
+        f"PP={c.pipeline_parallel}, EP={'on' if c.expert_parallel else 'off'}; {_why_chosen(sizing, best)} "
         f"(relative cost {c.gpus_per_replica * gpu.relative_cost:g})"
     )
     reasons: tuple[str, ...] = (chosen, breakdown_sentence(c, memory, gpu, sizing, served))
@@ -191,6 +191,12 @@ def _feasible(sizing: Sizing, best: Found, log: RejectionLog, notes: tuple[str, 
         concurrency_at_max_len=held,
         assumptions=sizing.assumptions,
     )
+
+
+def _why_chosen(sizing: Sizing, best: Found) -> str:
+    if sizing.goal_sequences > sizing.sequences and best.goal_met:
+        return "cheapest that meets the concurrency goal"
+    return "cheapest feasible"
 
 
 def _nothing_fits(request: PlanRequest, sizing: Sizing, log: RejectionLog, notes: tuple[str, ...]) -> Plan:
