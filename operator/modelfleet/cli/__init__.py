@@ -1,4 +1,4 @@
-"""``modelfleet``: plan, render, crd, catalog (and run, the operator itself).
+"""``modelfleet``: plan, render, crd, catalog, fetch (and run, the operator itself).
 
 Exit codes are a contract scripts rely on:
 
@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "modelfleet.cli.render",
     "modelfleet.cli.crd",
     "modelfleet.cli.catalog",
+    "modelfleet.cli.fetch",
 )
 # The hook for `modelfleet run`: a module with add_parser(subparsers), like the ones above.
 RUN_COMMAND_MODULE = "modelfleet.cli.run"
