@@ -7,11 +7,13 @@ tests/unit/test_fetch_plan.py.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import PurePosixPath
 
 from modelfleet.api.fetch import FetchError, FetchPhase, FetchProgress
 
@@ -79,6 +81,58 @@ def parse_source(text: str) -> Source:
             raise SourceError(f"{text!r}: no bucket (expected {scheme}://bucket/prefix)")
         return Source(SourceKind(scheme), bucket, prefix.strip("/"))
     raise SourceError(f"{text!r}: unknown scheme {scheme!r}; use hf://, s3:// or gs://")
+
+
+# Where partial files wait for their remaining bytes, inside the cache directory (same volume: the final
+# rename is atomic). Engines never read under .cache.
+PARTIAL_DIR = PurePosixPath(".cache") / "modelfleet" / "partial"
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """A file as the source lists it, with the checksums it gives (none, for some object stores)."""
+
+    path: str
+    size_bytes: int
+    sha256: str | None = None  # Hub LFS files
+    md5: str | None = None  # S3 objects uploaded in one part (their ETag)
+    etag: str | None = None
+
+    def partial_name(self, revision: str) -> PurePosixPath:
+        """Named by the content it will hold, so bytes of another version are never continued.
+
+        >>> str(ListedFile("w.safetensors", 9, sha256="ab" * 32).partial_name("c" * 40))
+        '.cache/modelfleet/partial/w.safetensors.abababababababab.part'
+        """
+        version = self.sha256 or self.md5 or (_digest(self.etag) if self.etag else revision)
+        return PARTIAL_DIR / f"{self.path}.{version[:16]}.part"
+
+
+@dataclass(frozen=True)
+class Listing:
+    revision: str  # the commit the revision resolved to; for object stores, a digest of the listing
+    files: tuple[ListedFile, ...]
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(f.size_bytes for f in self.files)
+
+
+def listing_digest(files: list[ListedFile]) -> str:
+    """What stands for a commit where the source has none: a digest of every key, size and ETag, so a
+    changed object makes another "revision" and an unchanged bucket a no-op.
+
+    >>> listing_digest([ListedFile("a", 1, etag="x")]) == listing_digest([ListedFile("a", 1, etag="y")])
+    False
+    """
+    lines = "\n".join(
+        f"{f.path}\t{f.size_bytes}\t{f.etag or ''}" for f in sorted(files, key=lambda f: f.path)
+    )
+    return _digest(lines)[:40]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def is_commit(revision: str | None) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from modelfleet.api.fetch import (
     COMPLETE_MARKER,
@@ -27,6 +27,7 @@ from modelfleet.api.fetch import (
 )
 from modelfleet.api.fetch_plan import (
     FetchFailure,
+    Listing,
     Source,
     SourceError,
     SourceKind,
@@ -41,8 +42,16 @@ from modelfleet.cli.fetch_report import (
     write_termination_message,
 )
 
-if TYPE_CHECKING:  # huggingface_hub loads only when a fetch runs (`modelfleet --help` stays light)
-    from modelfleet.cli.fetch_hub import Listing
+
+class Fetcher(Protocol):
+    """What a source gives a fetch: its listing, the transfer, the check and the cleanup of bad files."""
+
+    def listing(self, revision: str) -> Listing: ...
+    def download(self, dest: Path, listing: Listing) -> None: ...
+    def mismatches(self, dest: Path, listing: Listing) -> list[str]: ...
+    def forget(self, dest: Path, paths: list[str]) -> None: ...
+    def bytes_in_flight(self, dest: Path) -> int: ...
+
 
 EXIT_COMPLETE = 0
 EXIT_RETRYABLE = 1
@@ -105,18 +114,9 @@ class Fetch:
     """One run: list, (maybe) download, verify, mark; each step reports its phase."""
 
     def __init__(self, source: Source, args: argparse.Namespace, reporter: Reporter, base: FetchProgress):
-        if source.kind != SourceKind.HUB:
-            # Object stores are not supported by this build: a clear, permanent answer, not a retry loop.
-            raise FetchFailure(
-                FetchError(
-                    message=f"{source.uri}: {source.kind.value}:// sources are not supported yet; "
-                    "use a Hub source or a pvc: source"
-                )
-            )
-        from modelfleet.cli.fetch_hub import HubFetcher
-
-        self.fetcher = HubFetcher(source.location, args.endpoint, os.environ.get("HF_TOKEN") or None)
-        self.revision: str = args.revision
+        self.fetcher = _fetcher_for(source, args.endpoint)
+        # Object stores have no revisions: a pinned commit cannot be checked before listing them.
+        self.revision: str = args.revision if source.kind == SourceKind.HUB else ""
         self.dest: Path = args.dest
         self.reporter = reporter
         self.base = base
@@ -195,6 +195,17 @@ class Fetch:
             return None
         sizes = {f.path: _size_of(self.dest / f.path) for f in marker.files or []}
         return marker if marker_holds(marker, revision, sizes) else None
+
+
+def _fetcher_for(source: Source, endpoint: str | None) -> Fetcher:
+    # The clients load only for the source at hand (`modelfleet --help` stays light).
+    if source.kind == SourceKind.HUB:
+        from modelfleet.cli.fetch_hub import HubFetcher
+
+        return HubFetcher(source.location, endpoint, os.environ.get("HF_TOKEN") or None)
+    from modelfleet.cli.fetch_objects import ObjectStoreFetcher
+
+    return ObjectStoreFetcher(source)
 
 
 def _size_of(path: Path) -> int | None:

@@ -16,7 +16,6 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -26,32 +25,12 @@ from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import build_hf_headers, disable_progress_bars, filter_repo_objects
 
 from modelfleet.api.fetch import FetchError
-from modelfleet.api.fetch_plan import FetchFailure, engine_file_patterns
+from modelfleet.api.fetch_plan import PARTIAL_DIR, FetchFailure, ListedFile, Listing, engine_file_patterns
 
 # The answers a retry cannot change; anything else (5xx, 429, a dropped connection) is worth another try.
 PERMANENT_HTTP_STATUSES = frozenset({400, 401, 403, 404, 410})
-# Where partial files wait for their remaining bytes, inside the cache directory (same volume: the
-# final rename is atomic). The engines never read under .cache.
-PARTIAL_DIR = Path(".cache") / "modelfleet" / "partial"
 # Files transferred at once, as snapshot_download does by default.
 PARALLEL_FILES = 8
-
-
-@dataclass(frozen=True)
-class ListedFile:
-    path: str
-    size_bytes: int
-    sha256: str | None  # the LFS checksum; small git files are checked by the client by blob id
-
-
-@dataclass(frozen=True)
-class Listing:
-    revision: str  # the commit the requested revision resolved to
-    files: tuple[ListedFile, ...]
-
-    @property
-    def bytes_total(self) -> int:
-        return sum(f.size_bytes for f in self.files)
 
 
 @contextmanager
@@ -130,9 +109,7 @@ class HubFetcher:
 
     @staticmethod
     def partial_path(dest: Path, revision: str, file: ListedFile) -> Path:
-        """Named by the content it will hold (the LFS sha256, else the commit), so the bytes of another
-        revision are never continued."""
-        return dest / PARTIAL_DIR / f"{file.path}.{(file.sha256 or revision)[:16]}.part"
+        return dest / file.partial_name(revision)
 
     def mismatches(self, dest: Path, listing: Listing) -> list[str]:
         """Listed files whose size differs, or whose checksum differs from the Hub's (sha256 for LFS
