@@ -104,7 +104,7 @@ def figures_table(results: dict[str, Any]) -> Table:
         "\\* the plan needs `spec.model.overrides`, so no layout is chosen: a full 8-GPU node is assumed. "
         "† weight bytes from the plan (parameters x dtype), the catalog lists none. Models whose weights "
         "are unknown until overrides are set (Llama-5, MiMo-V2.5-Pro) are left out. 'First Ready' with a "
-        "cache includes the staging Job; '+1 replica' with a node cache assumes the node already holds "
+        "cache includes the staging Job (download, then every checksum); '+1 replica' with a node cache assumes the node already holds "
         "the weights (on a fresh node it is the first-Ready figure).",
     )
 
@@ -156,6 +156,11 @@ def assumptions_table(rates: ColdStartRates = DEFAULT_RATES) -> Table:
             "CUDA graph capture, compilation, KV cache allocation",
         ),
         ("staging Job start", f"{rates.job_start_seconds:g} s", "the small operator image"),
+        (
+            "checksum (staging Job)",
+            rate(rates.checksum_bytes_per_second),
+            "sha256 of every staged file, one core, read back from the cache",
+        ),
     ]
     return Table(
         "Cold-start assumptions (modelfleet.render.coldstart.ColdStartRates)",

@@ -28,6 +28,7 @@ RATES = ColdStartRates(
     pod_start_seconds=10,
     engine_warmup_seconds=100,
     job_start_seconds=5,
+    checksum_bytes_per_second=1 * GB,
 )
 
 
@@ -36,12 +37,14 @@ RATES = ColdStartRates(
     [
         # download 400 s + load 400/min(4, 8) = 100 s + warm-up 100 + pod 10; every replica downloads
         (400, WeightPath.HUB, 8, 610, 610),
-        # staging 5 + 400/min(1, 0.5) = 805 s, then pod 10 + load 400/min(2, 8) = 200 + warm-up 100
-        (400, WeightPath.SHARED, 8, 1115, 310),
-        # staging 5 + 400/min(1, 4) = 405 s, then pod 10 + load 400/min(4, 8) = 100 + warm-up 100
-        (400, WeightPath.NODE, 8, 615, 210),
+        # staging 5 + download 400/min(1, 0.5) = 800 + sha256 400/min(1, 2) = 400, then pod 10 +
+        # load 400/min(2, 8) = 200 + warm-up 100
+        (400, WeightPath.SHARED, 8, 1515, 310),
+        # staging 5 + download 400/min(1, 4) = 400 + sha256 400/min(1, 4) = 400, then pod 10 +
+        # load 400/min(4, 8) = 100 + warm-up 100
+        (400, WeightPath.NODE, 8, 1015, 210),
         # one GPU: loading is bounded by the GPU (1 GB/s), not the disk
-        (40, WeightPath.NODE, 1, 5 + 40 + 10 + 40 + 100, 10 + 40 + 100),
+        (40, WeightPath.NODE, 1, 5 + 40 + 40 + 10 + 40 + 100, 10 + 40 + 100),
     ],
 )
 def test_cold_start_worked_by_hand(

@@ -305,3 +305,14 @@ def test_a_connection_cut_mid_file_is_resumed_within_the_run_by_a_range_request(
     ranges = [r.range for r in hub.requests if r.method == "GET" and r.path.endswith(name)]
     assert ranges == [None, f"bytes={10 * 1024 * 1024}-"]
     assert (tmp_path / "cache" / name).read_bytes() == data
+
+
+def test_an_unexpected_error_still_leaves_a_retryable_report_in_the_termination_message(
+    hub: HubServer, tmp_path: Path, termination_log: Path
+) -> None:
+    hub.add_repo("acme/tiny", REPO_FILES)
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    assert fetch(hub, "acme/tiny", not_a_directory) == EXIT_RETRYABLE
+    error = final_report(termination_log)["error"]
+    assert error["retryable"] is True and error["message"].startswith("internal error: FileExistsError")

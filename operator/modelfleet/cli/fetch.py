@@ -97,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     except FetchFailure as failure:
         code = EXIT_RETRYABLE if failure.error.retryable else EXIT_PERMANENT
         final = _failed(reporter.last or base, failure.error, reporter)
+    except Exception as error:  # a bug: still say so where the operator looks, then fail as usual (exit 1)
+        bug = FetchError(message=f"internal error: {type(error).__name__}: {error}", retryable=True)
+        write_termination_message(_failed(reporter.last or base, bug, reporter), environ)
+        raise
     finally:
         reporter.stop()
     write_termination_message(final, environ)

@@ -42,6 +42,7 @@ class ColdStartRates:
     pod_start_seconds: float = 60.0  # scheduling, image pull of a node-cached engine image, container start
     engine_warmup_seconds: float = 180.0  # CUDA graph capture, compilation, KV cache allocation
     job_start_seconds: float = 20.0  # the staging Job's pod: the small operator image
+    checksum_bytes_per_second: float = 1.0 * GB  # sha256 of the staged files, one core, read back
 
 
 DEFAULT_RATES = ColdStartRates()
@@ -60,20 +61,21 @@ def download_seconds(weight_bytes: int, rates: ColdStartRates = DEFAULT_RATES) -
 
 
 def staging_seconds(weight_bytes: int, path: WeightPath, rates: ColdStartRates = DEFAULT_RATES) -> float:
-    """The staging Job, start to completion marker; 0 when nothing is staged.
+    """The staging Job, start to completion marker: download, then every checksum; 0 when nothing is
+    staged (an engine that downloads for itself checks nothing).
 
     >>> staging_seconds(100 * GB, WeightPath.SHARED), staging_seconds(100 * GB, WeightPath.HUB)
-    (220.0, 0.0)
+    (320.0, 0.0)
     """
     if path == WeightPath.HUB:
         return 0.0
-    write = (
-        rates.shared_write_bytes_per_second
-        if path == WeightPath.SHARED
-        else rates.node_nvme_read_bytes_per_second
-    )
-    rate = min(rates.hub_download_bytes_per_second, write)
-    return rates.job_start_seconds + weight_bytes / rate
+    if path == WeightPath.SHARED:
+        write, read = rates.shared_write_bytes_per_second, rates.shared_read_bytes_per_second
+    else:
+        write = read = rates.node_nvme_read_bytes_per_second
+    download = weight_bytes / min(rates.hub_download_bytes_per_second, write)
+    verify = weight_bytes / min(rates.checksum_bytes_per_second, read)
+    return rates.job_start_seconds + download + verify
 
 
 def load_seconds(
@@ -120,7 +122,7 @@ def cold_start(
 
     >>> c = cold_start(100 * GB, WeightPath.SHARED, 8)
     >>> c.first_ready_seconds, c.add_replica_seconds
-    (560.0, 340.0)
+    (660.0, 340.0)
     >>> cold_start(100 * GB, WeightPath.HUB, 8).add_replica_seconds
     473.33333333333337
     """
