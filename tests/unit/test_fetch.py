@@ -316,3 +316,32 @@ def test_an_unexpected_error_still_leaves_a_retryable_report_in_the_termination_
     assert fetch(hub, "acme/tiny", not_a_directory) == EXIT_RETRYABLE
     error = final_report(termination_log)["error"]
     assert error["retryable"] is True and error["message"].startswith("internal error: FileExistsError")
+
+
+def test_the_reporter_sends_phase_changes_at_once_and_progress_at_most_every_interval() -> None:
+    now = [0.0]
+    sent: list[FetchProgress] = []
+
+    class Recorder:
+        def send(self, progress: FetchProgress) -> None:
+            sent.append(progress)
+
+    reporter = Reporter([Recorder()], interval_seconds=5, clock=lambda: now[0])
+    for at, phase, done in [
+        (0, FetchPhase.LISTING, 0),
+        (1, FetchPhase.DOWNLOADING, 0),
+        (2, FetchPhase.DOWNLOADING, 100),
+        (4, FetchPhase.DOWNLOADING, 300),
+        (6, FetchPhase.DOWNLOADING, 500),
+        (6.5, FetchPhase.VERIFYING, 1000),
+    ]:
+        now[0] = at
+        total = None if phase == FetchPhase.LISTING else 1000  # unknown until listed: no rate sample
+        reporter.report(_base().model_copy(update={"phase": phase, "bytes_done": done, "bytes_total": total}))
+    assert [(p.phase, p.bytes_done) for p in sent] == [
+        (FetchPhase.LISTING, 0),
+        (FetchPhase.DOWNLOADING, 0),
+        (FetchPhase.DOWNLOADING, 500),
+        (FetchPhase.VERIFYING, 1000),
+    ]
+    assert sent[2].rate_bytes_per_second == 100.0 and sent[2].eta_seconds == 5
