@@ -345,3 +345,13 @@ def test_the_reporter_sends_phase_changes_at_once_and_progress_at_most_every_int
         (FetchPhase.VERIFYING, 1000),
     ]
     assert sent[2].rate_bytes_per_second == 100.0 and sent[2].eta_seconds == 5
+
+
+def test_a_malformed_job_name_fails_permanently_before_any_download(
+    hub: HubServer, tmp_path: Path, termination_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.add_repo("acme/tiny", REPO_FILES)
+    monkeypatch.setenv("MODELFLEET_FETCH_JOB", "no-namespace")
+    assert fetch(hub, "acme/tiny", tmp_path / "cache") == EXIT_PERMANENT
+    assert "MODELFLEET_FETCH_JOB" in final_report(termination_log)["error"]["message"]
+    assert hub.requests == []

@@ -37,6 +37,7 @@ from modelfleet.api.fetch_plan import (
 )
 from modelfleet.cli.fetch_report import (
     Reporter,
+    StderrSink,
     now_rfc3339,
     sinks_from_environment,
     write_termination_message,
@@ -85,8 +86,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
-    reporter = Reporter(sinks_from_environment(environ), args.progress_seconds)
     base = FetchProgress(phase=FetchPhase.LISTING, source=args.source, updated_at=now_rfc3339())
+    try:
+        sinks = sinks_from_environment(environ)
+    except ValueError as error:  # a malformed MODELFLEET_FETCH_JOB: the Job's spec is wrong, not the network
+        reporter = Reporter([StderrSink()], args.progress_seconds)
+        write_termination_message(_failed(base, FetchError(message=str(error)), reporter), environ)
+        return EXIT_PERMANENT
+    reporter = Reporter(sinks, args.progress_seconds)
     try:
         source = parse_source(args.source)
         base = base.model_copy(update={"source": source.uri})
