@@ -48,10 +48,12 @@ def example_inputs(examples: Path = EXAMPLES) -> list[dict[str, Any]]:
 
 
 def records(rates: ColdStartRates = DEFAULT_RATES, examples: Path = EXAMPLES) -> list[dict[str, Any]]:
-    """The figures for every example whose weight bytes are known (the rest need overrides first)."""
+    """The figures for every example; one whose weight bytes are unknown (its plan needs overrides
+    first) has only its model and ``weight_bytes: None``."""
     out = []
     for row in example_inputs(examples):
         if row["weight_bytes"] is None:
+            out.append({"model": row["model"], "weight_bytes": None})  # listed as needing overrides
             continue
         gpus = row["gpus"] or FALLBACK_GPUS
         record = {**row, "gpus_assumed": row["gpus"] is None, "gpus": gpus}
@@ -76,7 +78,8 @@ def minutes(seconds: float) -> str:
 
 def figures_table(results: dict[str, Any]) -> Table:
     rows = []
-    for r in results.get("coldstart", []):
+    known = [r for r in results.get("coldstart", []) if r["weight_bytes"] is not None]
+    for r in known:
         gpus = f"{r['gpus']}{'*' if r['gpus_assumed'] else ''}"
         rows.append(
             (
@@ -101,18 +104,33 @@ def figures_table(results: dict[str, Any]) -> Table:
             "+1 replica: node cache",
         ),
         rows,
-        "\\* the plan needs `spec.model.overrides`, so no layout is chosen: a full 8-GPU node is assumed. "
-        "† weight bytes from the plan (parameters x dtype), the catalog lists none. Models whose weights "
-        "are unknown until overrides are set (Llama-5, MiMo-V2.5-Pro) are left out. 'First Ready' with a "
-        "cache includes the staging Job (download, then every checksum); '+1 replica' with a node cache assumes the node already holds "
-        "the weights (on a fresh node it is the first-Ready figure).",
+        " ".join(_notes(results.get("coldstart", []))),
     )
+
+
+def _notes(records: list[dict[str, Any]]) -> list[str]:
+    known = [r for r in records if r["weight_bytes"] is not None]
+    unknown = [r["model"] for r in records if r["weight_bytes"] is None]
+    notes = []
+    if any(r["gpus_assumed"] for r in known):
+        notes.append("\\* the plan chose no layout: a full 8-GPU node is assumed.")
+    if any(r["weights_from"] != "catalog" for r in known):
+        notes.append("† weight bytes from the plan (parameters x dtype), the catalog lists none.")
+    if unknown:
+        notes.append(f"Left out, their weights unknown until overrides are set: {', '.join(unknown)}.")
+    notes.append(
+        "'First Ready' with a cache includes the staging Job (download, then every checksum); "
+        "'+1 replica' with a node cache assumes the node already holds the weights (on a fresh node it "
+        "is the first-Ready figure)."
+    )
+    return notes
 
 
 def probe_table(results: dict[str, Any]) -> Table:
     rows = [
         (r["model"], *(minutes(r[f"startup_budget_seconds_{p}"]) for p in WeightPath))
         for r in results.get("coldstart", [])
+        if r["weight_bytes"] is not None
     ]
     return Table(
         "Engine startup probe budget (failureThreshold x periodSeconds), derived from the same figures",

@@ -149,10 +149,10 @@ def startup_timing(
     """The engine's startup probe (failureThreshold x period) for weights staged or not.
 
     Twice the expected container start, within [10 min, 6 h]; unknown weight bytes get the maximum, so an
-    unlisted model is never killed while it loads. DeepSeek-V4-Pro's 865 GB on 16 GPUs: not staged,
+    unlisted model is never killed while it loads. DeepSeek-V4-Pro's 865 GB on 8 GPUs: not staged,
     2 x (1730 + 288 + 180) s = 4397 s; from a shared cache, 2 x (865 + 180) s = 2090 s.
 
-    >>> startup_timing(865 * GB, WeightPath.HUB, 16), startup_timing(865 * GB, WeightPath.SHARED, 16)
+    >>> startup_timing(865 * GB, WeightPath.HUB, 8), startup_timing(865 * GB, WeightPath.SHARED, 8)
     (StartupTiming(period_seconds=10, failure_threshold=440), StartupTiming(period_seconds=10, failure_threshold=209))
     >>> startup_timing(10 * GB, WeightPath.NODE, 1).budget_seconds, startup_timing(None, WeightPath.HUB, 1).budget_seconds
     (600, 21600)
