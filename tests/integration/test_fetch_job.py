@@ -56,8 +56,8 @@ def progress_of(cluster: LocalCluster, name: str) -> dict[str, Any] | None:
 def test_the_fetch_patches_its_jobs_progress_annotation_while_running_and_at_the_end(
     cluster: LocalCluster, hub: HubServer, tmp_path: Path
 ) -> None:
-    # 24 MiB at 4 MiB/s: about 6 s of Downloading reports, one every half second at most
-    big = safetensors_bytes({"w": [3 * 1024, 4 * 1024]})
+    # 40 MiB at 4 MiB/s: about 10 s of Downloading reports, one every half second at most
+    big = safetensors_bytes({"w": [5 * 1024, 4 * 1024]})
     sha = hub.add_repo("acme/big", {"config.json": b"{}", "model.safetensors": big})
     hub.faults.bytes_per_second["model.safetensors"] = 4 * 1024 * 1024
     make_namespace(cluster, NS)

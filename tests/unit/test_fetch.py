@@ -227,8 +227,8 @@ def test_the_marker_appears_only_after_every_file_is_verified(hub: HubServer, tm
 def test_a_killed_download_resumes_from_its_partial_file_with_a_range_request(
     hub: HubServer, tmp_path: Path
 ) -> None:
-    # 24 MiB at 4 MiB/s: ~6 s if left alone. The client writes 10 MiB chunks, so one is on disk after 2.5 s.
-    big = safetensors_bytes({"w": [3 * 1024, 4 * 1024]})
+    # 40 MiB at 4 MiB/s: ~10 s if left alone. The client writes 10 MiB chunks, so one is on disk after 2.5 s.
+    big = safetensors_bytes({"w": [5 * 1024, 4 * 1024]})
     hub.add_repo("acme/big", {"config.json": b"{}", "model.safetensors": big})
     hub.faults.bytes_per_second["model.safetensors"] = 4 * 1024 * 1024
     dest = tmp_path / "cache"
@@ -246,14 +246,8 @@ def test_a_killed_download_resumes_from_its_partial_file_with_a_range_request(
         try:
             running = lambda: process.poll() is None  # noqa: E731
             wait_for(
-                lambda: _partial_bytes(dest) > 0 or not running(),
-                "a chunk on disk",
-                timeout=120,
-                interval=0.05,
-            )
-            wait_for(
-                lambda: '"rateBytesPerSecond"' in stderr.read_text() or not running(),
-                "a rate",
+                lambda: (_partial_bytes(dest) > 0 and _moving(_reports(stderr))) or not running(),
+                "a chunk on disk and a report with a rate",
                 timeout=120,
                 interval=0.05,
             )
@@ -263,13 +257,8 @@ def test_a_killed_download_resumes_from_its_partial_file_with_a_range_request(
             process.wait(timeout=60)
     kept = _partial_bytes(dest)
     assert 0 < kept < len(big) and not (dest / COMPLETE_MARKER).exists()
-    reports = [
-        json.loads(line.split(": ", 1)[1])
-        for line in stderr.read_text().splitlines()
-        if line.startswith("modelfleet fetch: {")
-    ]
-    downloading = [r for r in reports if r["phase"] == "Downloading" and "rateBytesPerSecond" in r]
-    assert downloading and downloading[-1]["rateBytesPerSecond"] > 0 and "etaSeconds" in downloading[-1]
+    moving = _moving(_reports(stderr))
+    assert moving and moving[-1]["etaSeconds"] > 0
 
     hub.faults.bytes_per_second.clear()
     hub.requests.clear()
@@ -279,6 +268,16 @@ def test_a_killed_download_resumes_from_its_partial_file_with_a_range_request(
     assert ranges and ranges[0] is not None and int(ranges[0].removeprefix("bytes=").split("-")[0]) >= kept
     assert (dest / "model.safetensors").read_bytes() == big
     assert marker(dest).phase == FetchPhase.COMPLETE
+
+
+def _reports(stderr: Path) -> list[dict[str, Any]]:
+    lines = stderr.read_text().splitlines()
+    return [json.loads(line.split(": ", 1)[1]) for line in lines if line.startswith("modelfleet fetch: {")]
+
+
+def _moving(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Downloading reports with a rate above zero (and so an ETA)."""
+    return [r for r in reports if r["phase"] == "Downloading" and r.get("rateBytesPerSecond", 0) > 0]
 
 
 def _partial_bytes(dest: Path) -> int:
