@@ -238,7 +238,9 @@ CASES = [
         "1536 / 8 = 192 per rank is not a multiple of the 128-wide fp8 blocks",
         {"gpu": "H100-80GB", "tensor_parallel": 8, "expert_parallel": False},
         feasible=False,
-        says=("192 per rank",),
+        says=(
+            "The output_size of gate's and up's weight = 192 is not divisible by weight quantization block_n = 128",
+        ),
     ),
     Case(
         "qwen235b-fp8-block-tp8-with-ep",

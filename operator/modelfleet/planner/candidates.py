@@ -13,6 +13,7 @@ planner keep one rejection per GPU type and rule instead of one per count.
 from __future__ import annotations
 
 from modelfleet.catalog.types import GpuType
+from modelfleet.planner.blocks import check_weight_blocks
 from modelfleet.planner.context import EP_MIN_EXPERTS, Sizing
 from modelfleet.planner.engines import MultiNode
 from modelfleet.planner.types import Candidate
@@ -123,7 +124,7 @@ def _check_model(c: Candidate, sizing: Sizing) -> Problem | None:
 
 
 def _check_mlp(c: Candidate, sizing: Sizing) -> Problem | None:
-    model, tp = sizing.model, c.tensor_parallel
+    tp = c.tensor_parallel
     if c.expert_parallel:
         experts = sizing.routed_experts
         if experts % tp:
@@ -132,18 +133,11 @@ def _check_mlp(c: Candidate, sizing: Sizing) -> Problem | None:
             )
     sliced = _sliced_mlp(c, sizing)
     if sliced is None:
-        return None
+        return check_weight_blocks(c, sizing)
     label, width = sliced
     if width % tp:
         return "mlp", f"{label} {width} is not divisible by TP={tp}"
-    block = sizing.fp8_block
-    if block and (width // tp) % block:
-        return "fp8-block", (
-            f"block-quantized fp8 weights: {label} {width} / TP={tp} = {width // tp} per rank is not a "
-            f"multiple of the {block}-wide scale blocks"
-            + ("; enable expert parallel or use a smaller TP" if model.is_moe else "; use a smaller TP")
-        )
-    return None
+    return check_weight_blocks(c, sizing)
 
 
 def _sliced_mlp(c: Candidate, sizing: Sizing) -> tuple[str, int] | None:

@@ -89,12 +89,21 @@ def _sizing(
         tokens_per_sequence=max_len,
         sequences=request.concurrency,
         activation_width=facts.activation_width,
-        fp8_block=FP8_BLOCK if served == "fp8" and facts.native_dtype == "fp8" else None,
+        weight_block=_weight_block(model, served, facts.native_dtype),
         is_moe=model.is_moe,
         routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
         kv_head_counts=_kv_head_counts(model, facts.kv.kv_head_counts),
     )
     return sizing, facts.notes
+
+
+def _weight_block(model: ModelFacts, served: str, native: str | None) -> tuple[int, int] | None:
+    """The quantization blocks of the served weights: only a checkpoint served in its own format has them."""
+    if served != native:
+        return None  # quantized on load (per-tensor / per-channel), or dequantized
+    if model.weight_block_n and model.weight_block_k:
+        return model.weight_block_n, model.weight_block_k
+    return FP8_BLOCK if served == "fp8" else None
 
 
 def _kv_head_counts(model: ModelFacts, from_shape: tuple[int, ...]) -> tuple[int, ...]:
