@@ -21,8 +21,9 @@ HEALTH_PATH = "/health"
 SHUTDOWN = Shutdown(serve_after_stop_seconds=60, exit_seconds=30)
 DIST_INIT_PORT = 20000  # the port the LWS examples use for SGLang's torch.distributed rendezvous
 
-# Our quantization names -> SGLang's --quantization (python/sglang/srt/arg_groups/choices.py).
-QUANTIZATION = {"fp8": "fp8", "awq": "awq", "gptq": "gptq"}
+# Quantization SGLang applies on load to a bf16 checkpoint -> its --quantization
+# (python/sglang/srt/arg_groups/choices.py); awq / gptq checkpoints are read from their config.json.
+QUANTIZATION = {"fp8": "fp8"}
 KV_CACHE_FP8 = "fp8_e4m3"
 
 
@@ -42,13 +43,19 @@ def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
         # Expert parallel over the whole tensor-parallel group, SGLang's usual layout for MoE.
         *([flag("--ep-size", parallel.tensor)] if parallel.expert else []),
         *optional("--context-length", inputs.max_model_len),
-        flag("--mem-fraction-static", inputs.gpu_memory_utilization),
+        flag("--mem-fraction-static", _static_fraction(inputs)),
         *optional("--quantization", engine_quantization("SGLang", inputs.quantization, QUANTIZATION)),
         *(["--kv-cache-dtype=" + KV_CACHE_FP8] if inputs.kv_cache_fp8 else []),
         "--enable-metrics",
         *_multi_node(inputs, role),
     ]
     return with_user_args(ours, inputs.user_args)
+
+
+def _static_fraction(inputs: EngineInputs) -> float:
+    """Weights + KV share of GPU memory: SGLang keeps activations and CUDA graphs outside it."""
+    fraction = inputs.static_memory_fraction
+    return fraction if fraction is not None and fraction > 0 else inputs.gpu_memory_utilization
 
 
 def _multi_node(inputs: EngineInputs, role: Role) -> list[str]:
