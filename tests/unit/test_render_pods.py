@@ -365,3 +365,46 @@ def test_long_model_deployment_names_still_give_valid_names_and_label_values() -
 def test_hub_models_are_served_under_their_model_id() -> None:
     (template,) = pod_templates(render(make_spec("vllm", model={"id": "org/model", "source": HF_SOURCE}))[0])
     assert "--served-model-name=org/model" in engine_container(template)["command"]
+
+
+# --- remote code ----------------------------------------------------------------------------------
+
+
+def _launch_with_facts(engine: str, model: dict[str, Any], facts_id: str) -> Any:
+    from modelfleet.catalog import get_model
+    from modelfleet.render import launch_spec
+
+    spec = make_spec(engine, model=model, engine={"name": engine})
+    return launch_spec(
+        spec,
+        make_plan(engine),
+        name="m",
+        namespace="ns",
+        revision="0123456789",
+        gpu=H100,
+        facts=get_model(facts_id),
+    )
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tgi"])
+def test_trust_remote_code_is_passed_only_when_the_spec_allows_it(engine: str) -> None:
+    model = {"id": "moonshotai/Kimi-K2.6", "trustRemoteCode": True}
+    launch = _launch_with_facts(engine, model, "moonshotai/Kimi-K2.6")
+    assert "--trust-remote-code" in launch.leader.argv
+    plain = _launch_with_facts(
+        engine, {"id": "meta-llama/Llama-3.1-8B-Instruct"}, "meta-llama/Llama-3.1-8B-Instruct"
+    )
+    assert "--trust-remote-code" not in plain.leader.argv
+
+
+@pytest.mark.parametrize(
+    "model_id", ["moonshotai/Kimi-K2.6", "deepseek-ai/DeepSeek-V4-Pro", "MiniMaxAI/MiniMax-M2.7"]
+)
+def test_a_model_whose_recipes_need_remote_code_is_refused_until_the_spec_allows_it(model_id: str) -> None:
+    with pytest.raises(RenderError, match="trustRemoteCode: true") as refused:
+        _launch_with_facts("vllm", {"id": model_id}, model_id)
+    assert "runs inside the engine pods" in str(refused.value)
+
+
+def test_trust_remote_code_defaults_to_off() -> None:
+    assert make_spec("vllm").model.trust_remote_code is False

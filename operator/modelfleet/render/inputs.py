@@ -95,11 +95,13 @@ class EngineInputs:
     static_memory_fraction: float | None = None
     port: int = CONTAINER_PORT
     user_args: tuple[str, ...] = ()
+    trust_remote_code: bool = False  # --trust-remote-code: spec.model.trustRemoteCode
 
 
 def engine_inputs(spec: ModelDeploymentSpec, plan: Plan, facts: ModelFacts | None = None) -> EngineInputs:
     """Read the spec and the plan into :class:`EngineInputs` (pure; raises :class:`RenderError`)."""
     chosen = chosen_candidate(plan)
+    check_remote_code(spec, facts)
     return EngineInputs(
         engine=spec.engine.name,
         model=model_location(spec),
@@ -110,6 +112,23 @@ def engine_inputs(spec: ModelDeploymentSpec, plan: Plan, facts: ModelFacts | Non
         gpu_memory_utilization=spec.serving.gpu_memory_utilization,
         static_memory_fraction=static_memory_fraction(plan, spec.serving.gpu_memory_utilization),
         user_args=tuple(spec.engine.args),
+        trust_remote_code=spec.model.trust_remote_code,
+    )
+
+
+def check_remote_code(spec: ModelDeploymentSpec, facts: ModelFacts | None) -> None:
+    """Refuse a model whose recipes need ``--trust-remote-code`` when the spec has not allowed it.
+
+    Without the flag the engine stops at start-up (transformers refuses to load the repository's
+    configuration or tokenizer code), after the GPUs were scheduled and the weights downloaded; saying
+    so before any pod exists is cheaper. The flag is never turned on silently: the code runs in the pod.
+    """
+    if facts is None or not facts.trust_remote_code or spec.model.trust_remote_code:
+        return
+    raise RenderError(
+        f"model {spec.model.id} ships its own Python code (configuration, modelling or tokenizer) and its "
+        "published recipes start the engine with --trust-remote-code; that code runs inside the engine pods. "
+        "Review the repository, pin model.revision, then set spec.model.trustRemoteCode: true"
     )
 
 

@@ -47,6 +47,7 @@ def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
         *optional("--quantization", engine_quantization("SGLang", inputs.quantization, QUANTIZATION)),
         *(["--kv-cache-dtype=" + KV_CACHE_FP8] if inputs.kv_cache_fp8 else []),
         "--enable-metrics",
+        *(["--trust-remote-code"] if inputs.trust_remote_code else []),
         *_multi_node(inputs, role),
     ]
     return with_user_args(ours, inputs.user_args)

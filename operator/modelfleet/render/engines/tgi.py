@@ -45,6 +45,7 @@ def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
         *optional("--quantize", engine_quantization("TGI", inputs.quantization, QUANTIZATION)),
         *(["--kv-cache-dtype=" + KV_CACHE_FP8] if inputs.kv_cache_fp8 else []),
         flag("--usage-stats", "off"),  # no telemetry leaves the cluster
+        *(["--trust-remote-code"] if inputs.trust_remote_code else []),
     ]
     return with_user_args(ours, inputs.user_args)
 

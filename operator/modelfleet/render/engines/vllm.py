@@ -64,6 +64,7 @@ def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
         flag("--gpu-memory-utilization", inputs.gpu_memory_utilization),
         *optional("--quantization", engine_quantization("vLLM", inputs.quantization, QUANTIZATION, WHY_NOT)),
         *(["--kv-cache-dtype=" + KV_CACHE_FP8] if inputs.kv_cache_fp8 else []),
+        *(["--trust-remote-code"] if inputs.trust_remote_code else []),
         *_multi_node(inputs, role),
     ]
     return with_user_args(ours, inputs.user_args)
