@@ -71,6 +71,13 @@ class GpuType:
     product_names: tuple[str, ...]  # what GPU Feature Discovery reports in nvidia.com/gpu.product
     relative_cost: float
     source: tuple[str, ...] = ()
+    # Common GPUs-per-node shapes clouds and vendors sell, most common first (== gpus_per_node).
+    node_shapes: tuple[int, ...] = ()
+
+    @property
+    def shapes(self) -> tuple[int, ...]:
+        """The node shapes, never empty: ``node_shapes`` or just ``gpus_per_node``."""
+        return self.node_shapes or (self.gpus_per_node,)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
 """Candidate layouts for one GPU type, and the engine / model rules each must satisfy.
 
+Node shapes: the GPUs per node of the GPU type's nodes (from the cluster's Nodes, ``--gpus-per-node``,
+or the catalog's most common shape). A replica sits on one node when a node that large exists;
+otherwise it spans whole nodes of the largest shape that divides it evenly (12 GPUs on 2-GPU nodes:
+6 nodes; on 8- and 4-GPU nodes: 3 nodes of 4).
+
 Layouts for a GPU count ``n`` on nodes of ``per_node`` GPUs (unless the user pinned TP / PP):
 
-- ``n <= per_node``: one node, TP = n, PP = 1.
-- ``n > per_node`` (whole nodes only): vLLM TP = per_node, PP = n / per_node; SGLang TP = n across
+- ``n <= largest shape``: one node, TP = n, PP = 1.
+- otherwise (whole nodes only): vLLM TP = per_node, PP = n / per_node; SGLang TP = n across
   ``n / per_node`` nodes (``--nnodes``), PP = 1; TGI refuses (single node only).
 
 Each check returns ``(category, reason)`` for the first rule broken, or None. Categories let the
@@ -16,7 +21,7 @@ from modelfleet.catalog.types import GpuType
 from modelfleet.planner.blocks import check_weight_blocks
 from modelfleet.planner.context import EP_MIN_EXPERTS, Sizing
 from modelfleet.planner.engines import MultiNode
-from modelfleet.planner.types import Candidate
+from modelfleet.planner.types import Candidate, GpuPool
 
 GPU_COUNTS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -38,10 +43,37 @@ def gpu_counts(sizing: Sizing) -> tuple[int, ...]:
     return GPU_COUNTS
 
 
+def node_shapes(gpu: GpuType, pool: GpuPool) -> tuple[int, ...]:
+    """GPUs per node of ``gpu``'s nodes, distinct, largest first: the pool's, else the catalog default.
+
+    >>> from modelfleet.catalog.types import GpuType, Vendor
+    >>> nvl = GpuType("H100-NVL", Vendor.NVIDIA, 94 * 2**30, 8, "9.0", "hopper", True, False, "nvidia.com/gpu", (), 2.0)
+    >>> node_shapes(nvl, GpuPool(node_shapes={"H100-NVL": (2, 2, 1)})), node_shapes(nvl, GpuPool())
+    ((2, 1), (8,))
+    """
+    known = pool.node_shapes
+    shapes = known.get(gpu.name) if known else None
+    if shapes:
+        return tuple(sorted({max(1, count) for count in shapes}, reverse=True))
+    return (max(1, gpu.gpus_per_node),)
+
+
+def gpus_per_node_for(count: int, shapes: tuple[int, ...]) -> int:
+    """GPUs of one node a ``count``-GPU replica uses: all of them on one node when a node is that large,
+    else the largest shape that divides ``count`` (whole nodes), else the largest shape (refused later).
+
+    >>> gpus_per_node_for(4, (8,)), gpus_per_node_for(12, (2,)), gpus_per_node_for(12, (8, 4)), gpus_per_node_for(12, (8,))
+    (4, 2, 4, 8)
+    """
+    if count <= shapes[0]:
+        return count
+    return next((shape for shape in shapes if count % shape == 0), shapes[0])
+
+
 def layout(gpu: GpuType, count: int, sizing: Sizing) -> Candidate | None:
     """The layout of ``count`` GPUs honouring the pins, or None when the pins cannot use ``count``."""
     request = sizing.request
-    per_node = max(1, gpu.gpus_per_node)
+    per_node = gpus_per_node_for(max(1, count), node_shapes(gpu, sizing.request.pool))
     tp, pp = request.tensor_parallel, request.pipeline_parallel
     if tp is not None and pp is not None:
         pass
@@ -53,11 +85,11 @@ def layout(gpu: GpuType, count: int, sizing: Sizing) -> Candidate | None:
         if pp <= 0 or count % pp:
             return None
         tp = count // pp
-    elif count <= per_node or sizing.engine.multi_node is not MultiNode.PIPELINE:
-        tp, pp = count, 1
+    elif count <= per_node or count % per_node or sizing.engine.multi_node is not MultiNode.PIPELINE:
+        tp, pp = count, 1  # (not whole nodes: refused by the layout check, which says so)
     else:
         tp, pp = per_node, count // per_node
-    nodes = -(-count // per_node)
+    nodes = -(-count // per_node) if count > per_node else 1
     return Candidate(gpu.name, count, nodes, tp, pp, 1, _expert_parallel(tp, sizing))
 
 
@@ -79,15 +111,17 @@ def check_candidate(candidate: Candidate, gpu: GpuType, sizing: Sizing) -> Probl
 def _check_layout(c: Candidate, gpu: GpuType, sizing: Sizing) -> Problem | None:
     engine = sizing.engine
     name = engine.engine.value
-    per_node = max(1, gpu.gpus_per_node)
+    shapes = node_shapes(gpu, sizing.request.pool)
+    per_node = c.gpus_per_replica // c.nodes_per_replica if c.nodes_per_replica > 1 else shapes[0]
     tp, pp = c.tensor_parallel, c.pipeline_parallel
     if tp <= 0 or pp <= 0 or tp * pp != c.gpus_per_replica:
         return "pins", (
             f"tensor_parallel {tp} x pipeline_parallel {pp} must equal gpus_per_replica {c.gpus_per_replica}"
         )
-    if c.nodes_per_replica > 1 and c.gpus_per_replica % per_node:
+    if c.nodes_per_replica > 1 and (c.gpus_per_replica % c.nodes_per_replica or per_node not in shapes):
+        sizes = " or ".join(str(shape) for shape in shapes)
         return "layout", (
-            f"{c.gpus_per_replica} GPUs do not fill whole nodes of {per_node} {gpu.name}: "
+            f"{c.gpus_per_replica} GPUs do not fill whole {gpu.name} nodes of {sizes} GPUs: "
             "a multi-node replica uses every GPU of each node"
         )
     if c.nodes_per_replica > 1 and engine.multi_node is MultiNode.NONE:

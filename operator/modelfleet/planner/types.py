@@ -14,10 +14,14 @@ class GpuPool:
 
     ``free_per_node`` maps GPU type name to the free GPU count of each node of that type (from the
     cluster inventory). ``None`` means no inventory is known (the CLI without a cluster): every catalog
-    GPU type is a candidate with its typical GPUs per node.
+    GPU type is a candidate with its typical GPUs per node (or ``node_shapes`` when given).
     """
 
     free_per_node: dict[str, tuple[int, ...]] | None = None
+    # GPUs per node (allocatable, free or not) of each GPU type's nodes, distinct sizes, largest first:
+    # from the cluster's Nodes, or every type pinned by ``modelfleet plan --gpus-per-node``. A type not
+    # listed uses the catalog's most common shape.
+    node_shapes: dict[str, tuple[int, ...]] | None = None
 
 
 @dataclass(frozen=True)
