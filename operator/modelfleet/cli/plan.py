@@ -1,8 +1,8 @@
 """``modelfleet plan``: the GPU plan for a spec, with no cluster at all.
 
 ``-f FILE`` reads a ModelDeployment; flags override the file's values. Giving any of
-``--gpus-per-replica``, ``--tensor-parallel``, ``--pipeline-parallel`` replaces the file's whole layout
-pin (a file's ``gpusPerReplica: 8`` next to ``--tensor-parallel 4`` would otherwise contradict itself).
+``--gpus-per-replica``, ``--tensor-parallel``, ``--pipeline-parallel``, ``--data-parallel`` replaces the
+file's whole layout pin (a file's ``gpusPerReplica: 8`` next to ``--tensor-parallel 4`` would otherwise contradict itself).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ LAYOUT_FLAGS = {
     "gpus_per_replica": "gpusPerReplica",
     "tensor_parallel": "tensorParallel",
     "pipeline_parallel": "pipelineParallel",
+    "data_parallel": "dataParallel",
 }
 
 
@@ -54,6 +55,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--gpus-per-replica", type=int, metavar="N")
     parser.add_argument("--tensor-parallel", type=int, metavar="N")
     parser.add_argument("--pipeline-parallel", type=int, metavar="N")
+    parser.add_argument(
+        "--data-parallel",
+        type=int,
+        metavar="N",
+        help="DP x EP for MoE models: N attention ranks per replica, routed experts split over all GPUs",
+    )
     parser.add_argument(
         "--gpus-per-node",
         type=int,

@@ -33,6 +33,11 @@ def gpu_counts(sizing: Sizing) -> tuple[int, ...]:
     request = sizing.request
     if request.gpus_per_replica is not None:
         return (request.gpus_per_replica,)
+    dp = request.data_parallel or 1
+    if dp > 1:
+        # DP x EP: attention TP of 1, 2, 4 or 8 per DP rank (the recipes use 1), unless TP is pinned.
+        per_rank = (request.tensor_parallel,) if request.tensor_parallel else (1, 2, 4, 8)
+        return tuple(dp * tp * (request.pipeline_parallel or 1) for tp in per_rank)
     tp, pp = request.tensor_parallel, request.pipeline_parallel
     if tp is not None and pp is not None:
         return (tp * pp,)
@@ -74,6 +79,8 @@ def layout(gpu: GpuType, count: int, sizing: Sizing) -> Candidate | None:
     """The layout of ``count`` GPUs honouring the pins, or None when the pins cannot use ``count``."""
     request = sizing.request
     per_node = gpus_per_node_for(max(1, count), node_shapes(gpu, sizing.request.pool))
+    if (request.data_parallel or 1) > 1:
+        return _data_parallel_layout(gpu, count, per_node, sizing)
     tp, pp = request.tensor_parallel, request.pipeline_parallel
     if tp is not None and pp is not None:
         pass
@@ -91,6 +98,19 @@ def layout(gpu: GpuType, count: int, sizing: Sizing) -> Candidate | None:
         tp, pp = per_node, count // per_node
     nodes = -(-count // per_node) if count > per_node else 1
     return Candidate(gpu.name, count, nodes, tp, pp, 1, _expert_parallel(tp, sizing))
+
+
+def _data_parallel_layout(gpu: GpuType, count: int, per_node: int, sizing: Sizing) -> Candidate | None:
+    """DP x EP: ``dp`` attention ranks of TP ``count / dp`` each; routed experts over all ``count`` GPUs."""
+    request = sizing.request
+    dp = request.data_parallel or 1
+    pp = request.pipeline_parallel or 1
+    if count % (dp * pp):
+        return None
+    tp = request.tensor_parallel or count // (dp * pp)
+    nodes = -(-count // per_node) if count > per_node else 1
+    expert = sizing.is_moe and request.expert_parallel is not False
+    return Candidate(gpu.name, count, nodes, tp, pp, dp, expert)
 
 
 def _expert_parallel(tp: int, sizing: Sizing) -> bool:
@@ -113,11 +133,17 @@ def _check_layout(c: Candidate, gpu: GpuType, sizing: Sizing) -> Problem | None:
     name = engine.engine.value
     shapes = node_shapes(gpu, sizing.request.pool)
     per_node = c.gpus_per_replica // c.nodes_per_replica if c.nodes_per_replica > 1 else shapes[0]
-    tp, pp = c.tensor_parallel, c.pipeline_parallel
-    if tp <= 0 or pp <= 0 or tp * pp != c.gpus_per_replica:
+    tp, pp, dp = c.tensor_parallel, c.pipeline_parallel, c.data_parallel
+    if tp <= 0 or pp <= 0 or tp * pp * dp != c.gpus_per_replica:
         return "pins", (
-            f"tensor_parallel {tp} x pipeline_parallel {pp} must equal gpus_per_replica {c.gpus_per_replica}"
+            f"tensor_parallel {tp} x pipeline_parallel {pp}"
+            + (f" x data_parallel {dp}" if dp > 1 else "")
+            + f" must equal gpus_per_replica {c.gpus_per_replica}"
         )
+    if dp > 1:
+        problem = _check_data_parallel(c, sizing)
+        if problem:
+            return problem
     if c.nodes_per_replica > 1 and (c.gpus_per_replica % c.nodes_per_replica or per_node not in shapes):
         sizes = " or ".join(str(shape) for shape in shapes)
         return "layout", (
@@ -141,6 +167,40 @@ def _check_layout(c: Candidate, gpu: GpuType, sizing: Sizing) -> Problem | None:
     return None
 
 
+def _check_data_parallel(c: Candidate, sizing: Sizing) -> Problem | None:
+    """DP x EP is a MoE layout on engines with DP attention, one pipeline stage, vLLM on one node."""
+    name = sizing.engine.engine.value
+    if sizing.engine.expert_parallel_flag is None:
+        return (
+            "data-parallel",
+            f"{name} has no data-parallel attention with expert parallel: use vllm or sglang",
+        )
+    if not sizing.is_moe:
+        return "data-parallel", (
+            f"dataParallel={c.data_parallel} splits routed experts over the DP ranks, but {sizing.model.id} is "
+            "dense: unset dataParallel and raise replicas for more throughput"
+        )
+    if not c.expert_parallel:
+        return "data-parallel", "dataParallel needs expert parallel: unset expertParallel: false"
+    if c.pipeline_parallel > 1:
+        return (
+            "data-parallel",
+            "dataParallel with pipelineParallel > 1 is not planned: unset pipelineParallel",
+        )
+    if c.nodes_per_replica > 1 and sizing.engine.multi_node is MultiNode.PIPELINE:
+        return "data-parallel", (
+            f"{name} data parallel across {c.nodes_per_replica} nodes needs per-node DP start ranks that "
+            "ModelFleet does not render: use engine sglang (DP attention spans nodes with --nnodes) or a "
+            "layout on one node"
+        )
+    if sizing.expert_weight_bytes is None:
+        return "data-parallel", (
+            f"cannot split {sizing.model.id}'s weights into replicated and expert parts: total and active "
+            "parameters, routed experts and experts per token must be known (spec.model.overrides)"
+        )
+    return None
+
+
 def _check_model(c: Candidate, sizing: Sizing) -> Problem | None:
     model = sizing.model
     tp, pp = c.tensor_parallel, c.pipeline_parallel
@@ -160,10 +220,10 @@ def _check_model(c: Candidate, sizing: Sizing) -> Problem | None:
 def _check_mlp(c: Candidate, sizing: Sizing) -> Problem | None:
     tp = c.tensor_parallel
     if c.expert_parallel:
-        experts = sizing.routed_experts
-        if experts % tp:
+        experts, ep = sizing.routed_experts, tp * c.data_parallel
+        if experts % ep:
             return "expert-parallel", (
-                f"{experts} routed experts are not divisible by the expert-parallel size {tp}"
+                f"{experts} routed experts are not divisible by the expert-parallel size {ep}"
             )
     sliced = _sliced_mlp(c, sizing)
     if sliced is None:

@@ -40,3 +40,5 @@ class Sizing:
     is_moe: bool = False
     routed_experts: int = 0
     kv_head_counts: tuple[int, ...] = ()
+    # Bytes of the routed experts within weight_bytes (DP x EP splits them, replicates the rest); None = unknown.
+    expert_weight_bytes: int | None = None

@@ -93,8 +93,27 @@ def _sizing(
         is_moe=model.is_moe,
         routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
         kv_head_counts=_kv_head_counts(model, facts.kv.kv_head_counts),
+        expert_weight_bytes=_expert_weight_bytes(model, facts.weight_bytes),
     )
     return sizing, facts.notes
+
+
+def _expert_weight_bytes(model: ModelFacts, weight_bytes: int) -> int | None:
+    """The routed experts' share of ``weight_bytes``, from parameter counts.
+
+    Active = dense + routed x k / R (k of R routed experts per token; shared experts count as dense),
+    total = dense + routed, so routed = (total - active) x R / (R - k). DeepSeek-V3: (671 - 37) x
+    256 / 248 = 654.4B of 671B parameters are routed experts (97.5 %).
+    """
+    moe = model.moe
+    total, active = model.total_params, model.active_params
+    if moe is None or not (total and active and moe.routed_experts and moe.experts_per_token):
+        return None
+    routed, k = moe.routed_experts, moe.experts_per_token
+    if routed <= k or active >= total:
+        return None
+    expert_params = min(total, (total - active) * routed / (routed - k))
+    return int(weight_bytes * expert_params / total)
 
 
 def _weight_block(model: ModelFacts, served: str, native: str | None) -> tuple[int, int] | None:
@@ -154,14 +173,17 @@ def _feasible(sizing: Sizing, best: Found, log: RejectionLog, notes: tuple[str, 
     c, gpu = best.candidate, best.gpu
     chosen = (
         f"chose {c.gpus_per_replica} x {gpu.name} on {c.nodes_per_replica} node(s): TP={c.tensor_parallel}, "
-        f"PP={c.pipeline_parallel}, EP={'on' if c.expert_parallel else 'off'}; cheapest feasible "
+        f"PP={c.pipeline_parallel}, "
+        + (f"DP={c.data_parallel}, " if c.data_parallel > 1 else "")
+        + f"EP={'on' if c.expert_parallel else 'off'}; cheapest feasible "
         f"(relative cost {c.gpus_per_replica * gpu.relative_cost:g})"
     )
     reasons = (chosen, breakdown_sentence(c, best.memory, gpu, sizing)) + notes
     if best.hardware_note:
         reasons += (best.hardware_note,)
     if c.expert_parallel and sizing.engine.expert_parallel_flag:
-        reasons += (f"expert parallel over {c.tensor_parallel} ranks ({sizing.engine.expert_parallel_flag})",)
+        ranks = c.tensor_parallel * c.data_parallel
+        reasons += (f"expert parallel over {ranks} ranks ({sizing.engine.expert_parallel_flag})",)
     return Plan(
         feasible=True,
         model_id=sizing.model.id,

@@ -38,6 +38,7 @@ class PlanRequest:
     tensor_parallel: int | None = None
     pipeline_parallel: int | None = None
     expert_parallel: bool | None = None  # None = planner decides (on for large MoE)
+    data_parallel: int | None = None  # DP x EP inside a replica (MoE); None = no DP ranks (DP = 1)
     pool: GpuPool = field(default_factory=GpuPool)
 
 
@@ -62,7 +63,7 @@ class Candidate:
     nodes_per_replica: int
     tensor_parallel: int
     pipeline_parallel: int
-    data_parallel: int = 1
+    data_parallel: int = 1  # attention DP ranks of one replica; GPUs = TP x PP x DP
     expert_parallel: bool = False
 
 

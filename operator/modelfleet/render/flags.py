@@ -104,6 +104,7 @@ SGLANG_0_5 = FlagTable(
             "--pp-size": _SGL_FIELDS + "parallel.py",
             "--dp-size": _SGL_FIELDS + "parallel.py",
             "--ep-size": _SGL_FIELDS + "parallel.py",
+            "--enable-dp-attention": _SGL_FIELDS + "parallel.py",
             "--nnodes": _SGL_FIELDS + "parallel.py",
             "--node-rank": _SGL_FIELDS + "parallel.py",
             "--dist-init-addr": _SGL_FIELDS + "parallel.py",

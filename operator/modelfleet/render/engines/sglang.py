@@ -29,7 +29,6 @@ KV_CACHE_FP8 = "fp8_e4m3"
 
 def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
     """The full SGLang argv for one pod of a replica (``--enable-metrics`` feeds canary analysis)."""
-    parallel = inputs.parallel
     ours = [
         *COMMAND,
         flag("--model-path", inputs.model.model_arg),
@@ -37,11 +36,7 @@ def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
         *optional("--revision", inputs.model.revision),
         flag("--host", "0.0.0.0"),  # SGLang binds 127.0.0.1 by default: probes and Services need more
         flag("--port", inputs.port),
-        flag("--tp-size", parallel.tensor),
-        *([flag("--pp-size", parallel.pipeline)] if parallel.pipeline > 1 else []),
-        *([flag("--dp-size", parallel.data)] if parallel.data > 1 else []),
-        # Expert parallel over the whole tensor-parallel group, SGLang's usual layout for MoE.
-        *([flag("--ep-size", parallel.tensor)] if parallel.expert else []),
+        *_parallel_flags(inputs),
         *optional("--context-length", inputs.max_model_len),
         flag("--mem-fraction-static", _static_fraction(inputs)),
         *optional("--quantization", engine_quantization("SGLang", inputs.quantization, QUANTIZATION)),
@@ -51,6 +46,38 @@ def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
         *_multi_node(inputs, role),
     ]
     return with_user_args(ours, inputs.user_args)
+
+
+def _parallel_flags(inputs: EngineInputs) -> list[str]:
+    """TP / PP / DP / EP flags.
+
+    DP x EP (the DeepSeek and Kimi recipes: ``--tp 8 --dp 8 --enable-dp-attention``): SGLang's
+    ``--tp-size`` is then every GPU of the replica and ``--dp-size`` divides it into attention ranks
+    ("tp_size % dp_size == 0", ``server_args.py``); experts span all of them (``--ep-size``).
+
+    >>> from modelfleet.render.inputs import ModelLocation, Parallelism
+    >>> dp_ep = EngineInputs(engine="sglang", model=ModelLocation("org/m", "org/m"),
+    ...     parallel=Parallelism(1, 1, 8, True, 1, 8), quantization=None, kv_cache_fp8=False,
+    ...     max_model_len=8192, gpu_memory_utilization=0.9)
+    >>> _parallel_flags(dp_ep)
+    ['--tp-size=8', '--dp-size=8', '--enable-dp-attention', '--ep-size=8']
+    """
+    parallel = inputs.parallel
+    if parallel.data > 1 and parallel.expert:
+        world = parallel.tensor * parallel.data
+        return [
+            flag("--tp-size", world),
+            flag("--dp-size", parallel.data),
+            "--enable-dp-attention",
+            flag("--ep-size", world),
+        ]
+    return [
+        flag("--tp-size", parallel.tensor),
+        *([flag("--pp-size", parallel.pipeline)] if parallel.pipeline > 1 else []),
+        *([flag("--dp-size", parallel.data)] if parallel.data > 1 else []),
+        # Expert parallel over the whole tensor-parallel group, SGLang's usual layout for MoE.
+        *([flag("--ep-size", parallel.tensor)] if parallel.expert else []),
+    ]
 
 
 def _static_fraction(inputs: EngineInputs) -> float:
