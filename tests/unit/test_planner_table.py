@@ -266,11 +266,19 @@ CASES = [
         layout=("H100-80GB", 1, 1, 1, 1),
     ),
     Case(
-        "gemma4-31b-tgi-two-h100",
+        "gemma4-31b-tgi-refused",
         GEMMA4_31B,
-        "TGI keeps every token in windowed layers too: 27.5 GiB KV",
+        "TGI 3.3 has no Gemma 4 implementation (its supported-models list)",
         {"gpu": "H100-80GB", "engine": TGI},
-        layout=("H100-80GB", 2, 1, 2, 1),
+        feasible=False,
+        says=("tgi 3.3 has no implementation of Gemma4ForConditionalGeneration", "use engine vllm or sglang"),
+    ),
+    Case(
+        "gemma3-27b-tgi-keeps-windowed-tokens",
+        "google/gemma-3-27b-it",
+        "TGI keeps every token in windowed layers too: 15.5 GiB KV against vLLM's 2.9 GiB",
+        {"gpu": "H100-80GB", "engine": TGI},
+        layout=("H100-80GB", 1, 1, 1, 1),
     ),
     Case(
         "gemma4-26b-missing-window",

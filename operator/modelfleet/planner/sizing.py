@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from modelfleet.catalog.types import AttentionKind, GpuType, ModelFacts
 from modelfleet.planner.context import FP8_BLOCK, Sizing
 from modelfleet.planner.derived import derive
+from modelfleet.planner.engine_models import architecture_problem
 from modelfleet.planner.engines import profile
 from modelfleet.planner.memory import breakdown_sentence
 from modelfleet.planner.ranking import Found, RejectionLog, rank_key
@@ -48,7 +49,7 @@ def plan(request: PlanRequest, model: ModelFacts, gpus: Mapping[str, GpuType]) -
     >>> result.chosen.gpus_per_replica, result.chosen.tensor_parallel, result.max_model_len
     (4, 4, 32768)
     """
-    problem = validate_request(request)
+    problem = validate_request(request) or architecture_problem(request.engine, model.architecture)
     if problem:
         return _infeasible(request, model, "unknown", request.max_model_len, (problem,))
     served, dtype_notes = served_dtype(request, model)
