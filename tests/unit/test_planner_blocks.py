@@ -185,3 +185,27 @@ def test_a_malformed_weight_block_size_names_the_field(block: Any) -> None:
     config = {**QWEN3_235B_FP8, "quantization_config": {**FP8_BLOCKS, "weight_block_size": block}}
     with pytest.raises(CatalogError, match="weight_block_size"):
         facts_from_config(config, "org/broken")
+
+
+DENSE_GPTQ = {
+    **{k: v for k, v in DENSE_FP8.items() if k != "quantization_config"},
+    "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False},
+}
+
+
+def test_gptq_group_size_is_read_from_config_json() -> None:
+    assert facts_from_config(DENSE_GPTQ, "org/dense-gptq").weight_group_size == 128
+    per_channel = {**DENSE_GPTQ, "quantization_config": {"quant_method": "awq", "group_size": -1}}
+    assert facts_from_config(per_channel, "org/dense-awq").weight_group_size is None
+
+
+@pytest.mark.parametrize(("tp", "feasible"), [(2, True), (8, False)])
+def test_gptq_row_parallel_slices_must_hold_whole_groups(tp: int, feasible: bool) -> None:
+    model = facts(DENSE_GPTQ, "org/dense-gptq", 8e9)
+    result = plan(PlanRequest(model.id, gpu="H100-80GB", tensor_parallel=tp), model, gpu_catalog())
+    assert result.feasible is feasible, result.reasons
+    if not feasible:
+        assert (
+            "Weight input_size_per_partition = 1728 is not divisible by group_size = 128."
+            in result.reasons[0]
+        )

@@ -63,6 +63,29 @@ def weight_block_size(
     return (n, k) if n and k else None
 
 
+def weight_group_size(config: Mapping[str, Any], text: Mapping[str, Any], where: str) -> int | None:
+    """The quantization group of a GPTQ / AWQ / compressed-tensors int checkpoint (``group_size``, 128
+    for most); None when weights are per-channel (``-1``) or not group-quantized.
+
+    >>> weight_group_size({"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}, {}, "c")
+    128
+    >>> weight_group_size({"quantization_config": {"quant_method": "awq", "group_size": -1}}, {}, "c") is None
+    True
+    """
+    quantization = quantization_config(config, text, where)
+    if quantization is None:
+        return None
+    group = quantization.get("group_size")
+    groups = quantization.get("config_groups")
+    if group is None and isinstance(groups, Mapping) and groups:
+        first = next(iter(groups.values()))
+        weights = first.get("weights") if isinstance(first, Mapping) else None
+        group = weights.get("group_size") if isinstance(weights, Mapping) else None
+    if group is None or group == -1:
+        return None
+    return v.checked_int(group, where=where, field="quantization_config group_size", maximum=v.MAX_COUNT)
+
+
 def native_dtype(config: Mapping[str, Any], text: Mapping[str, Any], where: str) -> str | None:
     quantization = quantization_config(config, text, where)
     if quantization is not None:

@@ -122,6 +122,9 @@ class ModelFacts:
     # tensor-parallel slice of a weight must hold whole blocks. None = not block-quantized or unknown.
     weight_block_n: int | None = None
     weight_block_k: int | None = None
+    # Group-quantized int checkpoints (GPTQ / AWQ / compressed-tensors int4: quantization_config.group_size,
+    # usually 128): each row-parallel slice must hold whole groups. None = per-channel or unknown.
+    weight_group_size: int | None = None
     max_context: int | None = None
     license: str | None = None  # catalog licence id, see catalog/data/licenses.yaml
     vision: bool = False

@@ -124,4 +124,5 @@ MODEL_INT_FIELDS: dict[str, int] = {
     "max_context": MAX_COUNT,
     "weight_block_n": MAX_COUNT,
     "weight_block_k": MAX_COUNT,
+    "weight_group_size": MAX_COUNT,
 }

@@ -16,6 +16,14 @@ start otherwise; the messages below are theirs, word for word:
   row-parallel input slice of ``block_k``: the dense MLP (``intermediate_size / TP``), the query and
   KV projections (heads / TP x head_dim) and the output projection.
 
+Group-quantized int checkpoints (GPTQ, AWQ: ``quantization_config.group_size``, 128 for most) keep one
+scale per group of input channels, so every row-parallel input slice (``intermediate_size / TP`` of
+the down projection, ``heads x head_dim / TP`` of the output projection) must hold whole groups. vLLM's
+Marlin kernels, which serve GPTQ and AWQ on every NVIDIA GPU from Ampere on, refuse otherwise
+(``verify_marlin_supports_shape`` in ``vllm/model_executor/layers/quantization/utils/marlin_utils.py``):
+"Weight input_size_per_partition = 1728 is not divisible by group_size = 128. Consider reducing
+tensor_parallel_size or running with --quantization gptq."
+
 Worked examples (block 128): Qwen3-235B-A22B-FP8 (moe_intermediate_size 1536) at TP=8 gives 192 per
 rank: refused, while TP=4 (384) or TP=8 with expert parallel start. Qwen3-Coder-480B-A35B-FP8 (2560)
 at TP=8 gives 320: refused.
@@ -40,11 +48,17 @@ _DENSE_IN = (
 )
 
 
+_GROUP = (
+    "Weight input_size_per_partition = {size} is not divisible by group_size = {block}. "
+    "Consider reducing tensor_parallel_size or running with --quantization gptq."
+)
+
+
 def check_weight_blocks(c: Candidate, sizing: Sizing) -> Problem | None:
     """The first tensor-parallel slice that is not a whole number of quantization blocks, or None."""
     block = sizing.weight_block
     if block is None:
-        return None
+        return check_weight_groups(c, sizing)
     block_n, block_k = block
     for label, size, template_n, template_k in _slices(c, sizing):
         for template, quantum in ((template_n, block_n), (template_k, block_k)):
@@ -53,17 +67,44 @@ def check_weight_blocks(c: Candidate, sizing: Sizing) -> Problem | None:
                 continue
             if template and size % quantum:
                 return "weight-blocks", _reason(sizing, c, label, template.format(size=size, block=quantum))
+    return check_weight_groups(c, sizing)
+
+
+def check_weight_groups(c: Candidate, sizing: Sizing) -> Problem | None:
+    """The first row-parallel input slice that is not a whole number of quantization groups, or None.
+
+    Only TP splits input channels; at TP=1 every slice is the checkpoint's own width.
+    """
+    group, tp, model = sizing.weight_group, c.tensor_parallel, sizing.model
+    if group is None or tp == 1:
+        return None
+    slices: list[tuple[str, int]] = []
+    expert_width = model.moe.expert_intermediate_size if model.moe else None
+    if sizing.is_moe and not c.expert_parallel and expert_width and expert_width % tp == 0:
+        slices.append((f"moe_intermediate_size {expert_width} / TP={tp}", expert_width // tp))
+    if not sizing.is_moe and model.intermediate_size and model.intermediate_size % tp == 0:
+        slices.append(
+            (f"intermediate_size {model.intermediate_size} / TP={tp}", model.intermediate_size // tp)
+        )
+    heads, head_dim = model.num_attention_heads, model.head_dim
+    if heads and head_dim and heads % tp == 0:
+        slices.append((f"{heads} heads x {head_dim} / TP={tp}", heads // tp * head_dim))
+    for label, size in slices:
+        if size % group:
+            words = _GROUP.format(size=size, block=group)
+            return "weight-groups", _reason(
+                sizing, c, label, words, f"group-quantized weights (group {group})"
+            )
     return None
 
 
-def _reason(sizing: Sizing, c: Candidate, label: str, words: str) -> str:
+def _reason(sizing: Sizing, c: Candidate, label: str, words: str, kind: str = "") -> str:
     advice = "use a smaller TP"
     if sizing.is_moe and not c.expert_parallel and "moe_" in label:
         advice = "enable expert parallel (accelerator.expertParallel: true) or use a smaller TP"
-    return (
-        f"{sizing.engine.engine.value} refuses to start: {words!r} ({label}, block-quantized weights "
-        f"{sizing.weight_block[0]}x{sizing.weight_block[1]}); {advice}"  # type: ignore[index]
-    )
+    if not kind and sizing.weight_block is not None:
+        kind = f"block-quantized weights {sizing.weight_block[0]}x{sizing.weight_block[1]}"
+    return f"{sizing.engine.engine.value} refuses to start: {words!r} ({label}, {kind}); {advice}"
 
 
 def _slices(c: Candidate, sizing: Sizing) -> list[tuple[str, int, str, str]]:

@@ -40,5 +40,7 @@ class Sizing:
     is_moe: bool = False
     routed_experts: int = 0
     kv_head_counts: tuple[int, ...] = ()
+    # Quantization group of served group-quantized int weights (GPTQ / AWQ), None = not grouped.
+    weight_group: int | None = None
     # Bytes of the routed experts within weight_bytes (DP x EP splits them, replicates the rest); None = unknown.
     expert_weight_bytes: int | None = None

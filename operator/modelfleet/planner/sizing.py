@@ -91,6 +91,7 @@ def _sizing(
         sequences=request.concurrency,
         activation_width=facts.activation_width,
         weight_block=_weight_block(model, served, facts.native_dtype),
+        weight_group=model.weight_group_size if served == facts.native_dtype else None,
         is_moe=model.is_moe,
         routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
         kv_head_counts=_kv_head_counts(model, facts.kv.kv_head_counts),
