@@ -294,3 +294,19 @@ def test_the_plan_spans_whole_nodes_of_the_shapes_the_cluster_has() -> None:
     plan = decision.status["plan"]
     assert (plan["nodesPerReplica"], plan["tensorParallel"], plan["pipelineParallel"]) == (6, 2, 6)
     assert any(obj["kind"] == "LeaderWorkerSet" for obj in decision.apply)
+
+
+def test_a_model_that_needs_remote_code_waits_for_trust_remote_code_and_says_so() -> None:
+    h200 = (NodeGpus("h200-0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True),)
+    v4 = spec(model={"id": "deepseek-ai/DeepSeek-V4-Flash"}, accelerator={"type": "H200"})
+    refused = decide(observed(v4, nodes=h200), CTX)
+    ready = condition(refused, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert "spec.model.trustRemoteCode: true" in ready["message"]
+    assert refused.apply == []
+    allowed = spec(
+        model={"id": "deepseek-ai/DeepSeek-V4-Flash", "trustRemoteCode": True}, accelerator={"type": "H200"}
+    )
+    decision = decide(observed(allowed, nodes=h200), CTX)
+    (workload,) = [obj for obj in decision.apply if obj["kind"] == "Deployment"]
+    assert "--trust-remote-code" in workload["spec"]["template"]["spec"]["containers"][0]["command"]
