@@ -188,7 +188,8 @@ def _check_mlp_slices(result: Plan, model: ModelFacts, tp: int, expert_parallel:
         return
     assert width % tp == 0
     if result.quantization == "fp8" and normalize_dtype(model.native_dtype) == "fp8":
-        assert (width // tp) % FP8_BLOCK == 0
+        block_n = model.weight_block_n or FP8_BLOCK[0]
+        assert (width // tp) % block_n == 0
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -245,7 +245,9 @@ CASES = [
         "1536 / 8 = 192 per rank is not a multiple of the 128-wide fp8 blocks",
         {"gpu": "H100-80GB", "tensor_parallel": 8, "expert_parallel": False},
         feasible=False,
-        says=("192 per rank",),
+        says=(
+            "The output_size of gate's and up's weight = 192 is not divisible by weight quantization block_n = 128",
+        ),
     ),
     Case(
         "qwen235b-fp8-block-tp8-with-ep",
@@ -271,11 +273,19 @@ CASES = [
         layout=("H100-80GB", 1, 1, 1, 1),
     ),
     Case(
-        "gemma4-31b-tgi-two-h100",
+        "gemma4-31b-tgi-refused",
         GEMMA4_31B,
-        "TGI keeps every token in windowed layers too: 27.5 GiB KV at 32768 tokens",
+        "TGI 3.3 has no Gemma 4 implementation (its supported-models list)",
+        {"gpu": "H100-80GB", "engine": TGI},
+        feasible=False,
+        says=("tgi 3.3 has no implementation of Gemma4ForConditionalGeneration", "use engine vllm or sglang"),
+    ),
+    Case(
+        "gemma3-27b-tgi-keeps-windowed-tokens",
+        "google/gemma-3-27b-it",
+        "TGI keeps every token in windowed layers too: 15.5 GiB KV against vLLM's 2.9 GiB",
         {"gpu": "H100-80GB", "engine": TGI, "max_model_len": 32768},
-        layout=("H100-80GB", 2, 1, 2, 1),
+        layout=("H100-80GB", 1, 1, 1, 1),
     ),
     Case(
         "v4-pro-without-its-kv-figure-is-estimated",

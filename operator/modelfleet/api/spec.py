@@ -105,8 +105,9 @@ class AcceleratorSpec(ApiModel):
     model_config = cel(
         (
             "!(has(self.gpusPerReplica) && has(self.tensorParallel) && has(self.pipelineParallel))"
-            " || self.gpusPerReplica == self.tensorParallel * self.pipelineParallel",
-            "gpusPerReplica must equal tensorParallel * pipelineParallel",
+            " || self.gpusPerReplica == self.tensorParallel * self.pipelineParallel"
+            " * (has(self.dataParallel) ? self.dataParallel : 1)",
+            "gpusPerReplica must equal tensorParallel * pipelineParallel * dataParallel",
         )
     )
 
@@ -126,13 +127,23 @@ class AcceleratorSpec(ApiModel):
     expert_parallel: bool | None = Field(
         None, description="Expert parallelism for MoE models; default: the planner decides."
     )
+    data_parallel: int | None = Field(
+        None,
+        description="Data-parallel attention ranks inside one replica of a MoE model (DP x EP, as the "
+        "DeepSeek V3/V4 and Kimi K2 recipes run them): attention and dense layers are replicated per DP "
+        "rank, routed experts split over all GPUs of the replica. Implies expert parallelism.",
+        ge=1,
+        le=1024,
+    )
 
     @model_validator(mode="after")
     def _layout_consistent(self) -> AcceleratorSpec:
         gpus, tp, pp = self.gpus_per_replica, self.tensor_parallel, self.pipeline_parallel
-        if gpus is not None and tp is not None and pp is not None and gpus != tp * pp:
+        dp = self.data_parallel or 1
+        if gpus is not None and tp is not None and pp is not None and gpus != tp * pp * dp:
             raise ValueError(
-                f"gpusPerReplica ({gpus}) must equal tensorParallel x pipelineParallel ({tp} x {pp} = {tp * pp})"
+                f"gpusPerReplica ({gpus}) must equal tensorParallel x pipelineParallel x dataParallel "
+                f"({tp} x {pp} x {dp} = {tp * pp * dp})"
             )
         return self
 

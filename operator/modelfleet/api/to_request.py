@@ -48,6 +48,7 @@ def plan_request_from_spec(
         tensor_parallel=accelerator.tensor_parallel,
         pipeline_parallel=accelerator.pipeline_parallel,
         expert_parallel=accelerator.expert_parallel,
+        data_parallel=accelerator.data_parallel,
         pool=pool or GpuPool(),
     )
     return request, facts

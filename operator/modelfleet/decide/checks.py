@@ -54,9 +54,12 @@ def spec_parses(p: Pass) -> Halt | None:
 
 def model_known(p: Pass) -> Halt | None:
     """The model's facts come from the catalog or the spec's overrides."""
-    free = p.obs.inventory.free_per_node(exclude_owner=p.owner)
+    inventory = p.obs.inventory
+    pool = GpuPool(
+        free_per_node=inventory.free_per_node(exclude_owner=p.owner), node_shapes=inventory.node_shapes()
+    )
     try:
-        p.request, p.facts = plan_request_from_spec(p.spec, pool=GpuPool(free_per_node=free))
+        p.request, p.facts = plan_request_from_spec(p.spec, pool=pool)
     except UnknownModelError as error:
         p.conditions.set(ConditionType.SCHEDULABLE, ConditionStatus.FALSE, Reason.UNKNOWN_MODEL, str(error))
         p.conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.UNKNOWN_MODEL, str(error))
@@ -88,7 +91,9 @@ def plan_feasible(p: Pass) -> Halt | None:
     sizing_estimated(p, plan)
     if plan.feasible:
         return None
-    unconstrained = make_plan(replace(p.request, pool=GpuPool()), p.facts, gpu_catalog())
+    # The same node shapes, every GPU free: does a layout exist once capacity frees up?
+    any_free = GpuPool(node_shapes=p.request.pool.node_shapes)
+    unconstrained = make_plan(replace(p.request, pool=any_free), p.facts, gpu_catalog())
     if unconstrained.feasible:
         message = capacity_message(unconstrained, "; ".join(plan.reasons[-1:]) or "")
         p.conditions.set(

@@ -38,7 +38,7 @@ def validate_request(request: PlanRequest) -> str | None:
         return f"gpuMemoryUtilization must be in (0, 1] (got {request.gpu_memory_utilization})"
     if request.max_model_len is not None and request.max_model_len < 1:
         return f"serving.maxModelLen must be positive (got {request.max_model_len})"
-    for name in ("gpus_per_replica", "tensor_parallel", "pipeline_parallel"):
+    for name in ("gpus_per_replica", "tensor_parallel", "pipeline_parallel", "data_parallel"):
         value = getattr(request, name)
         if value is not None and value < 1:
             return f"{name} must be at least 1 (got {value})"
@@ -163,6 +163,7 @@ def describe_pins(request: PlanRequest) -> str:
             ("gpus_per_replica", request.gpus_per_replica),
             ("tensor_parallel", request.tensor_parallel),
             ("pipeline_parallel", request.pipeline_parallel),
+            ("data_parallel", request.data_parallel),
         )
         if value is not None
     ]

@@ -29,6 +29,7 @@ from modelfleet.catalog.types import AttentionKind, GpuType, ModelFacts
 from modelfleet.planner.autofit import context_sentences, served_context
 from modelfleet.planner.context import FP8_BLOCK, Sizing
 from modelfleet.planner.derived import derive
+from modelfleet.planner.engine_models import architecture_problem
 from modelfleet.planner.engines import profile
 from modelfleet.planner.memory import breakdown_sentence, kv_pool_bytes, memory_per_gpu, sequence_bytes
 from modelfleet.planner.ranking import Found, RejectionLog, found_key, rank_key
@@ -62,7 +63,7 @@ def plan(request: PlanRequest, model: ModelFacts, gpus: Mapping[str, GpuType]) -
     >>> fitted.chosen.tensor_parallel, fitted.max_model_len, fitted.concurrency_at_max_len
     (2, 9216, 1)
     """
-    problem = validate_request(request)
+    problem = validate_request(request) or architecture_problem(request.engine, model.architecture)
     if problem:
         return _infeasible(request, model, "unknown", request.max_model_len, (problem,))
     served, dtype_notes = served_dtype(request, model)
@@ -104,15 +105,44 @@ def _sizing(
         tokens_per_sequence=bounds.check_tokens,
         sequences=request.concurrency if request.strict else 1,
         activation_width=facts.activation_width,
-        fp8_block=FP8_BLOCK if served == "fp8" and facts.native_dtype == "fp8" else None,
+        weight_block=_weight_block(model, served, facts.native_dtype),
+        weight_group=model.weight_group_size if served == facts.native_dtype else None,
         context_ceiling=bounds.ceiling,
         goal_sequences=request.concurrency,
         assumptions=facts.assumptions,
         is_moe=model.is_moe,
         routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
         kv_head_counts=_kv_head_counts(model, facts.kv.kv_head_counts),
+        expert_weight_bytes=_expert_weight_bytes(model, facts.weight_bytes),
     )
     return sizing, facts.notes
+
+
+def _expert_weight_bytes(model: ModelFacts, weight_bytes: int) -> int | None:
+    """The routed experts' share of ``weight_bytes``, from parameter counts.
+
+    Active = dense + routed x k / R (k of R routed experts per token; shared experts count as dense),
+    total = dense + routed, so routed = (total - active) x R / (R - k). DeepSeek-V3: (671 - 37) x
+    256 / 248 = 654.4B of 671B parameters are routed experts (97.5 %).
+    """
+    moe = model.moe
+    total, active = model.total_params, model.active_params
+    if moe is None or not (total and active and moe.routed_experts and moe.experts_per_token):
+        return None
+    routed, k = moe.routed_experts, moe.experts_per_token
+    if routed <= k or active >= total:
+        return None
+    expert_params = min(total, (total - active) * routed / (routed - k))
+    return int(weight_bytes * expert_params / total)
+
+
+def _weight_block(model: ModelFacts, served: str, native: str | None) -> tuple[int, int] | None:
+    """The quantization blocks of the served weights: only a checkpoint served in its own format has them."""
+    if served != native:
+        return None  # quantized on load (per-tensor / per-channel), or dequantized
+    if model.weight_block_n and model.weight_block_k:
+        return model.weight_block_n, model.weight_block_k
+    return FP8_BLOCK if served == "fp8" else None
 
 
 def _kv_head_counts(model: ModelFacts, from_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -163,10 +193,13 @@ def _feasible(sizing: Sizing, best: Found, log: RejectionLog, notes: tuple[str, 
     c, gpu = best.candidate, best.gpu
     served = served_context(sizing, best)
     memory = memory_per_gpu(c, gpu, sizing, served)
-    held = kv_pool_bytes(memory) // max(1, sequence_bytes(c, sizing, served))
+    # per GPU of one DP rank; a DP x EP replica holds that many per rank
+    held = c.data_parallel * (kv_pool_bytes(memory) // max(1, sequence_bytes(c, sizing, served)))
     chosen = (
         f"chose {c.gpus_per_replica} x {gpu.name} on {c.nodes_per_replica} node(s): TP={c.tensor_parallel}, "
-        f"PP={c.pipeline_parallel}, EP={'on' if c.expert_parallel else 'off'}; {_why_chosen(sizing, best)} "
+        f"PP={c.pipeline_parallel}, "
+        + (f"DP={c.data_parallel}, " if c.data_parallel > 1 else "")
+        + f"EP={'on' if c.expert_parallel else 'off'}; {_why_chosen(sizing, best)} "
         f"(relative cost {c.gpus_per_replica * gpu.relative_cost:g})"
     )
     reasons: tuple[str, ...] = (chosen, breakdown_sentence(c, memory, gpu, sizing, served))
@@ -174,7 +207,8 @@ def _feasible(sizing: Sizing, best: Found, log: RejectionLog, notes: tuple[str, 
     if best.hardware_note:
         reasons += (best.hardware_note,)
     if c.expert_parallel and sizing.engine.expert_parallel_flag:
-        reasons += (f"expert parallel over {c.tensor_parallel} ranks ({sizing.engine.expert_parallel_flag})",)
+        ranks = c.tensor_parallel * c.data_parallel
+        reasons += (f"expert parallel over {ranks} ranks ({sizing.engine.expert_parallel_flag})",)
     if sizing.assumptions:
         reasons += ("estimated plan: " + "; ".join(sizing.assumptions),)
     return Plan(

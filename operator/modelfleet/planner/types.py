@@ -14,10 +14,14 @@ class GpuPool:
 
     ``free_per_node`` maps GPU type name to the free GPU count of each node of that type (from the
     cluster inventory). ``None`` means no inventory is known (the CLI without a cluster): every catalog
-    GPU type is a candidate with its typical GPUs per node.
+    GPU type is a candidate with its typical GPUs per node (or ``node_shapes`` when given).
     """
 
     free_per_node: dict[str, tuple[int, ...]] | None = None
+    # GPUs per node (allocatable, free or not) of each GPU type's nodes, distinct sizes, largest first:
+    # from the cluster's Nodes, or every type pinned by ``modelfleet plan --gpus-per-node``. A type not
+    # listed uses the catalog's most common shape.
+    node_shapes: dict[str, tuple[int, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class PlanRequest:
     tensor_parallel: int | None = None
     pipeline_parallel: int | None = None
     expert_parallel: bool | None = None  # None = planner decides (on for large MoE)
+    data_parallel: int | None = None  # DP x EP inside a replica (MoE); None = no DP ranks (DP = 1)
     pool: GpuPool = field(default_factory=GpuPool)
 
 
@@ -59,7 +64,7 @@ class Candidate:
     nodes_per_replica: int
     tensor_parallel: int
     pipeline_parallel: int
-    data_parallel: int = 1
+    data_parallel: int = 1  # attention DP ranks of one replica; GPUs = TP x PP x DP
     expert_parallel: bool = False
 
 
