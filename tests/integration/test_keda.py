@@ -179,13 +179,11 @@ def ready_replicas(cluster: LocalCluster, name: str) -> tuple[int, int]:
     return int(d["spec"].get("replicas") or 0), int(d.get("status", {}).get("readyReplicas") or 0)
 
 
-def wait_replicas(cluster: LocalCluster, name: str, want: int, timeout: float = 120) -> float:
-    """Seconds until the Deployment asks for and has `want` Ready replicas."""
-    began = time.monotonic()
+def wait_replicas(cluster: LocalCluster, name: str, want: int, timeout: float = 120) -> None:
+    """Until the Deployment asks for and has `want` Ready replicas."""
     wait_for(
         lambda: ready_replicas(cluster, name) == (want, want), f"{name} at {want} Ready replicas", timeout
     )
-    return time.monotonic() - began
 
 
 def test_the_external_metrics_api_is_available_through_the_aggregator(keda_cluster: LocalCluster) -> None:
@@ -218,11 +216,12 @@ def test_a_prometheus_queue_metric_scales_a_deployment_through_keda_and_the_hpa(
     wait_replicas(keda_cluster, name, 1)
 
     # 35 waiting requests at 10 per replica: the HPA asks for ceil(35 / 10) = 4 replicas.
-    gauge.waiting = 35
+    gauge.waiting, stepped = 35, time.monotonic()
     wait_for(
         lambda: external_metric(keda_cluster, metric, name) == 35, "the external metric at 35", timeout=60
     )
-    up_seconds = wait_replicas(keda_cluster, name, math.ceil(35 / WAITING_PER_REPLICA))
+    wait_replicas(keda_cluster, name, math.ceil(35 / WAITING_PER_REPLICA))
+    up_seconds = time.monotonic() - stepped
     # On its next pass the HPA sees 35 / 4 = 8.75 per replica, under the target: it stays at 4.
     wait_for(lambda: hpa_average(keda_cluster, name) == 8.75, "the HPA at 8.75 per replica", timeout=60)
     assert ready_replicas(keda_cluster, name) == (4, 4)
@@ -236,9 +235,12 @@ def test_a_prometheus_queue_metric_scales_a_deployment_through_keda_and_the_hpa(
     assert limited and (limited["status"], limited["reason"]) == ("True", "TooManyReplicas"), hpa["status"]
 
     # The queue drains: with no stabilisation window the HPA comes back down to 1 at once.
-    gauge.waiting = 3
-    down_seconds = wait_replicas(keda_cluster, name, 1)
-    print(f"load step to 4 Ready replicas: {up_seconds:.1f}s; back to 1: {down_seconds:.1f}s")
+    gauge.waiting, stepped = 3, time.monotonic()
+    wait_replicas(keda_cluster, name, 1)
+    down_seconds = time.monotonic() - stepped
+    print(
+        f"queue step to 4 Ready replicas: {up_seconds:.1f}s; queue drained to 1 replica: {down_seconds:.1f}s"
+    )
 
 
 def test_a_cron_window_brings_a_deployment_up_from_zero(keda_cluster: LocalCluster) -> None:
