@@ -59,6 +59,7 @@ def launch_spec(
     config: OperatorConfig | None = None,
     gpu: GpuType | None = None,
     facts: ModelFacts | None = None,
+    cache_claim: str | None = None,
 ) -> LaunchSpec:
     """The typed LaunchSpec of a revision; ``gpu`` defaults to the catalog entry of the plan's GPU type."""
     return build_launch_spec(
@@ -70,6 +71,7 @@ def launch_spec(
         config=config or OperatorConfig(),
         gpu=gpu or _catalog_gpu(plan),
         facts=facts,
+        cache_claim=cache_claim,
     )
 
 
@@ -84,11 +86,21 @@ def render_revision(
     config: OperatorConfig | None = None,
     gpu: GpuType | None = None,
     facts: ModelFacts | None = None,
+    cache_claim: str | None = None,
 ) -> list[dict[str, Any]]:
-    """``[workload, revision Service, PodDisruptionBudget]`` for one revision at ``replicas`` replicas."""
+    """``[workload, revision Service, PodDisruptionBudget]`` for one revision at ``replicas`` replicas;
+    with ``cache_claim`` its pods mount that weight cache read-only and run offline."""
     config = config or OperatorConfig()
     launch = launch_spec(
-        spec, plan, name=name, namespace=namespace, revision=revision, config=config, gpu=gpu, facts=facts
+        spec,
+        plan,
+        name=name,
+        namespace=namespace,
+        revision=revision,
+        config=config,
+        gpu=gpu,
+        facts=facts,
+        cache_claim=cache_claim,
     )
     return [workload(launch, replicas), revision_service(launch, config), disruption_budget(launch)]
 

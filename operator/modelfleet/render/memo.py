@@ -45,6 +45,7 @@ class RenderMemo:
         revision: str,
         replicas: int,
         config: OperatorConfig,
+        cache_claim: str | None = None,
     ) -> list[dict[str, Any]]:
         """:func:`modelfleet.render.render_revision`, memoised on every input."""
         key = (
@@ -56,6 +57,7 @@ class RenderMemo:
             revision,
             replicas,
             repr(config),
+            cache_claim,
         )
         return list(
             self._get(
@@ -68,6 +70,7 @@ class RenderMemo:
                     revision=revision,
                     replicas=replicas,
                     config=config,
+                    cache_claim=cache_claim,
                 ),
             )
         )
