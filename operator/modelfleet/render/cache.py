@@ -197,7 +197,8 @@ def render_fetch_job(
                     "name": name,
                     "uid": claim_uid,
                     "controller": True,
-                    "blockOwnerDeletion": True,
+                    # No foreground-deletion block: it would need update on the claim's finalizers.
+                    "blockOwnerDeletion": False,
                 }
             ],
         },
