@@ -17,14 +17,14 @@ from urllib.parse import quote
 import pytest
 
 from modelfleet.api.fetch import FetchPhase, FetchProgress
-from modelfleet.render.names import CACHE_LABEL
+from modelfleet.render.names import CACHE_LABEL, STAGED_ANNOTATION
 from testbed.cluster import LOCAL_STORAGE_CLASS, LocalCluster
 from testbed.hub import HubServer
 from testbed.operator_process import OperatorProcess, install_crds
 from tests.e2e.api import Api
 from tests.e2e.fetch_pod import FetchPodPlayer, now
 from tests.e2e.helpers import MODEL, patch_spec, progressing_reason, stable_and_healthy, wait_status
-from tests.integration.kube import condition, make_namespace, wait_for
+from tests.integration.kube import condition, make_namespace, wait_for, wait_for_a_whole_pass
 
 pytestmark = pytest.mark.cluster
 
@@ -152,11 +152,28 @@ def job_finished(w: Weights, namespace: str, cache: str, kind: str) -> dict[str,
     return dict(wait_for(finished, f"Job {namespace}/{cache} {kind}", timeout=90))
 
 
-def stage(w: Weights, namespace: str, cache: str) -> dict[str, Any]:
-    """Play the download pod through; the Job once Complete."""
+def staged(w: Weights, namespace: str, cache: str) -> dict[str, Any]:
+    """The claim once the operator marked it staged and removed the finished Job (and its pod, which
+    would otherwise keep the claim from ever being deleted)."""
+
+    def marked() -> dict[str, Any] | None:
+        found = claims(w, namespace, cache)
+        annotations = found[0]["metadata"].get("annotations") or {} if found else {}
+        return found[0] if STAGED_ANNOTATION in annotations and not jobs(w, namespace, cache) else None
+
+    claim = dict(wait_for(marked, f"claim {namespace}/{cache} marked staged, its Job gone", timeout=90))
+    report = json.loads(claim["metadata"]["annotations"][STAGED_ANNOTATION])
+    assert report["phase"] == "Complete" and report["bytesDone"] == sum(len(b) for b in FILES.values())
+    return claim
+
+
+def stage(w: Weights, namespace: str, cache: str) -> str:
+    """Play the download pod through; when it ended (RFC 3339, whole seconds)."""
     pod = w.player.wait_pod(namespace, cache)
+    ended = now()
     assert w.player.run(pod) == 0
-    return job_finished(w, namespace, cache, "Complete")
+    staged(w, namespace, cache)
+    return ended
 
 
 def serving(w: Weights, namespace: str, name: str) -> dict[str, Any]:
@@ -196,12 +213,13 @@ def test_staging_comes_before_pods_and_pods_before_ready(weights: Weights) -> No
     assert "Bytes Done" in described and "Eta Seconds" in described, described
     assert w.api.deployments(namespace, name) == {}, "no engine pod before the weights are verified"
 
+    ended = now()
     assert w.player.run(pod) == 0
-    done = job_finished(w, namespace, cache, "Complete")
+    staged(w, namespace, cache)
     status = serving(w, namespace, name)
     assert status["staging"]["progress"] == "Staged"
     [deployment] = w.api.deployments(namespace, name).values()
-    assert deployment["metadata"]["creationTimestamp"] >= done["status"]["completionTime"]
+    assert deployment["metadata"]["creationTimestamp"] >= ended
     template = deployment["spec"]["template"]["spec"]
     [volume] = [v for v in template["volumes"] if v["name"] == "model"]
     assert volume["persistentVolumeClaim"] == {"claimName": cache, "readOnly": True}
@@ -216,10 +234,13 @@ def test_two_model_deployments_serving_the_same_weights_share_one_cache(weights:
     create(w, cached_md("share-b", namespace, w.first))
     cache = staging_cache(w, namespace, "share-a")
     assert staging_cache(w, namespace, "share-b") == cache
+    w.player.wait_pod(namespace, cache)
+    for name in ("share-a", "share-b"):
+        wait_status(w.api, namespace, name, lambda s: s.get("phase") == "Staging", "Staging, its pod waiting")
+    assert len(claims(w, namespace, cache)) == 1 and len(jobs(w, namespace, cache)) == 1, "one download"
     stage(w, namespace, cache)
     for name in ("share-a", "share-b"):
         serving(w, namespace, name)
-    assert len(claims(w, namespace, cache)) == 1 and len(jobs(w, namespace, cache)) == 1
     uids = {w.api.md(namespace, n)["metadata"]["uid"] for n in ("share-a", "share-b")}
     [claim] = claims(w, namespace, cache)
     assert {r["uid"] for r in claim["metadata"]["ownerReferences"]} == uids
@@ -256,8 +277,9 @@ def test_a_canary_stages_its_weights_before_its_pods_exist_and_the_old_cache_goe
     )
     assert list(w.api.deployments(namespace, name)) == [stable], "no canary before its weights are verified"
 
+    ended = now()
     assert w.player.run(pod) == 0
-    done = job_finished(w, namespace, new, "Complete")
+    staged(w, namespace, new)
     promoted = wait_status(
         w.api,
         namespace,
@@ -267,7 +289,7 @@ def test_a_canary_stages_its_weights_before_its_pods_exist_and_the_old_cache_goe
         timeout=120,
     )
     canary = w.api.deployments(namespace, name)[promoted["revisions"]["stable"]]
-    assert canary["metadata"]["creationTimestamp"] >= done["status"]["completionTime"]
+    assert canary["metadata"]["creationTimestamp"] >= ended
     assert canary["metadata"]["labels"][CACHE_LABEL] == new
     # retain: 0 and the old revision's workload gone: its cache is released and, unclaimed, deleted.
     wait_for(lambda: not claims(w, namespace, old), "the old revision's cache deleted", timeout=90)
@@ -306,10 +328,13 @@ def test_kill_9_of_the_operator_during_staging_loses_and_duplicates_nothing(weig
     pod = w.player.wait_pod(namespace, cache)
     w.operator.kill()
     w.operator.start()
-    assert w.player.run(pod) == 0
-    job_finished(w, namespace, cache, "Complete")
-    serving(w, namespace, name)
+    wait_for_a_whole_pass(w.operator, namespace, name)
     assert len(claims(w, namespace, cache)) == 1 and len(jobs(w, namespace, cache)) == 1
     pods = w.api.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={quote(f'{CACHE_LABEL}={cache}')}")
-    assert len((pods or {}).get("items", [])) == 1, "one download, never started twice"
+    assert [p["metadata"]["name"] for p in (pods or {}).get("items", [])] == [pod.name], "one download"
+    assert w.player.run(pod) == 0
+    staged(w, namespace, cache)
+    serving(w, namespace, name)
+    [claim] = claims(w, namespace, cache)
+    assert [r["name"] for r in claim["metadata"]["ownerReferences"]] == [name], "claimed once"
     delete(w, namespace, name)

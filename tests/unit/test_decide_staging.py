@@ -18,7 +18,7 @@ from modelfleet.decide.observed import child_summary
 from modelfleet.planner.types import Candidate, Engine, MemoryPerGpu, Plan
 from modelfleet.render.cache import cache_name, cache_settings, default_size
 from modelfleet.render.config import CacheDefaults
-from modelfleet.render.names import CACHE_LABEL, FETCH_PROGRESS_ANNOTATION
+from modelfleet.render.names import CACHE_LABEL, FETCH_PROGRESS_ANNOTATION, STAGED_ANNOTATION
 from tests.unit.test_decide import CTX, NOW, condition, observed, spec
 
 SHARED = {"cache": {"mode": "shared"}}
@@ -33,7 +33,13 @@ def name_of(spec_: dict[str, Any]) -> str:
     return cache_name(model["id"], model.get("revision"), f"hf://{model['id']}")
 
 
-def pvc(name: str, claimants: tuple[str, ...] = ("m",), phase: str = "Bound", deleting: bool = False) -> Any:
+def pvc(
+    name: str,
+    claimants: tuple[str, ...] = ("m",),
+    phase: str = "Bound",
+    deleting: bool = False,
+    staged: FetchProgress | None = None,
+) -> Any:
     meta: dict[str, Any] = {
         "name": name,
         "uid": f"uid-{name}",
@@ -45,6 +51,8 @@ def pvc(name: str, claimants: tuple[str, ...] = ("m",), phase: str = "Bound", de
     }
     if deleting:
         meta["deletionTimestamp"] = "2026-11-01T12:00:00Z"
+    if staged is not None:
+        meta["annotations"] = {STAGED_ANNOTATION: staged.model_dump_json(by_alias=True)}
     return claim_summary({"metadata": meta, "status": {"phase": phase}})
 
 
@@ -161,6 +169,18 @@ def test_verified_weights_give_pods_that_mount_the_cache_read_only_and_run_offli
     assert env["HF_HUB_OFFLINE"] == "1"
     assert pod["containers"][0]["command"][2] == "/model", "vLLM serves the local path"
     assert decision.status["staging"]["progress"] == "Staged"
+    assert [claim for claim, _ in decision.caches.mark_staged] == [name], (
+        "the claim remembers it, the Job goes"
+    )
+
+
+def test_a_claim_marked_staged_needs_no_job_and_gets_no_new_download() -> None:
+    name = name_of(cached_spec())
+    staged = pvc(name, staged=report(FetchPhase.COMPLETE, 4_000_000_000))
+    decision = decide(with_caches(observed(cached_spec()), staged), CTX)
+    assert decision.caches.create_jobs == [] and decision.caches.mark_staged == []
+    assert len(workloads(decision)) == 1
+    assert decision.status["staging"]["bytesDone"] == 4_000_000_000
 
 
 def test_a_second_model_deployment_claims_the_existing_cache_instead_of_creating_one() -> None:

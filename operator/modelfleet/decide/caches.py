@@ -16,7 +16,13 @@ from pydantic import ValidationError
 
 from modelfleet import KIND
 from modelfleet.api.fetch import FetchProgress
-from modelfleet.render.names import CACHE_LABEL, FETCH_PROGRESS_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
+from modelfleet.render.names import (
+    CACHE_LABEL,
+    FETCH_PROGRESS_ANNOTATION,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    STAGED_ANNOTATION,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class CacheClaim:
     owner_references: tuple[Mapping[str, Any], ...]  # as they are, for a patch that keeps the others
     phase: str  # Pending, Bound, Lost
     deleting: bool = False
+    staged: FetchProgress | None = None  # the verified download's final report, once marked on the claim
 
     def claimed_by(self, uid: str) -> bool:
         return any(c.uid == uid for c in self.claimants)
@@ -72,6 +79,7 @@ def claim_summary(pvc: Mapping[str, Any]) -> CacheClaim:
         owner_references=refs,
         phase=(pvc.get("status") or {}).get("phase", "Pending"),
         deleting=bool(meta.get("deletionTimestamp")),
+        staged=read_progress((meta.get("annotations") or {}).get(STAGED_ANNOTATION)),
     )
 
 

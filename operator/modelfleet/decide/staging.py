@@ -48,11 +48,21 @@ class CacheWrites:
     create_claims: list[dict[str, Any]] = field(default_factory=list)  # 409: exists, then claimed
     claim: list[str] = field(default_factory=list)  # add this ModelDeployment as an owner
     create_jobs: list[dict[str, Any]] = field(default_factory=list)  # 409: exists
+    # (claim, report): mark the claim staged with the verified report, then delete its finished Job (a
+    # finished pod that mounts the claim would keep it from ever being deleted: pvc-protection)
+    mark_staged: list[tuple[str, FetchProgress]] = field(default_factory=list)
     release: list[str] = field(default_factory=list)  # remove it; the last claimant deletes the cache
     owner: dict[str, Any] = field(default_factory=dict)  # this ModelDeployment's claim (an owner reference)
 
     def __bool__(self) -> bool:
-        return bool(self.apply or self.create_claims or self.claim or self.create_jobs or self.release)
+        return bool(
+            self.apply
+            or self.create_claims
+            or self.claim
+            or self.create_jobs
+            or self.mark_staged
+            or self.release
+        )
 
 
 @dataclass
@@ -87,9 +97,12 @@ def plan_staging(p: Pass) -> Staging:
         writes.create_claims.append(render_cache_claim(settings, p.obs.namespace, [p.owner_reference()]))
     elif not claim.deleting and not claim.claimed_by(p.obs.uid):
         writes.claim.append(claim.name)
-    if claim is not None and not claim.deleting and job is None:
+    staged = claim is not None and claim.staged is not None and claim.staged.phase is FetchPhase.COMPLETE
+    if claim is not None and not claim.deleting and job is None and not staged:
         writes.create_jobs.append(render_fetch_job(settings, p.obs.namespace, claim.uid, defaults))
     state, message = stage_state(settings, claim, job)
+    if claim is not None and job is not None and state is StageState.STAGED and job.progress is not None:
+        writes.mark_staged.append((claim.name, job.progress))
     return Staging(
         settings, state, message, staging_status(settings, claim, job, state, message), held, writes
     )
@@ -120,6 +133,8 @@ def stage_state(
         return StageState.STAGING, f"creating weight cache {settings.name} for {settings.source}"
     if claim.deleting:
         return StageState.STAGING, f"weight cache {settings.name} is being deleted; it is created anew after"
+    if claim.staged is not None and claim.staged.phase is FetchPhase.COMPLETE:
+        return StageState.STAGED, f"weights of {settings.source} verified in {settings.name}"
     if job is None or job.deleting:
         return StageState.STAGING, f"starting the download of {settings.source} into {settings.name}"
     progress = job.progress
@@ -185,6 +200,8 @@ def staging_status(
     settings: CacheSettings, claim: CacheClaim | None, job: FetchJob | None, state: StageState, message: str
 ) -> dict[str, Any]:
     progress = job.progress if job is not None else None
+    if state is StageState.STAGED and claim is not None and claim.staged is not None:
+        progress = claim.staged
     if state is StageState.STAGED:
         phase, shown = FetchPhase.COMPLETE.value, "Staged"
     elif state is StageState.FAILED:

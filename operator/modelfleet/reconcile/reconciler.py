@@ -22,6 +22,7 @@ from modelfleet.decide.statusdiff import merge_patch
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.worker import Outcome, Snapshot
+from modelfleet.render.names import STAGED_ANNOTATION
 from modelfleet.rollout.types import Event, JobState
 
 log = logging.getLogger("modelfleet.reconcile")
@@ -159,6 +160,10 @@ class Reconciler:
             except ApiError as error:
                 if error.status != 409:
                     raise
+        for name, report in writes.mark_staged:
+            staged = {STAGED_ANNOTATION: report.model_dump_json(by_alias=True, exclude_none=True)}
+            self.kube.patch(*PVC, obs.namespace, name, {"metadata": {"annotations": staged}})
+            self.kube.delete("batch/v1", "Job", obs.namespace, name)
         for name in writes.release:
             self._release(obs.namespace, name, obs.uid)
 
@@ -182,7 +187,10 @@ class Reconciler:
             meta = found["metadata"]
             refs = without_claimant(meta.get("ownerReferences") or [], uid)
             if not has_claimants(refs):
-                # The last claimant: delete it (its download Job goes with it), unless it changed since.
+                # The last claimant: delete it unless it changed since. Its Job first: the Job's pod
+                # mounts the claim, which keeps the claim from going (pvc-protection), and the Job
+                # would go only once the claim is gone.
+                self.kube.delete("batch/v1", "Job", namespace, name)
                 if self.kube.delete(
                     *PVC, namespace, name, uid=meta["uid"], resource_version=meta["resourceVersion"]
                 ):

@@ -43,6 +43,7 @@ EXIT_PERMANENT = 2  # `modelfleet fetch`: a failure a retry cannot change (401, 
 SOURCE_ANNOTATION = "modelfleet.io/cache-source"
 REVISION_ANNOTATION = "modelfleet.io/cache-revision"
 FETCH_JOB_ENV = "MODELFLEET_FETCH_JOB"
+FAILED_JOB_TTL_SECONDS = 3600
 
 # Size when the user gives none: the checkpoint's bytes x 1.1 (the Hub's listing and the file system's
 # own overhead) plus 5 GiB (tokenizer, config, and partial files while a download resumes).
@@ -204,6 +205,10 @@ def render_fetch_job(
         },
         "spec": {
             "backoffLimit": defaults.backoff_limit,
+            # A verified download's Job is deleted by the operator once it marked the claim staged; a
+            # failed one stays this long (its error, `kubectl logs`), then the download is tried again.
+            # A finished pod that mounts the claim keeps the claim from being deleted, so none lingers.
+            "ttlSecondsAfterFinished": FAILED_JOB_TTL_SECONDS,
             "podFailurePolicy": {
                 "rules": [
                     {

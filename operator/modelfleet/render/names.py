@@ -23,6 +23,8 @@ ENGINE_LABEL = f"{GROUP}/engine"
 ROLE_LABEL = f"{GROUP}/role"
 # On a weight download Job: the JSON of modelfleet.api.fetch.FetchProgress, patched by the Job's own process
 FETCH_PROGRESS_ANNOTATION = f"{GROUP}/fetch-progress"
+# On a weight cache's PVC once its download is verified: the final FetchProgress JSON (phase Complete)
+STAGED_ANNOTATION = f"{GROUP}/staged"
 # On a weight cache's PVC and download Job, and on the engine workloads that mount it: the cache's name
 CACHE_LABEL = f"{GROUP}/cache"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
