@@ -152,7 +152,7 @@ def job_finished(w: Weights, namespace: str, cache: str, kind: str) -> dict[str,
     return dict(wait_for(finished, f"Job {namespace}/{cache} {kind}", timeout=90))
 
 
-def staged(w: Weights, namespace: str, cache: str) -> dict[str, Any]:
+def staged(w: Weights, namespace: str, cache: str, files: dict[str, bytes] = FILES) -> dict[str, Any]:
     """The claim once the operator marked it staged and removed the finished Job (and its pod, which
     would otherwise keep the claim from ever being deleted)."""
 
@@ -163,7 +163,7 @@ def staged(w: Weights, namespace: str, cache: str) -> dict[str, Any]:
 
     claim = dict(wait_for(marked, f"claim {namespace}/{cache} marked staged, its Job gone", timeout=90))
     report = json.loads(claim["metadata"]["annotations"][STAGED_ANNOTATION])
-    assert report["phase"] == "Complete" and report["bytesDone"] == sum(len(b) for b in FILES.values())
+    assert report["phase"] == "Complete" and report["bytesDone"] == sum(len(b) for b in files.values())
     return claim
 
 
@@ -267,7 +267,8 @@ def test_a_canary_stages_its_weights_before_its_pods_exist_and_the_old_cache_goe
     stage(w, namespace, old)
     stable = serving(w, namespace, name)["revisions"]["stable"]
 
-    second = w.hub.add_commit(MODEL, {**FILES, "tokenizer.json": b'{"v": 2}'})
+    files = {**FILES, "tokenizer.json": b'{"v": 2}'}
+    second = w.hub.add_commit(MODEL, files)
     patch_spec(w.cluster, namespace, name, {"model": {"revision": second}})
     new = staging_cache(w, namespace, name, other_than=old)
     pod = w.player.wait_pod(namespace, new)
@@ -279,7 +280,7 @@ def test_a_canary_stages_its_weights_before_its_pods_exist_and_the_old_cache_goe
 
     ended = now()
     assert w.player.run(pod) == 0
-    staged(w, namespace, new)
+    staged(w, namespace, new, files)
     promoted = wait_status(
         w.api,
         namespace,
