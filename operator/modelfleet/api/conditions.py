@@ -36,6 +36,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     SCHEDULABLE = "Schedulable"
     LICENSE_ACCEPTED = "LicenseAccepted"
+    SIZING_ESTIMATED = "SizingEstimated"
 
 
 class Reason(StrEnum):
@@ -47,6 +48,9 @@ class Reason(StrEnum):
     INSUFFICIENT_CAPACITY = "InsufficientCapacity"
     PODS_PENDING = "PodsPending"
     UNKNOWN_MODEL = "UnknownModel"
+    # SizingEstimated
+    ARCHITECTURE_UNKNOWN = "ArchitectureUnknown"
+    ARCHITECTURE_KNOWN = "ArchitectureKnown"
     # Ready
     REPLICAS_READY = "ReplicasReady"
     REPLICAS_NOT_READY = "ReplicasNotReady"
@@ -124,6 +128,10 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
         Reason.UNKNOWN_MODEL: ConditionStatus.FALSE,
         Reason.INSUFFICIENT_CAPACITY: ConditionStatus.FALSE,
         Reason.PODS_PENDING: ConditionStatus.FALSE,
+    },
+    ConditionType.SIZING_ESTIMATED: {
+        Reason.ARCHITECTURE_UNKNOWN: ConditionStatus.TRUE,
+        Reason.ARCHITECTURE_KNOWN: ConditionStatus.FALSE,
     },
     ConditionType.LICENSE_ACCEPTED: {
         Reason.LICENSE_ALLOWED: ConditionStatus.TRUE,

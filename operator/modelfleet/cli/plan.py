@@ -1,8 +1,8 @@
 """``modelfleet plan``: the GPU plan for a spec, with no cluster at all.
 
 ``-f FILE`` reads a ModelDeployment; flags override the file's values. Giving any of
-``--gpus-per-replica``, ``--tensor-parallel``, ``--pipeline-parallel`` replaces the file's whole layout
-pin (a file's ``gpusPerReplica: 8`` next to ``--tensor-parallel 4`` would otherwise contradict itself).
+``--gpus-per-replica``, ``--tensor-parallel``, ``--pipeline-parallel``, ``--data-parallel`` replaces the
+file's whole layout pin (a file's ``gpusPerReplica: 8`` next to ``--tensor-parallel 4`` would otherwise contradict itself).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ LAYOUT_FLAGS = {
     "gpus_per_replica": "gpusPerReplica",
     "tensor_parallel": "tensorParallel",
     "pipeline_parallel": "pipelineParallel",
+    "data_parallel": "dataParallel",
 }
 
 
@@ -54,13 +55,28 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--gpus-per-replica", type=int, metavar="N")
     parser.add_argument("--tensor-parallel", type=int, metavar="N")
     parser.add_argument("--pipeline-parallel", type=int, metavar="N")
+    parser.add_argument(
+        "--data-parallel",
+        type=int,
+        metavar="N",
+        help="DP x EP for MoE models: N attention ranks per replica, routed experts split over all GPUs",
+    )
+    parser.add_argument(
+        "--gpus-per-node",
+        type=int,
+        metavar="N",
+        help="GPUs per node of your machines (e.g. 2 for H100 NVL VMs); default: the catalog's most "
+        "common shape of each GPU type (see `modelfleet catalog gpus`)",
+    )
     parser.add_argument("-o", "--output", choices=OUTPUT_FORMATS, default="table")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
-    return print_plan(spec, args.output)
+    if args.gpus_per_node is not None and args.gpus_per_node < 1:
+        raise CliError(f"--gpus-per-node must be at least 1 (got {args.gpus_per_node})", EXIT_BAD_INPUT)
+    return print_plan(spec, args.output, args.gpus_per_node)
 
 
 def spec_from_args(args: argparse.Namespace) -> ModelDeploymentSpec:
@@ -101,7 +117,7 @@ def apply_flags(raw: dict[str, Any], args: argparse.Namespace) -> None:
             put("accelerator", key, getattr(args, flag))
 
 
-def print_plan(spec: ModelDeploymentSpec, output: str) -> int:
+def print_plan(spec: ModelDeploymentSpec, output: str, gpus_per_node: int | None = None) -> int:
     """Print the plan; the exit code says whether it is feasible.
 
     The licence verdict is printed too (under ``license``) but does not change the exit code: sizing
@@ -109,7 +125,7 @@ def print_plan(spec: ModelDeploymentSpec, output: str) -> int:
     """
     from modelfleet.planner.report import plan_to_dict, plan_to_table
 
-    result, facts = make_plan(spec)
+    result, facts = make_plan(spec, gpus_per_node)
     licence = license_verdict(spec, facts)
     if output == "table":
         print(plan_to_table(result))
@@ -119,19 +135,25 @@ def print_plan(spec: ModelDeploymentSpec, output: str) -> int:
     return EXIT_OK if result.feasible else EXIT_INFEASIBLE
 
 
-def make_plan(spec: ModelDeploymentSpec) -> tuple[Any, Any]:
-    """The planner's Plan and the model facts it used, with catalog lookups turned into CLI errors."""
+def make_plan(spec: ModelDeploymentSpec, gpus_per_node: int | None = None) -> tuple[Any, Any]:
+    """The planner's Plan and the model facts it used, with catalog lookups turned into CLI errors.
+
+    ``gpus_per_node`` sets the node shape of every GPU type (no cluster to read it from).
+    """
     from modelfleet.api.to_request import UnknownModelError, plan_request_from_spec
     from modelfleet.catalog import CatalogError, get_gpu, gpu_catalog
-    from modelfleet.planner import plan
+    from modelfleet.planner import GpuPool, plan
 
     if spec.accelerator.type != "auto":
         try:
             get_gpu(spec.accelerator.type)
         except (CatalogError, LookupError) as error:
             raise CliError(f"spec.accelerator.type: {_message(error)}", EXIT_BAD_INPUT) from None
+    pool = None
+    if gpus_per_node is not None:
+        pool = GpuPool(node_shapes={name: (gpus_per_node,) for name in gpu_catalog()})
     try:
-        request, facts = plan_request_from_spec(spec)
+        request, facts = plan_request_from_spec(spec, pool)
     except UnknownModelError as error:
         raise CliError(f"spec.model.id: {error}", EXIT_INFEASIBLE) from None
     except SpecError as error:
