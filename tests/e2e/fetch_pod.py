@@ -112,6 +112,7 @@ class FetchPodPlayer:
             HF_ENDPOINT=self.hub.url,
             HF_HOME=str(dest.parent / "hf-home"),
             MODELFLEET_FETCH_JOB=f"{pod.namespace}/{pod.job}",
+            MODELFLEET_TERMINATION_LOG=str(dest.parent / "termination-log"),
         )
         env.pop("HF_TOKEN", None)
         proc = subprocess.run(
