@@ -5,10 +5,6 @@ exit code. The player reads the pod's own command (``modelfleet fetch SOURCE --r
 runs it as a local process against the loopback Hub into a temporary directory with the pod's
 environment (``MODELFLEET_FETCH_JOB``: the process reports progress on its Job), and then ends the pod
 with the process's exit code, so the real Job controller marks the Job Complete or Failed.
-
-Where the image's ``modelfleet fetch`` is not installed, a small stand-in does the same with
-``huggingface_hub.snapshot_download`` and writes the same reports (:class:`FetchProgress`): Complete
-after every file is downloaded, Failed with the Hub's HTTP status otherwise (exit 2: a retry cannot help).
 """
 
 from __future__ import annotations
@@ -20,12 +16,8 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from huggingface_hub import snapshot_download
-from huggingface_hub.errors import HfHubHTTPError
-
-from modelfleet.api.fetch import FetchError, FetchPhase, FetchProgress
+from modelfleet.api.fetch import FetchProgress
 from modelfleet.render.names import CACHE_LABEL, FETCH_PROGRESS_ANNOTATION
 from testbed.cluster import LocalCluster
 from testbed.hub import HubServer
@@ -59,8 +51,6 @@ class FetchPodPlayer:
         self.hub = hub
         self.workdir = workdir
         self.modelfleet = str(Path(sys.executable).parent / "modelfleet")
-        probe = subprocess.run([self.modelfleet, "fetch", "--help"], capture_output=True, check=False)
-        self.real_fetch = probe.returncode == 0
 
     def wait_pod(self, namespace: str, cache: str, timeout: float = 90) -> FetchPod:
         """The Running pod of the cache's download Job (one that has not been ended yet)."""
@@ -93,10 +83,13 @@ class FetchPodPlayer:
 
     def run(self, pod: FetchPod) -> int:
         """Run the pod's command locally into a temporary directory; end the pod with its exit code."""
-        dest = self.workdir / pod.namespace / pod.name / "model"
-        code = self._fetch(pod, dest) if self.real_fetch else self._stand_in(pod, dest)
+        code = self._fetch(pod, self.dest(pod))
         self.end(pod, code)
         return code
+
+    def dest(self, pod: FetchPod) -> Path:
+        """Where the pod's download lands on this machine (the volume, in a cluster)."""
+        return self.workdir / pod.namespace / pod.name / "model"
 
     def end(self, pod: FetchPod, code: int) -> None:
         self.cluster.kubectl(
@@ -115,25 +108,9 @@ class FetchPodPlayer:
             MODELFLEET_TERMINATION_LOG=str(dest.parent / "termination-log"),
         )
         env.pop("HF_TOKEN", None)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
             [self.modelfleet, *argv[1:]], env=env, capture_output=True, timeout=300, check=False
         )
+        (dest.parent / "fetch.log").write_bytes(proc.stdout + proc.stderr)
         return proc.returncode
-
-    def _stand_in(self, pod: FetchPod, dest: Path) -> int:
-        repo = pod.source.removeprefix("hf://")
-        revision = pod.option("--revision")
-        files = self.hub.repos[repo].resolve(revision or "main") if repo in self.hub.repos else None
-        total = sum(len(b) for b in files.files.values()) if files is not None else None
-        base: dict[str, Any] = {"source": pod.source, "bytes_total": total, "updated_at": now()}
-        self.report(pod, FetchProgress(phase=FetchPhase.DOWNLOADING, **base))
-        try:
-            snapshot_download(repo, revision=revision, local_dir=dest, endpoint=self.hub.url, token=False)
-        except HfHubHTTPError as error:
-            status = error.response.status_code if error.response is not None else None
-            failure = FetchError(message=str(error).splitlines()[0], http_status=status, retryable=False)
-            self.report(pod, FetchProgress(phase=FetchPhase.FAILED, error=failure, **base))
-            return 2
-        done = {**base, "bytes_done": total or 0, "revision": files.sha if files is not None else None}
-        self.report(pod, FetchProgress(phase=FetchPhase.COMPLETE, **done))
-        return 0

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from modelfleet.api.fetch import FetchPhase, FetchProgress
+from modelfleet.api.fetch import COMPLETE_MARKER, FetchPhase, FetchProgress
 from modelfleet.render.names import CACHE_LABEL, STAGED_ANNOTATION
 from testbed.cluster import LOCAL_STORAGE_CLASS, LocalCluster
 from testbed.hub import HubServer
@@ -215,6 +215,8 @@ def test_staging_comes_before_pods_and_pods_before_ready(weights: Weights) -> No
 
     ended = now()
     assert w.player.run(pod) == 0
+    downloaded = w.player.dest(pod)
+    assert {p.name for p in downloaded.iterdir()} >= {*FILES, COMPLETE_MARKER}, "verified and marked"
     staged(w, namespace, cache)
     status = serving(w, namespace, name)
     assert status["staging"]["progress"] == "Staged"
