@@ -355,3 +355,22 @@ def test_a_progress_annotation_that_does_not_parse_counts_as_none() -> None:
     assert fetch_job_summary(
         {"metadata": {"name": "j", "annotations": {FETCH_PROGRESS_ANNOTATION: good}}}
     ).progress
+
+
+def test_modelfleet_render_shows_the_pods_the_operator_creates_once_staged() -> None:
+    from modelfleet.cli.plan import make_plan
+    from modelfleet.render import render_all
+
+    spec_ = cached_spec()
+    name = name_of(spec_)
+    done = job(name, report(FetchPhase.COMPLETE, 4_000_000_000), complete=True)
+    [operator_made] = workloads(decide(with_caches(observed(spec_), pvc(name), jobs=(done,)), CTX))
+    plan, _ = make_plan(parse_spec(spec_))
+    [rendered] = [
+        o for o in render_all(parse_spec(spec_), plan, name="m", namespace="llm") if o["kind"] == "Deployment"
+    ]
+    assert rendered["metadata"]["labels"] == operator_made["metadata"]["labels"]
+    assert (
+        rendered["spec"]["template"]["spec"]["volumes"]
+        == operator_made["spec"]["template"]["spec"]["volumes"]
+    )

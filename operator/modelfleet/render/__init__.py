@@ -20,6 +20,7 @@ from modelfleet.api import ModelDeploymentSpec
 from modelfleet.catalog import get_gpu
 from modelfleet.catalog.types import GpuType, ModelFacts
 from modelfleet.planner.types import Plan
+from modelfleet.render.cache import cache_settings
 from modelfleet.render.config import OperatorConfig
 from modelfleet.render.errors import RenderError
 from modelfleet.render.inputs import chosen_candidate
@@ -151,9 +152,13 @@ def render_all(
     umbrella Services, and the HTTPRoute at 100% when Gateway API routing is configured.
 
     ``revision`` names the revision; by default its hash of the spec and plan, as the operator names it.
+    With a weight cache (``spec.model.cache``, or the config's default) the pods mount it as the
+    operator renders them once the weights are staged; the cache's claim and Job are not included.
     """
+    settings = cache_settings(spec, plan, (config or OperatorConfig()).cache)
+    cache_claim = settings.name if settings is not None else None
     if revision is None:
-        revision = revision_hash(spec, plan)
+        revision = revision_hash(spec, plan, cached=cache_claim is not None)
     objects = render_revision(
         spec,
         plan,
@@ -164,6 +169,7 @@ def render_all(
         config=config,
         gpu=gpu,
         facts=facts,
+        cache_claim=cache_claim,
     )
     objects.append(render_umbrella_service(spec, name=name, namespace=namespace, config=config))
     if spec.rollout.canary.traffic_routing.gateway_api is not None:
