@@ -71,6 +71,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # The common name of the client certificate kube-apiserver presents to aggregated API servers
 # (--proxy-client-cert-file), the only one they accept X-Remote-User headers from.
 FRONT_PROXY_CLIENT = "front-proxy-client"
+LOCAL_STORAGE_CLASS = "modelfleet-local"  # statically provisioned volumes, see LocalCluster.add_local_volumes
 
 
 class TestbedError(RuntimeError):
@@ -536,6 +537,46 @@ class LocalCluster:
         if check and proc.returncode != 0:
             raise TestbedError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc
+
+    def add_local_volumes(self, prefix: str, count: int, capacity: str = "1Ti") -> list[str]:
+        """``count`` statically provisioned PersistentVolumes of the StorageClass ``modelfleet-local``
+        (created with the first call), for the real PV controller in kube-controller-manager to bind.
+
+        hostPath volumes under the cluster's work directory, offering every access mode (ReadWriteMany
+        included: nothing mounts them, kwok runs no container); ``Retain``, so a released volume is not
+        bound again and each claim gets a fresh one. Binding is ``Immediate``: a claim binds as soon as
+        it is created, before any pod asks for it.
+        """
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": LOCAL_STORAGE_CLASS},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "reclaimPolicy": "Retain",
+            "volumeBindingMode": "Immediate",
+        }
+        names = [f"{prefix}-{i}" for i in range(count)]
+        volumes = []
+        for name in names:
+            path = self.workdir / "volumes" / name
+            path.mkdir(parents=True, exist_ok=True)
+            volumes.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": name, "labels": {"testbed.modelfleet.io/volumes": prefix}},
+                    "spec": {
+                        "capacity": {"storage": capacity},
+                        "accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"],
+                        "persistentVolumeReclaimPolicy": "Retain",
+                        "storageClassName": LOCAL_STORAGE_CLASS,
+                        "hostPath": {"path": str(path), "type": "DirectoryOrCreate"},
+                    },
+                }
+            )
+        items = {"apiVersion": "v1", "kind": "List", "items": [storage_class, *volumes]}
+        self.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(items))
+        return names
 
     def token_kubeconfig(self, token: str, path: Path) -> Path:
         """A kubeconfig that authenticates with `token` only (no admin client certificate)."""

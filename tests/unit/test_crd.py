@@ -16,9 +16,11 @@ from pydantic import BaseModel, ValidationError
 from modelfleet.api import (
     AcceleratorSpec,
     AnalysisTemplate,
+    CacheSpec,
     CanaryStep,
     ModelDeploymentSpec,
     ModelSource,
+    ModelSpec,
     TrafficRouting,
     parse_spec,
 )
@@ -156,8 +158,11 @@ def test_crd_names_subresources_and_printer_columns() -> None:
     }
     assert "status" in version["subresources"]
     columns = {c["name"].upper(): c["jsonPath"] for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["MODEL", "ENGINE", "GPU", "GPUS", "TP", "PP", "READY", "CANARY", "PHASE", "AGE"]
+    assert list(columns) == [
+        "MODEL", "ENGINE", "GPU", "GPUS", "TP", "PP", "READY", "CANARY", "PHASE", "WEIGHTS", "AGE"
+    ]  # fmt: skip
     assert columns["CANARY"] == ".status.rollout.weight" and columns["READY"] == ".status.ready"
+    assert columns["WEIGHTS"] == ".status.staging.progress"
 
 
 def test_printer_columns_point_at_fields_in_the_schema() -> None:
@@ -209,6 +214,15 @@ def merged(*parts: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[
 
 
 RULE_CASES: list[tuple[type[BaseModel], st.SearchStrategy[dict[str, Any]]]] = [
+    (CacheSpec, st.sampled_from([{}, {"mode": "none"}, {"mode": "shared"}, {"mode": "node"}])),
+    (
+        ModelSpec,
+        merged(
+            st.just({"id": "org/m"}),
+            st.sampled_from([{}, {"cache": {}}, {"cache": {"mode": "shared"}}, {"cache": {"mode": "none"}}]),
+            st.sampled_from([{}, {"source": {"pvc": {"claimName": "w"}}}, {"source": {"uri": "s3://b/m"}}]),
+        ),
+    ),
     (
         ModelSource,
         merged(optional("huggingface", {}), optional("pvc", {"claimName": "w"}), optional("uri", "s3://b/m")),

@@ -219,7 +219,7 @@ SCREEN_CASES = [
         "a phase from a newer operator is named, and the rest of the status still shows",
         md(canary_status(1, 25) | {"phase": "Hibernating"}),
         CANARY_CHILDREN,
-        ["Unreadable:  status.phase: Input should be 'Pending', 'Progressing', 'Healthy', 'Paused', 'Degraded' or 'Failed'",
+        ["Unreadable:  status.phase: Input should be 'Pending', 'Staging', 'Progressing', 'Healthy', 'Paused', 'Degraded' or",
          "Weight:      canary 25%, stable 75%"],
         ["Phase:       Hibernating"],
     ),

@@ -82,6 +82,15 @@ annotations:
 {{- end }}
 {{- $_ := set $config.leaderElection "leaseName" (include "modelfleet.fullname" .) }}
 {{- $_ := set $config.leaderElection "leaseNamespace" .Release.Namespace }}
+{{- if not $config.cache.fetchImage }}
+{{- $_ := set $config.cache "fetchImage" (include "modelfleet.image" .) }}
+{{- end }}
+{{- if not $config.cache.storageClassName }}
+{{- $_ := unset $config.cache "storageClassName" }}
+{{- end }}
+{{- if not $config.cache.hfEndpoint }}
+{{- $_ := unset $config.cache "hfEndpoint" }}
+{{- end }}
 {{- if not $config.prometheus.url }}
 {{- $_ := unset $config.prometheus "url" }}
 {{- end }}
@@ -118,7 +127,16 @@ annotations:
   verbs: [create, patch]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, create, delete]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [create, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [create, patch]
 {{- if .Values.gatewayApi.enabled }}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

@@ -21,6 +21,7 @@ from modelfleet.api.spec import (
     ServingSpec,
     parse_spec,
 )
+from modelfleet.api.spec_cache import CacheMode, CacheSpec
 from modelfleet.api.spec_model import (
     HuggingFaceSource,
     ModelOverrides,
@@ -65,6 +66,8 @@ __all__ = [
     "EVENT_REASONS",
     "BUILTIN_ANALYSIS_TEMPLATES",
     "AcceleratorSpec",
+    "CacheMode",
+    "CacheSpec",
     "AnalysisResult",
     "AnalysisStep",
     "AnalysisTemplate",

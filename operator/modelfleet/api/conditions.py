@@ -16,6 +16,7 @@ class Phase(StrEnum):
     """One-word summary of the whole object, for the PHASE printer column."""
 
     PENDING = "Pending"  # no plan yet, or pods not scheduled
+    STAGING = "Staging"  # the spec's revision waits for its weights to be downloaded into the cache
     PROGRESSING = "Progressing"  # a rollout (canary or rolling update) or a scale-up is under way
     HEALTHY = "Healthy"  # the stable revision serves with every replica ready
     PAUSED = "Paused"  # a rollout waits for a manual promote/resume
@@ -68,6 +69,8 @@ class Reason(StrEnum):
     ANALYSIS_ERROR = "AnalysisError"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     SCALING = "Scaling"
+    STAGING = "Staging"  # the weights of the spec's revision are being downloaded into the cache
+    STAGING_FAILED = "StagingFailed"  # the download Job failed: the revision gets no pods
     # Degraded / any
     INVALID_SPEC = "InvalidSpec"
     AS_EXPECTED = "AsExpected"
@@ -90,8 +93,12 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
         Reason.INVALID_SPEC: ConditionStatus.FALSE,
         Reason.UNKNOWN_MODEL: ConditionStatus.FALSE,
         Reason.PLAN_INFEASIBLE: ConditionStatus.FALSE,
+        Reason.STAGING: ConditionStatus.FALSE,
+        Reason.STAGING_FAILED: ConditionStatus.FALSE,
     },
     ConditionType.PROGRESSING: {
+        Reason.STAGING: ConditionStatus.TRUE,
+        Reason.STAGING_FAILED: ConditionStatus.FALSE,
         Reason.ROLLOUT_IN_PROGRESS: ConditionStatus.TRUE,
         Reason.SCALING: ConditionStatus.TRUE,
         Reason.ROLLOUT_COMPLETE: ConditionStatus.TRUE,
@@ -112,6 +119,7 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
         Reason.ANALYSIS_ERROR: ConditionStatus.TRUE,
         Reason.PROGRESS_DEADLINE_EXCEEDED: ConditionStatus.TRUE,
         Reason.INVALID_SPEC: ConditionStatus.TRUE,
+        Reason.STAGING_FAILED: ConditionStatus.TRUE,
         Reason.AS_EXPECTED: ConditionStatus.FALSE,
     },
     ConditionType.SCHEDULABLE: {

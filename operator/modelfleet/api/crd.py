@@ -53,6 +53,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "Canary weight, percent",
     },
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {
+        "name": "Weights",
+        "type": "string",
+        "jsonPath": ".status.staging.progress",
+        "description": "The weight cache of the spec's revision: Staging 41%, Staged or Failed",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

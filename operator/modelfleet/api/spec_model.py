@@ -13,6 +13,7 @@ from modelfleet.api.base import (
     _check_pattern,
     cel,
 )
+from modelfleet.api.spec_cache import CacheMode, CacheSpec
 from modelfleet.catalog.types import AttentionKind, Quantization
 
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
@@ -160,6 +161,14 @@ class ModelOverrides(ApiModel):
 
 
 class ModelSpec(ApiModel):
+    model_config = cel(
+        (
+            "!(has(self.cache) && has(self.cache.mode) && self.cache.mode == 'shared'"
+            " && has(self.source) && has(self.source.pvc))",
+            "cache.mode shared: model.source.pvc already holds the weights; remove model.cache or set cache.mode: none",
+        )
+    )
+
     id: ModelId = Field(
         description="Hugging Face repo id or catalog key, 'org/name', e.g. deepseek-ai/DeepSeek-V4-Flash."
     )
@@ -190,6 +199,20 @@ class ModelSpec(ApiModel):
         None,
         description="Architecture facts for models the catalog lacks or has unknowns; they win over the catalog.",
     )
+    cache: CacheSpec | None = Field(
+        None,
+        description="Stage the weights once in a shared volume before engine pods start (see docs/weights.md).",
+    )
+
+    @model_validator(mode="after")
+    def _cache_needs_a_download(self) -> ModelSpec:
+        source = self.source
+        if self.cache is not None and self.cache.mode is CacheMode.SHARED and source and source.pvc:
+            raise ValueError(
+                "cache.mode shared: model.source.pvc already holds the weights; remove model.cache "
+                "or set cache.mode: none"
+            )
+        return self
 
 
 # ModelOverrides attribute -> ModelFacts attribute, where the names differ (the spec uses the

@@ -135,10 +135,29 @@ class RolloutStatus(ApiModel):
     )
 
 
+class StagingStatus(ApiModel):
+    """The weight cache of the spec's revision, and how far its download has come."""
+
+    cache: str = Field(description="Name of the cache's PersistentVolumeClaim (and of its download Job).")
+    phase: str = Field(
+        description="Pending (volume not bound yet), Listing, Downloading, Verifying, Complete or Failed."
+    )
+    progress: str = Field(
+        description="What `kubectl get md` shows: 'Staging 41%', 'Staged' or 'Failed'.", max_length=64
+    )
+    bytes_done: int | None = Field(None, description="Bytes downloaded and written so far.")
+    bytes_total: int | None = Field(None, description="Bytes of the whole checkpoint, once listed.")
+    rate_bytes_per_second: float | None = Field(None, description="Recent download rate.")
+    eta_seconds: int | None = Field(None, description="Seconds left at the recent rate.")
+    message: str | None = Field(
+        None, description="What the download is doing, or why it failed.", max_length=LONG_STRING_MAX_LENGTH
+    )
+
+
 class ModelDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(None, description="metadata.generation last reconciled.")
     phase: Phase | None = Field(
-        None, description="Pending, Progressing, Healthy, Paused, Degraded or Failed."
+        None, description="Pending, Staging, Progressing, Healthy, Paused, Degraded or Failed."
     )
     conditions: list[Condition] = Field(
         default_factory=list,
@@ -152,6 +171,12 @@ class ModelDeploymentStatus(ApiModel):
     replicas: int | None = Field(None, description="Replicas of all revisions (scale subresource).")
     ready_replicas: int | None = Field(None, description="Ready replicas of all revisions.")
     ready: str | None = Field(None, description="ready/desired, e.g. '2/2' (printer column).")
+    staging: StagingStatus | None = Field(None, description="The weight cache of the spec's revision.")
+    caches: list[str] = Field(
+        default_factory=list,
+        description="Weight caches this ModelDeployment holds a claim on, the newest first.",
+        max_length=LIST_MAX_ITEMS,
+    )
     selector: str | None = Field(None, description="Label selector of the pods (scale subresource).")
     message: str | None = Field(
         None, description="One-line summary of the state.", max_length=LONG_STRING_MAX_LENGTH

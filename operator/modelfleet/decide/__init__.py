@@ -6,9 +6,12 @@ top-down, one module per stage, all sharing one :class:`~modelfleet.decide.input
 
 1. checks (:mod:`.checks`): spec valid -> model known -> licence allowed -> plan feasible -> fits the
    inventory; the first that fails halts the pass with its condition, and no child changes;
-2. the rollout machine (:mod:`.roll`, :mod:`modelfleet.rollout`): replicas and weight per revision;
-3. the children plan (:mod:`.children`): what should exist, then the fewest changes that get there;
-4. the status (:mod:`.status`): Ready, Progressing, Degraded, Schedulable and the phase, each from
+2. staging (:mod:`.staging`): the weight cache of the spec's revision, which must be verified before
+   that revision gets a pod; a first deploy waits in phase Staging, a new revision's canary waits
+   while what runs keeps running;
+3. the rollout machine (:mod:`.roll`, :mod:`modelfleet.rollout`): replicas and weight per revision;
+4. the children plan (:mod:`.children`): what should exist, then the fewest changes that get there;
+5. the status (:mod:`.status`): Ready, Progressing, Degraded, Schedulable and the phase, each from
    its own named policy.
 """
 
@@ -20,11 +23,21 @@ from modelfleet.decide.children import plan_children, plan_job
 from modelfleet.decide.events import pass_events
 from modelfleet.decide.inputs import Context, Decision, JobPlan, Jobs, Observed, Pass
 from modelfleet.decide.plans import plan_to_status
-from modelfleet.decide.roll import Rolled, refused_action, roll_out
-from modelfleet.decide.status import Serving, build_status, set_conditions
+from modelfleet.decide.roll import Rolled, holding_revision, refused_action, roll_out
+from modelfleet.decide.staging import CacheWrites, StageState, Staging, plan_staging
+from modelfleet.decide.status import Serving, build_status, set_conditions, staging_conditions
 from modelfleet.render.errors import RenderError
 
-__all__ = ["WAITING_RECHECK_SECONDS", "Context", "Decision", "JobPlan", "Jobs", "Observed", "decide"]
+__all__ = [
+    "WAITING_RECHECK_SECONDS",
+    "CacheWrites",
+    "Context",
+    "Decision",
+    "JobPlan",
+    "Jobs",
+    "Observed",
+    "decide",
+]
 
 # How often a ModelDeployment that waits (for pods, for capacity) is looked at again without an event.
 WAITING_RECHECK_SECONDS = 30.0
@@ -41,18 +54,24 @@ def decide(
     if halt is not None:
         return halted(p, halt)
     try:
-        return rolled_out(p, roll_out(p))
+        staging = plan_staging(p)
+        if staging.blocks and holding_revision(p) is None:
+            return staged_first(p, staging)
+        cache = staging.settings.name if staging.settings is not None else None
+        return rolled_out(p, roll_out(p, cache, hold=staging.blocks), staging)
     except (
         RenderError
     ) as error:  # e.g. a quantization the engine cannot apply on load: the user must change it
         return halted(p, render_refused(p, error))
 
 
-def rolled_out(p: Pass, rolled: Rolled) -> Decision:
+def rolled_out(p: Pass, rolled: Rolled, staging: Staging) -> Decision:
     """The decision of a pass every check let through."""
     machine = rolled.decision
     children = plan_children(p, rolled)
     phase = set_conditions(p, rolled)
+    if rolled.held is not None:
+        phase = staging_conditions(p, staging, serving=True)
     ready_replicas = sum(w.ready_replicas for w in rolled.workloads.values())
     serving = Serving(
         plan=plan_to_status(p.plan, inputs_hash=p.inputs_hash),
@@ -61,8 +80,12 @@ def rolled_out(p: Pass, rolled: Rolled) -> Decision:
         replicas=sum(machine.replicas.values()),
         ready_replicas=ready_replicas,
         ready=f"{min(ready_replicas, p.spec.replicas)}/{p.spec.replicas}",
+        staging=staging.status,
+        caches=staging.caches,
     )
     message = machine.progressing[2] or (p.plan.reasons[0] if p.plan.reasons else "")
+    if rolled.held is not None:
+        message = staging.message
     requeue = machine.requeue_after_seconds
     return Decision(
         status=build_status(p, phase, message, serving),
@@ -79,6 +102,30 @@ def rolled_out(p: Pass, rolled: Rolled) -> Decision:
         waiting_for_capacity=_waits_for_capacity(p),
         aborted_reason=machine.aborted_reason,
         evaluation_job=plan_job(p, rolled),
+        caches=staging.writes,
+    )
+
+
+def staged_first(p: Pass, staging: Staging) -> Decision:
+    """A first deploy whose weights are not verified yet: the cache is filled, no pod exists."""
+    phase = staging_conditions(p, staging, serving=False)
+    serving = Serving(
+        plan=plan_to_status(p.plan, inputs_hash=p.inputs_hash),
+        revisions=None,
+        rollout=None,
+        replicas=0,
+        ready_replicas=0,
+        ready=f"0/{p.spec.replicas}",
+        staging=staging.status,
+        caches=staging.caches,
+    )
+    failed = staging.state is StageState.FAILED
+    return Decision(
+        status=build_status(p, phase, staging.message, serving),
+        events=pass_events((), p.conditions.transition_events()),
+        result="invalid" if failed else "waiting",
+        requeue_after_seconds=None if failed else WAITING_RECHECK_SECONDS,
+        caches=staging.writes,
     )
 
 

@@ -53,7 +53,7 @@ def desired_children(p: Pass, rolled: Rolled) -> tuple[list[dict[str, Any]], set
     spec, obs, memo, config = p.spec, p.obs, p.ctx.memo, p.ctx.render
     replicas = rolled.decision.replicas
     desired: list[dict[str, Any]] = []
-    if rolled.target in replicas:
+    if rolled.target in replicas and rolled.held is None:
         desired.extend(
             memo.revision(
                 spec,
@@ -64,6 +64,7 @@ def desired_children(p: Pass, rolled: Rolled) -> tuple[list[dict[str, Any]], set
                 replicas=replicas[rolled.target],
                 config=config,
                 facts=p.facts,
+                cache_claim=rolled.cache,
             )
         )
     desired.append(memo.umbrella_service(spec, name=obs.name, namespace=obs.namespace, config=config))
@@ -82,11 +83,16 @@ def desired_children(p: Pass, rolled: Rolled) -> tuple[list[dict[str, Any]], set
 
 
 def _rescaled(rolled: Rolled) -> list[tuple[Child, int]]:
-    """Other revisions' workloads whose replicas the rollout changes (they are not re-rendered)."""
+    """Other revisions' workloads whose replicas the rollout changes (they are not re-rendered; none
+    is while the spec's revision waits for its weights)."""
     out = []
     for revision, replicas in rolled.decision.replicas.items():
         workload = rolled.workloads.get(revision)
-        if revision != rolled.target and workload is not None and workload.replicas != replicas:
+        if (
+            (revision != rolled.target or rolled.held is not None)
+            and workload is not None
+            and workload.replicas != replicas
+        ):
             out.append((workload, replicas))
     return out
 

@@ -20,12 +20,13 @@ ORDER = (
 WARN_WHEN_FALSE = {ConditionType.SCHEDULABLE, ConditionType.LICENSE_ACCEPTED, ConditionType.READY}
 # Not every replica ready is no problem by itself (a scale-up is on its way): it warns through
 # Degraded when replicas that were ready are lost.
-NOT_A_WARNING = {(ConditionType.READY, Reason.REPLICAS_NOT_READY)}
+NOT_A_WARNING = {(ConditionType.READY, Reason.REPLICAS_NOT_READY), (ConditionType.READY, Reason.STAGING)}
 # A condition's first value says nothing new when it is the expected starting state: a new object's
 # replicas are not ready yet, it is progressing, not degraded, and its licence is fine. So only the
 # plan (Schedulable) and problems get an event on creation; later transitions of these conditions do.
 QUIET_START: set[tuple[ConditionType, ConditionStatus, str | None]] = {
     (ConditionType.READY, ConditionStatus.FALSE, Reason.REPLICAS_NOT_READY),
+    (ConditionType.READY, ConditionStatus.FALSE, Reason.STAGING),
     (ConditionType.PROGRESSING, ConditionStatus.TRUE, None),
     (ConditionType.DEGRADED, ConditionStatus.FALSE, None),
     (ConditionType.LICENSE_ACCEPTED, ConditionStatus.TRUE, None),

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelfleet import GROUP, KIND, VERSION
 from modelfleet.api import AnalysisResult, ModelDeploymentSpec, ModelDeploymentStatus
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.catalog.types import ModelFacts
+from modelfleet.decide.caches import CacheClaim, FetchJob
 from modelfleet.decide.conditions import ConditionSet
 from modelfleet.decide.inventory import Inventory
 from modelfleet.decide.observed import Child, PodSummary
@@ -24,6 +25,9 @@ from modelfleet.render.config import OperatorConfig as RenderConfig
 from modelfleet.render.memo import RenderMemo
 from modelfleet.render.names import name_label_value
 from modelfleet.rollout.types import Event, JobState
+
+if TYPE_CHECKING:
+    from modelfleet.decide.staging import CacheWrites
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class Observed:
     pods: tuple[PodSummary, ...]
     inventory: Inventory  # GPU nodes and the pods that hold GPUs, with their sums
     now: datetime
+    caches: tuple[CacheClaim, ...] = ()  # weight caches of the namespace (their claims)
+    fetch_jobs: tuple[FetchJob, ...] = ()  # and their download Jobs
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class Decision:
     result: str = "ok"
     aborted_reason: str | None = None
     evaluation_job: JobPlan | None = None
+    caches: CacheWrites | None = None  # weight caches to create, claim and release
 
 
 # What the reconciler read of evaluation Jobs, by step index (None: no such Job).

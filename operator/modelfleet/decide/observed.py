@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelfleet.render.names import MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, REVISION_LABEL, SPEC_HASH_LABEL
+from modelfleet.render.names import (
+    CACHE_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    REVISION_LABEL,
+    SPEC_HASH_LABEL,
+)
 
 # What the reconciler owns, by kind; anything else carrying our labels is left alone.
 WORKLOAD_KINDS = ("Deployment", "LeaderWorkerSet")
@@ -33,6 +40,7 @@ class Child:
     current: bool = (
         True  # workloads: their controller has seen the latest spec (ready_replicas is up to date)
     )
+    cache: str | None = None  # workloads: the weight cache their pods mount
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,7 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
         weights=weights,
         owned=owned,
         current=current,
+        cache=labels.get(CACHE_LABEL),
     )
 
 

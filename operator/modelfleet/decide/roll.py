@@ -24,6 +24,8 @@ class Rolled:
     provider: TrafficProvider
     canary_fit: FitResult | None  # whether the target's replicas fit, while it has no workload
     decision: RolloutDecision
+    cache: str | None = None  # the weight cache the spec's revision mounts
+    held: str | None = None  # the spec's revision, while it waits for its weights (target is then not it)
 
     @property
     def stable_ready(self) -> int:
@@ -45,11 +47,38 @@ class Rolled:
         return self.decision.stable_revision == self.target and self.decision.canary_revision is None
 
 
-def roll_out(p: Pass) -> Rolled:
+def spec_revision(p: Pass, cache: str | None) -> str:
+    """The revision the spec describes (``cache``: its pods read that weight cache)."""
+    return revision_hash(p.spec, p.plan, cached=cache is not None)
+
+
+def owned_workloads(p: Pass) -> dict[str, Child]:
+    return {c.revision: c for c in p.obs.children if c.kind in WORKLOAD_KINDS and c.revision and c.owned}
+
+
+def holding_revision(p: Pass) -> str | None:
+    """What the rollout keeps running while the spec's revision waits for its weights: the canary
+    under way, else the stable (None: nothing runs yet, a first deploy)."""
+    workloads = owned_workloads(p)
+    revisions = p.previous.revisions
+    for revision in (revisions.canary, revisions.stable) if revisions else ():
+        if revision and revision in workloads:
+            return revision
+    return None
+
+
+def roll_out(p: Pass, cache: str | None = None, hold: bool = False) -> Rolled:
+    """``hold``: the spec's revision waits for its weights (:mod:`.staging`); the machine then rolls
+    what runs already (:func:`holding_revision`) and nothing is rendered anew."""
     spec, chosen = p.spec, p.plan.chosen
     assert chosen is not None
-    target = revision_hash(spec, p.plan)
-    workloads = {c.revision: c for c in p.obs.children if c.kind in WORKLOAD_KINDS and c.revision and c.owned}
+    target = spec_revision(p, cache)
+    workloads = owned_workloads(p)
+    held = None
+    if hold and target not in workloads:
+        holding = holding_revision(p)
+        assert holding is not None, "a first deploy waits for its weights before the rollout"
+        held, target = target, holding
     stable = p.previous.revisions.stable if p.previous.revisions else None
     if stable and stable not in workloads:
         stable = None  # its workload is gone (deleted by hand): start again from the target
@@ -82,7 +111,7 @@ def roll_out(p: Pass) -> Rolled:
             evaluation_jobs={step: state for step, state in p.jobs.items() if state is not None},
         )
     )
-    return Rolled(target, stable, workloads, provider, canary_fit, decision)
+    return Rolled(target, stable, workloads, provider, canary_fit, decision, cache=cache, held=held)
 
 
 def traffic_provider(spec: ModelDeploymentSpec, ctx: Context) -> TrafficProvider:

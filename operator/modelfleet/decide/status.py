@@ -21,6 +21,7 @@ from modelfleet.api import ConditionStatus, ConditionType, Phase, Reason
 from modelfleet.decide.inputs import Pass
 from modelfleet.decide.observed import PodSummary
 from modelfleet.decide.roll import Rolled
+from modelfleet.decide.staging import StageState, Staging
 from modelfleet.planner.fit import FitResult
 from modelfleet.render.names import NAME_LABEL, name_label_value
 
@@ -155,6 +156,32 @@ def set_conditions(p: Pass, rolled: Rolled) -> Phase:
     return phase_policy(rolled, degraded)
 
 
+def staging_conditions(p: Pass, staging: Staging, serving: bool) -> Phase:
+    """The conditions while the spec's revision waits for its weights; returns the phase.
+
+    ``serving``: an earlier revision keeps running (its Ready stands as its own policy set it); else a
+    first deploy, not Ready until the weights are verified and its pods are up.
+    """
+    failed = staging.state is StageState.FAILED
+    reason = Reason.STAGING_FAILED if failed else Reason.STAGING
+    if not serving:
+        p.conditions.set(ConditionType.READY, ConditionStatus.FALSE, reason, staging.message)
+        reasons = p.plan.reasons
+        fits = reasons[0] if reasons else "plan fits"
+        p.conditions.set(ConditionType.SCHEDULABLE, ConditionStatus.TRUE, Reason.PLAN_FEASIBLE, fits)
+    progressing = ConditionStatus.FALSE if failed else ConditionStatus.TRUE
+    p.conditions.set(ConditionType.PROGRESSING, progressing, reason, staging.message)
+    if failed:
+        p.conditions.set(ConditionType.DEGRADED, ConditionStatus.TRUE, reason, staging.message)
+        return Phase.DEGRADED if serving else Phase.FAILED
+    if not serving:
+        p.conditions.set(ConditionType.DEGRADED, ConditionStatus.FALSE, Reason.AS_EXPECTED, "")
+    degraded = p.conditions.get(ConditionType.DEGRADED)
+    if degraded is not None and degraded.status == ConditionStatus.TRUE:
+        return Phase.DEGRADED
+    return Phase.STAGING
+
+
 @dataclass(frozen=True)
 class Serving:
     """What status says about the revisions and replicas besides the conditions."""
@@ -165,6 +192,8 @@ class Serving:
     replicas: int | None
     ready_replicas: int | None
     ready: str | None
+    staging: dict[str, Any] | None = None
+    caches: list[str] | None = None
 
     @classmethod
     def kept(cls, p: Pass, plan: dict[str, Any] | None) -> Serving:
@@ -177,6 +206,8 @@ class Serving:
             replicas=before.replicas,
             ready_replicas=before.ready_replicas,
             ready=before.ready,
+            staging=_dump(before.staging),
+            caches=list(before.caches),
         )
 
 
@@ -191,6 +222,8 @@ def build_status(p: Pass, phase: Phase, message: str, serving: Serving) -> dict[
         "replicas": serving.replicas,
         "readyReplicas": serving.ready_replicas,
         "ready": serving.ready,
+        "staging": serving.staging,
+        "caches": serving.caches or None,
         "selector": f"{NAME_LABEL}={name_label_value(p.obs.name)}",
         "message": message[:1000] if message else None,
     }

@@ -13,12 +13,13 @@ Example (every key optional)::
     licensePolicy: {refused: [minimax-m2.7], requireAcceptance: [modified-mit]}
     leaderElection: {enabled: true, leaseName: modelfleet, leaseNamespace: modelfleet-system,
                      leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2}
+    cache: {mode: shared, storageClassName: nfs-rwx, retain: 1}   # weight caches, docs/weights.md
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -90,6 +91,24 @@ class LeaderElectionConfig(_Config):
         return self
 
 
+class CacheConfig(_Config):
+    """Cluster-wide weight cache defaults (``spec.model.cache`` wins field by field); docs/weights.md."""
+
+    mode: Literal["none", "shared"] = Field(
+        "none", description="none: each engine pod downloads; shared: stage once."
+    )
+    storage_class_name: str | None = Field(
+        None, description="A ReadWriteMany class; None: the cluster default."
+    )
+    retain: int = Field(1, ge=0, le=10, description="Caches of earlier revisions each ModelDeployment keeps.")
+    fetch_image: str | None = Field(
+        None, description="Image running `modelfleet fetch`; None: the operator's."
+    )
+    fetch_service_account: str = Field("modelfleet-fetch", min_length=1)
+    hf_endpoint: str | None = Field(None, description="HF_ENDPOINT for downloads (a Hub mirror).")
+    backoff_limit: int = Field(3, ge=0, le=20, description="Retries of a retryable download failure.")
+
+
 class OperatorConfig(_Config):
     namespaces: list[str] = Field(default_factory=list)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -105,6 +124,7 @@ class OperatorConfig(_Config):
         None, description="None: detect the LeaderWorkerSet CRD at start-up."
     )
     leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> OperatorConfig:

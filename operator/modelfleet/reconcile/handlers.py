@@ -16,10 +16,11 @@ from typing import Any
 import kopf
 
 from modelfleet import GROUP, PLURAL, VERSION
+from modelfleet.decide.caches import claim_summary, fetch_job_summary
 from modelfleet.decide.inventory import node_gpus, pod_gpus
 from modelfleet.decide.observed import child_summary, owner_key, pod_summary
 from modelfleet.reconcile.worker import Workers
-from modelfleet.render.names import MANAGED_BY, MANAGED_BY_LABEL
+from modelfleet.render.names import CACHE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 
@@ -62,6 +63,31 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
         child_index("gateway.networking.k8s.io", "v1", "httproutes", "httproutes")
     if workers.lws_enabled:
         child_index("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "leaderworkersets")
+
+    # ---- weight caches, by namespace: a cache belongs to every ModelDeployment that claims it
+    cache_labels: dict[str, Any] = {**OURS, CACHE_LABEL: kopf.PRESENT}
+
+    @kopf.index("", "v1", "persistentvolumeclaims", labels=cache_labels, registry=registry, id="cache_claims")
+    def cache_claims(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
+        return {namespace or "": claim_summary(body)}
+
+    @kopf.index("batch", "v1", "jobs", labels=cache_labels, registry=registry, id="cache_jobs")
+    def cache_jobs(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
+        return {namespace or "": fetch_job_summary(body)}
+
+    @kopf.on.event("", "v1", "persistentvolumeclaims", labels=cache_labels, registry=registry)
+    async def cache_claim_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+        for claimant in claim_summary(body).claimants:
+            workers.trigger((namespace or "", claimant.name))
+
+    @kopf.on.event("batch", "v1", "jobs", labels=cache_labels, registry=registry)
+    async def fetch_job_changed(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+        # The claim of the same name (the Job's owner) names the ModelDeployments waiting for it.
+        claims, key = kwargs.get("cache_claims"), namespace or ""
+        for claim in claims[key] if claims is not None and key in claims else ():
+            if claim.name == name:
+                for claimant in claim.claimants:
+                    workers.trigger((key, claimant.name))
 
     # ---- triggers
     @kopf.on.event("", "v1", "pods", labels=OURS, registry=registry)

@@ -71,6 +71,12 @@ KINDS: dict[tuple[str, str], Resource] = {
     ("v1", "Event"): Resource("", "v1", "events"),
     ("coordination.k8s.io/v1", "Lease"): Resource("coordination.k8s.io", "v1", "leases"),
     ("batch/v1", "Job"): Resource("batch", "v1", "jobs"),
+    ("v1", "PersistentVolumeClaim"): Resource("", "v1", "persistentvolumeclaims"),
+    ("v1", "ServiceAccount"): Resource("", "v1", "serviceaccounts"),
+    ("rbac.authorization.k8s.io/v1", "Role"): Resource("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): Resource(
+        "rbac.authorization.k8s.io", "v1", "rolebindings"
+    ),
     ("policy/v1", "PodDisruptionBudget"): Resource("policy", "v1", "poddisruptionbudgets"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): Resource("gateway.networking.k8s.io", "v1", "httproutes"),
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): Resource(
@@ -214,12 +220,20 @@ class Kube:
         )
 
     def delete(
-        self, api_version: str, kind: str, namespace: str | None, name: str, uid: str | None = None
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        uid: str | None = None,
+        resource_version: str | None = None,
     ) -> bool:
-        """Delete with background propagation; a 404 is success. `uid` guards against deleting a newer namesake."""
+        """Delete with background propagation; a 404 is success. `uid` guards against deleting a newer
+        namesake, `resource_version` against deleting what changed since it was read (False: it did)."""
         body: dict[str, Any] = {"propagationPolicy": "Background"}
-        if uid:
-            body["preconditions"] = {"uid": uid}
+        preconditions = {"uid": uid, "resourceVersion": resource_version}
+        if uid or resource_version:
+            body["preconditions"] = {k: v for k, v in preconditions.items() if v}
         try:
             self.request("DELETE", resource_for(api_version, kind).path(namespace, name), body)
             return True

@@ -30,6 +30,7 @@ from modelfleet.reconcile.measure import PrometheusMeasure
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.reconciler import Reconciler
 from modelfleet.reconcile.worker import Workers
+from modelfleet.render.config import CacheDefaults
 from modelfleet.render.config import OperatorConfig as RenderConfig
 from modelfleet.render.memo import RenderMemo
 from modelfleet.render.templating import compile_templates
@@ -58,7 +59,20 @@ def render_config(config: OperatorConfig) -> RenderConfig:
         for engine_vendor in list(templates):
             if engine_vendor[0].value == engine and (not vendor or engine_vendor[1].value == vendor):
                 templates[engine_vendor] = image
-    return RenderConfig(image_templates=templates)
+    cache = config.cache
+    defaults = CacheDefaults()
+    return RenderConfig(
+        image_templates=templates,
+        cache=CacheDefaults(
+            mode=cache.mode,
+            storage_class_name=cache.storage_class_name,
+            retain=cache.retain,
+            fetch_image=cache.fetch_image or defaults.fetch_image,
+            fetch_service_account=cache.fetch_service_account,
+            hf_endpoint=cache.hf_endpoint,
+            backoff_limit=cache.backoff_limit,
+        ),
+    )
 
 
 def crd_installed(kube: Kube, name: str) -> bool:

@@ -14,19 +14,23 @@ from typing import Any
 
 from modelfleet import GROUP, KIND, VERSION
 from modelfleet.api import ACTION_ANNOTATION, AnalysisResult
-from modelfleet.decide import Context, Decision, Observed, decide
+from modelfleet.decide import CacheWrites, Context, Decision, Observed, decide
+from modelfleet.decide.caches import has_claimants, with_claimant, without_claimant
 from modelfleet.decide.evaluation_job import job_state
 from modelfleet.decide.refused import REFUSED_STATUSES, refused_decision
 from modelfleet.decide.statusdiff import merge_patch
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.worker import Outcome, Snapshot
+from modelfleet.render.names import STAGED_ANNOTATION
 from modelfleet.rollout.types import Event, JobState
 
 log = logging.getLogger("modelfleet.reconcile")
 MD_API_VERSION = f"{GROUP}/{VERSION}"
 Measure = Callable[[Observed, Decision], tuple[AnalysisResult, ...]]
 MAX_JOB_LOOKUPS = 3
+MAX_CLAIM_ATTEMPTS = 3  # read-modify-write of a cache's owner references, against concurrent claimants
+PVC = ("v1", "PersistentVolumeClaim")
 
 
 class Reconciler:
@@ -109,6 +113,8 @@ class Reconciler:
         """Write the children, then the status and events; returns the decision that was written
         (a refused child turns it into one that reports the refusal, see :mod:`.refused`)."""
         try:
+            if decision.caches:
+                self._write_caches(obs, decision.caches)
             self._write_children(obs, decision)
         except ApiError as error:
             if error.status not in REFUSED_STATUSES:
@@ -133,6 +139,78 @@ class Reconciler:
             self.kube.delete("batch/v1", "Job", obs.namespace, job.name)
         elif job is not None and job.looked_up and job.create is not None:
             self.kube.apply(job.create)
+
+    def _write_caches(self, obs: Observed, writes: CacheWrites) -> None:
+        """Create, claim and release weight caches; every step is safe to repeat after a crash (a
+        claim or Job that exists answers 409 and is then only claimed)."""
+        for obj in writes.apply:
+            self.kube.apply(obj)
+        for obj in writes.create_claims:
+            try:
+                self.kube.create(obj)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+                self._claim(obs.namespace, obj["metadata"]["name"], writes.owner)
+        for name in writes.claim:
+            self._claim(obs.namespace, name, writes.owner)
+        for job in writes.create_jobs:
+            try:
+                self.kube.create(job)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+        for name, report in writes.mark_staged:
+            staged = {STAGED_ANNOTATION: report.model_dump_json(by_alias=True, exclude_none=True)}
+            self.kube.patch(*PVC, obs.namespace, name, {"metadata": {"annotations": staged}})
+            self.kube.delete("batch/v1", "Job", obs.namespace, name)
+        for name in writes.release:
+            self._release(obs.namespace, name, obs.uid)
+
+    def _claim(self, namespace: str, name: str, owner: dict[str, Any]) -> None:
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            found = self.kube.get(*PVC, namespace, name)
+            if found is None or (found.get("metadata") or {}).get("deletionTimestamp"):
+                return  # gone or going: the next pass creates it anew
+            meta = found["metadata"]
+            refs = with_claimant(meta.get("ownerReferences") or [], owner)
+            if refs is None:
+                return
+            if self._patch_owners(namespace, name, refs, meta["resourceVersion"]):
+                return
+
+    def _release(self, namespace: str, name: str, uid: str) -> None:
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            found = self.kube.get(*PVC, namespace, name)
+            if found is None:
+                return
+            meta = found["metadata"]
+            refs = without_claimant(meta.get("ownerReferences") or [], uid)
+            if not has_claimants(refs):
+                # The last claimant: delete it unless it changed since. Its Job first: the Job's pod
+                # mounts the claim, which keeps the claim from going (pvc-protection), and the Job
+                # would go only once the claim is gone.
+                self.kube.delete("batch/v1", "Job", namespace, name)
+                if self.kube.delete(
+                    *PVC, namespace, name, uid=meta["uid"], resource_version=meta["resourceVersion"]
+                ):
+                    log.info("deleted weight cache %s/%s: no ModelDeployment holds it", namespace, name)
+                    return
+                continue
+            if self._patch_owners(namespace, name, refs, meta["resourceVersion"]):
+                return
+
+    def _patch_owners(self, namespace: str, name: str, refs: list[dict[str, Any]], version: str) -> bool:
+        """Replace the owner references unless someone else changed them first (False: read again)."""
+        try:
+            self.kube.patch(
+                *PVC, namespace, name, {"metadata": {"ownerReferences": refs, "resourceVersion": version}}
+            )
+            return True
+        except ApiError as error:
+            if error.status in (404, 409):
+                return error.status == 404
+            raise
 
     def _remove_action(self, obs: Observed, decision: Decision) -> None:
         """The action annotation goes once a pass carried it out, or refused it."""
@@ -204,4 +282,6 @@ def gather(obj: dict[str, Any], snapshot: Snapshot, now: datetime) -> Observed:
         pods=snapshot.pods,
         inventory=snapshot.inventory,
         now=now,
+        caches=snapshot.caches,
+        fetch_jobs=snapshot.fetch_jobs,
     )

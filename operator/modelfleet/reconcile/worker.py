@@ -26,13 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelfleet.api import ACTION_ANNOTATION
+from modelfleet.decide.caches import CacheClaim, FetchJob
 from modelfleet.decide.inventory import Inventory, NodeGpus
 from modelfleet.decide.observed import Child, PodSummary
 
 log = logging.getLogger("modelfleet.worker")
 Key = tuple[str, str]  # (namespace, name)
 CHILD_INDEX_NAMES = ("deployments", "services", "poddisruptionbudgets", "httproutes", "leaderworkersets")
-INDEX_NAMES = ("gpu_nodes", "gpu_pods", "engine_pods", *CHILD_INDEX_NAMES)
+CACHE_INDEX_NAMES = ("cache_claims", "cache_jobs")  # by namespace: caches belong to no one object
+INDEX_NAMES = ("gpu_nodes", "gpu_pods", "engine_pods", *CHILD_INDEX_NAMES, *CACHE_INDEX_NAMES)
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -56,6 +58,8 @@ class Snapshot:
     children: tuple[Child, ...]
     pods: tuple[PodSummary, ...]
     inventory: Inventory  # shared by every pass until the inventory changes
+    caches: tuple[CacheClaim, ...] = ()  # the weight caches of the object's namespace
+    fetch_jobs: tuple[FetchJob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -300,7 +304,14 @@ class Workers:
                 children.extend(index[key])
         pods_index = self._indexes.get("engine_pods")
         pods = tuple(pods_index[key]) if pods_index is not None and key in pods_index else ()
-        return Snapshot(children=tuple(children), pods=pods, inventory=self._current_inventory())
+        claims, jobs = (self._indexes.get(name) for name in CACHE_INDEX_NAMES)
+        return Snapshot(
+            children=tuple(children),
+            pods=pods,
+            inventory=self._current_inventory(),
+            caches=tuple(claims[key[0]]) if claims is not None and key[0] in claims else (),
+            fetch_jobs=tuple(jobs[key[0]]) if jobs is not None and key[0] in jobs else (),
+        )
 
     def _current_inventory(self) -> Inventory:
         """The inventory of the current version: built (and summed) once per change, on the event

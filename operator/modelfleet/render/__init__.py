@@ -20,6 +20,7 @@ from modelfleet.api import ModelDeploymentSpec
 from modelfleet.catalog import get_gpu
 from modelfleet.catalog.types import GpuType, ModelFacts
 from modelfleet.planner.types import Plan
+from modelfleet.render.cache import cache_settings
 from modelfleet.render.config import OperatorConfig
 from modelfleet.render.errors import RenderError
 from modelfleet.render.inputs import chosen_candidate
@@ -59,6 +60,7 @@ def launch_spec(
     config: OperatorConfig | None = None,
     gpu: GpuType | None = None,
     facts: ModelFacts | None = None,
+    cache_claim: str | None = None,
 ) -> LaunchSpec:
     """The typed LaunchSpec of a revision; ``gpu`` defaults to the catalog entry of the plan's GPU type."""
     return build_launch_spec(
@@ -70,6 +72,7 @@ def launch_spec(
         config=config or OperatorConfig(),
         gpu=gpu or _catalog_gpu(plan),
         facts=facts,
+        cache_claim=cache_claim,
     )
 
 
@@ -84,11 +87,21 @@ def render_revision(
     config: OperatorConfig | None = None,
     gpu: GpuType | None = None,
     facts: ModelFacts | None = None,
+    cache_claim: str | None = None,
 ) -> list[dict[str, Any]]:
-    """``[workload, revision Service, PodDisruptionBudget]`` for one revision at ``replicas`` replicas."""
+    """``[workload, revision Service, PodDisruptionBudget]`` for one revision at ``replicas`` replicas;
+    with ``cache_claim`` its pods mount that weight cache read-only and run offline."""
     config = config or OperatorConfig()
     launch = launch_spec(
-        spec, plan, name=name, namespace=namespace, revision=revision, config=config, gpu=gpu, facts=facts
+        spec,
+        plan,
+        name=name,
+        namespace=namespace,
+        revision=revision,
+        config=config,
+        gpu=gpu,
+        facts=facts,
+        cache_claim=cache_claim,
     )
     return [workload(launch, replicas), revision_service(launch, config), disruption_budget(launch)]
 
@@ -139,9 +152,13 @@ def render_all(
     umbrella Services, and the HTTPRoute at 100% when Gateway API routing is configured.
 
     ``revision`` names the revision; by default its hash of the spec and plan, as the operator names it.
+    With a weight cache (``spec.model.cache``, or the config's default) the pods mount it as the
+    operator renders them once the weights are staged; the cache's claim and Job are not included.
     """
+    settings = cache_settings(spec, plan, (config or OperatorConfig()).cache)
+    cache_claim = settings.name if settings is not None else None
     if revision is None:
-        revision = revision_hash(spec, plan)
+        revision = revision_hash(spec, plan, cached=cache_claim is not None)
     objects = render_revision(
         spec,
         plan,
@@ -152,6 +169,7 @@ def render_all(
         config=config,
         gpu=gpu,
         facts=facts,
+        cache_claim=cache_claim,
     )
     objects.append(render_umbrella_service(spec, name=name, namespace=namespace, config=config))
     if spec.rollout.canary.traffic_routing.gateway_api is not None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from modelfleet import __version__
 from modelfleet.catalog.types import Vendor
 from modelfleet.planner.types import Engine
 
@@ -41,6 +42,24 @@ DEFAULT_IMAGE_TEMPLATES: Mapping[tuple[Engine, Vendor], str] = MappingProxyType(
 
 
 @dataclass(frozen=True)
+class CacheDefaults:
+    """Cluster-wide weight cache settings (operator.yaml ``cache:``, the Helm value ``cache``).
+
+    ``fetch_image`` runs ``modelfleet fetch`` (the operator's own image); ``fetch_service_account`` is the
+    ServiceAccount the operator creates in each namespace with a cache, allowed only to patch the
+    progress annotation of download Jobs; ``hf_endpoint`` is passed as HF_ENDPOINT (a Hub mirror).
+    """
+
+    mode: str = "none"
+    storage_class_name: str | None = None
+    retain: int = 1
+    fetch_image: str = f"ghcr.io/modelfleet/modelfleet:{__version__}"
+    fetch_service_account: str = "modelfleet-fetch"
+    hf_endpoint: str | None = None
+    backoff_limit: int = 3  # retryable failures (exit 1) the Job retries; exit 2 fails it at once
+
+
+@dataclass(frozen=True)
 class OperatorConfig:
     """Rendering defaults an operator administrator may change.
 
@@ -48,6 +67,8 @@ class OperatorConfig:
     under ``/root``; set a UID here only with images built to run as that user. Then pods get
     ``runAsNonRoot``, ``runAsUser``, ``runAsGroup`` and ``fsGroup``.
     ``service_port``: the port of every Service we create (the container always listens on 8000).
+    ``cache``: the weight cache defaults (``spec.model.cache`` wins field by field) and how its download
+    Job runs.
     """
 
     engine_versions: Mapping[Engine, str] = field(default_factory=lambda: PINNED_ENGINE_VERSIONS)
@@ -57,6 +78,7 @@ class OperatorConfig:
     image_pull_policy: str = "IfNotPresent"
     run_as_user: int | None = None
     service_port: int = 80
+    cache: CacheDefaults = field(default_factory=lambda: CacheDefaults())
 
     def engine_version(self, engine: Engine, requested: str | None) -> str:
         """The version to run: the spec's ``engine.version`` (a leading ``v`` dropped) or the pin.

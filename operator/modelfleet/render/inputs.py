@@ -19,6 +19,7 @@ from modelfleet.catalog.types import ModelFacts
 from modelfleet.planner.types import Candidate, Engine, Plan
 from modelfleet.render.errors import RenderError
 
+CACHE_SUB_PATH = "model"  # where the download Job writes inside a weight cache (render.cache.SUB_PATH)
 CONTAINER_PORT = 8000  # every engine is told to listen here, so Services and probes never differ
 HF_HOME = CACHE_MOUNT_PATH + "/huggingface"
 
@@ -98,13 +99,15 @@ class EngineInputs:
     trust_remote_code: bool = False  # --trust-remote-code: spec.model.trustRemoteCode
 
 
-def engine_inputs(spec: ModelDeploymentSpec, plan: Plan, facts: ModelFacts | None = None) -> EngineInputs:
+def engine_inputs(
+    spec: ModelDeploymentSpec, plan: Plan, facts: ModelFacts | None = None, cache_claim: str | None = None
+) -> EngineInputs:
     """Read the spec and the plan into :class:`EngineInputs` (pure; raises :class:`RenderError`)."""
     chosen = chosen_candidate(plan)
     check_remote_code(spec, facts)
     return EngineInputs(
         engine=spec.engine.name,
-        model=model_location(spec),
+        model=model_location(spec, cache_claim),
         parallel=parallelism(chosen),
         quantization=quantization_to_apply(spec, facts),
         kv_cache_fp8=spec.serving.kv_cache_dtype.value == "fp8",
@@ -185,9 +188,18 @@ def parallelism(chosen: Candidate) -> Parallelism:
     )
 
 
-def model_location(spec: ModelDeploymentSpec) -> ModelLocation:
+def model_location(spec: ModelDeploymentSpec, cache_claim: str | None = None) -> ModelLocation:
+    """``cache_claim``: the weight cache the revision mounts; the engine then reads a local path,
+    offline, whatever the source (the download Job fetched it)."""
     model = spec.model
     source = model.source
+    if cache_claim is not None:
+        return ModelLocation(
+            model_arg=MODEL_MOUNT_PATH,
+            served_name=model.id,
+            pvc_claim=cache_claim,
+            pvc_sub_path=CACHE_SUB_PATH,
+        )
     if source is not None and source.pvc is not None:
         return ModelLocation(
             model_arg=MODEL_MOUNT_PATH,

@@ -105,14 +105,18 @@ def build_launch_spec(
     config: OperatorConfig,
     gpu: GpuType,
     facts: ModelFacts | None = None,
+    cache_claim: str | None = None,
 ) -> LaunchSpec:
-    """The LaunchSpec of one revision (pure; raises :class:`RenderError` with what to change)."""
-    inputs = engine_inputs(spec, plan, facts)
+    """The LaunchSpec of one revision (pure; raises :class:`RenderError` with what to change).
+    ``cache_claim``: the weight cache the pods mount read-only instead of downloading."""
+    inputs = engine_inputs(spec, plan, facts, cache_claim)
     version = config.engine_version(inputs.engine, spec.engine.version)
     table = flag_table(inputs.engine, version)
     engine = profile(inputs.engine)
     pod_probes = probes(engine.health_path, weight_bytes(plan))
     labels = {**names.object_labels(name, revision), names.ENGINE_LABEL: inputs.engine.value}
+    if cache_claim is not None:
+        labels[names.CACHE_LABEL] = cache_claim
     user_labels = spec.pod_template.metadata.labels
     leader = _pod_role(inputs, Role.LEADER, labels, pod_probes, user_labels)
     worker = None

@@ -47,6 +47,7 @@ class RenderMemo:
         replicas: int,
         config: OperatorConfig,
         facts: ModelFacts | None = None,
+        cache_claim: str | None = None,
     ) -> list[dict[str, Any]]:
         """:func:`modelfleet.render.render_revision`, memoised on every input (the model facts too:
         they decide the quantization flag and whether the model needs remote code)."""
@@ -60,6 +61,7 @@ class RenderMemo:
             replicas,
             repr(config),
             facts,
+            cache_claim,
         )
         return list(
             self._get(
@@ -73,6 +75,7 @@ class RenderMemo:
                     replicas=replicas,
                     config=config,
                     facts=facts,
+                    cache_claim=cache_claim,
                 ),
             )
         )

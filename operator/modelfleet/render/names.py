@@ -23,9 +23,15 @@ ENGINE_LABEL = f"{GROUP}/engine"
 ROLE_LABEL = f"{GROUP}/role"
 # On a weight download Job: the JSON of modelfleet.api.fetch.FetchProgress, patched by the Job's own process
 FETCH_PROGRESS_ANNOTATION = f"{GROUP}/fetch-progress"
+# On a weight cache's PVC once its download is verified: the final FetchProgress JSON (phase Complete)
+STAGED_ANNOTATION = f"{GROUP}/staged"
+# On a weight cache's PVC and download Job, and on the engine workloads that mount it: the cache's name
+CACHE_LABEL = f"{GROUP}/cache"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 ROLE_SERVER = "server"  # pods that answer HTTP; every Service selects only these
 ROLE_WORKER = "worker"  # multi-node workers: part of the process group, never behind a Service
+ROLE_WEIGHTS = "weights"  # a weight cache's PVC
+ROLE_FETCH = "fetch"  # a weight cache's download Job and its pod
 
 APP_NAME = "modelfleet-engine"
 MANAGED_BY = "modelfleet"

@@ -63,8 +63,9 @@ def revision_inputs(spec: ModelDeploymentSpec, plan: Plan) -> dict[str, Any]:
     }
 
 
-def revision_hash(spec: ModelDeploymentSpec, plan: Plan) -> str:
-    """Ten hex characters naming the version the spec and plan describe.
+def revision_hash(spec: ModelDeploymentSpec, plan: Plan, cached: bool = False) -> str:
+    """Ten hex characters naming the version the spec and plan describe (``cached``: its pods read
+    a weight cache).
 
     >>> from modelfleet.api import parse_spec
     >>> from modelfleet.planner.types import Candidate, Engine
@@ -73,7 +74,12 @@ def revision_hash(spec: ModelDeploymentSpec, plan: Plan) -> str:
     >>> revision_hash(one, plan) == revision_hash(two, plan), len(revision_hash(one, plan))
     (True, 10)
     """
-    return _digest(revision_inputs(spec, plan), REVISION_HASH_LENGTH)
+    inputs = revision_inputs(spec, plan)
+    if cached:
+        # Pods that read a staged cache differ from pods that download: switching is a new revision,
+        # staged before it rolls out. Absent otherwise, so hashes of uncached revisions stay as they were.
+        inputs["weights"] = "cache"
+    return _digest(inputs, REVISION_HASH_LENGTH)
 
 
 def spec_hash(obj: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 --
 --   Healthy      phase Healthy: the stable revision serves with every replica ready
 --   Progressing  no status yet, a spec newer than the status (generation > observedGeneration),
---                phase Progressing (a rollout) or Pending (planning, pods not yet scheduled)
+--                phase Progressing (a rollout), Pending (planning, pods not yet scheduled) or
+--                Staging (the weights of the spec's revision are downloading into the cache)
 --   Suspended    phase Paused: a canary waits for a promote or resume action
 --   Degraded     phase Degraded (fewer ready replicas, an aborted canary) or Failed (invalid spec,
 --                no feasible plan, licence refused); a rollout past its progress deadline
@@ -123,6 +124,14 @@ elseif phase == "Healthy" then
 elseif phase == "Progressing" then
   hs.status = "Progressing"
   hs.message = firstMessage(rolloutMessage, status.message)
+elseif phase == "Staging" then
+  local staging = field(status, "staging")
+  hs.status = "Progressing"
+  hs.message = firstMessage(field(staging, "message"), status.message)
+  local progress = text(field(staging, "progress"))
+  if progress ~= nil and hs.message ~= "" then
+    hs.message = progress .. ": " .. hs.message
+  end
 elseif phase == "Pending" then
   hs.status = "Progressing"
   hs.message = firstMessage(conditionMessage(status, "Schedulable", "False"), status.message)

@@ -85,7 +85,7 @@ def read_status(raw: Mapping[str, Any]) -> tuple[ModelDeploymentStatus, list[str
 
     >>> status, unread = read_status({"phase": "Hibernating", "ready": "1/1"})
     >>> (status.phase, status.ready, unread)
-    (None, '1/1', ["status.phase: Input should be 'Pending', 'Progressing', 'Healthy', 'Paused', 'Degraded' or 'Failed'"])
+    (None, '1/1', ["status.phase: Input should be 'Pending', 'Staging', 'Progressing', 'Healthy', 'Paused', 'Degraded' or 'Failed'"])
     """
     try:
         return ModelDeploymentStatus.model_validate(raw), []
