@@ -8,7 +8,8 @@ import pytest
 
 from modelfleet.catalog.types import GIB
 from modelfleet.render import OperatorConfig, RenderError, render_all, render_revision
-from modelfleet.render.sizing import load_seconds
+from modelfleet.render.coldstart import STARTUP_MAX_SECONDS, WeightPath, container_start_seconds
+from modelfleet.render.sizing import weight_bytes
 from tests.unit.golden.cases import GOLDEN_CASES, H100, HF_SOURCE, L4, MI300X, make_plan, make_spec
 
 
@@ -164,12 +165,29 @@ def test_dev_shm_is_a_memory_empty_dir_sized_by_gpus_per_pod(gpus: int, shm: str
 
 
 @pytest.mark.parametrize("weight_gib", [8, 131, 642, 3000, 100_000])
-def test_the_startup_probe_allows_at_least_the_estimated_load_time(weight_gib: int) -> None:
-    (template,) = pod_templates(render(plan=make_plan("vllm", gpus=8, weight_bytes=weight_gib * GIB))[0])
+def test_the_startup_probe_allows_at_least_the_estimated_start_from_the_hub(weight_gib: int) -> None:
+    plan = make_plan("vllm", gpus=8, weight_bytes=weight_gib * GIB)
+    (template,) = pod_templates(render(plan=plan)[0])
     startup = engine_container(template)["startupProbe"]
     budget = startup["failureThreshold"] * startup["periodSeconds"]
-    assert budget >= load_seconds(weight_gib * GIB) >= 300
-    assert budget <= 3 * 3600 + startup["periodSeconds"]
+    loaded = weight_bytes(plan)
+    assert loaded is not None
+    expected = container_start_seconds(loaded, WeightPath.HUB, 8)
+    assert budget >= min(expected, STARTUP_MAX_SECONDS)
+    assert budget <= STARTUP_MAX_SECONDS + startup["periodSeconds"]
+
+
+def test_a_pod_reading_staged_weights_gets_a_shorter_startup_budget_than_one_downloading_them() -> None:
+    plan = make_plan("vllm", gpus=8, weight_bytes=642 * GIB)
+    (hub,) = pod_templates(render(plan=plan)[0])
+    volume = {"id": "org/model", "source": {"pvc": {"claimName": "weights"}}}
+    (staged,) = pod_templates(render(make_spec("vllm", model=volume), plan)[0])
+
+    def budget(template: dict) -> int:
+        probe = engine_container(template)["startupProbe"]
+        return probe["failureThreshold"] * probe["periodSeconds"]
+
+    assert budget(staged) < budget(hub)
 
 
 @pytest.mark.parametrize(("engine", "worker_probed"), [("vllm", False), ("sglang", True)])

@@ -12,6 +12,7 @@ from modelfleet.api import ModelDeploymentSpec
 from modelfleet.catalog.types import GpuType, ModelFacts, Vendor
 from modelfleet.planner.types import Engine, Plan
 from modelfleet.render import names
+from modelfleet.render.coldstart import WeightPath
 from modelfleet.render.config import OperatorConfig
 from modelfleet.render.engines import profile
 from modelfleet.render.env import EnvEntry, container_env
@@ -113,7 +114,12 @@ def build_launch_spec(
     version = config.engine_version(inputs.engine, spec.engine.version)
     table = flag_table(inputs.engine, version)
     engine = profile(inputs.engine)
-    pod_probes = probes(engine.health_path, weight_bytes(plan))
+    # A pod that reads staged weights (a cache, or the user's own volume) starts far sooner than one
+    # that downloads them: its startup probe gives it that much less room before a restart.
+    staged = cache_claim is not None or inputs.model.pvc_claim is not None
+    gpus = plan.chosen.gpus_per_replica if plan.chosen else 1
+    path = WeightPath.SHARED if staged else WeightPath.HUB
+    pod_probes = probes(engine.health_path, weight_bytes(plan), path, gpus)
     labels = {**names.object_labels(name, revision), names.ENGINE_LABEL: inputs.engine.value}
     if cache_claim is not None:
         labels[names.CACHE_LABEL] = cache_claim

@@ -10,17 +10,8 @@ from dataclasses import dataclass
 
 from modelfleet.catalog.types import GIB
 from modelfleet.planner.types import Plan
+from modelfleet.render.coldstart import WeightPath, startup_timing
 
-# Model load = download (or read from a volume) + weight loading + CUDA graph capture / warm-up.
-# A fixed 5 minutes covers engine start, compilation and warm-up; ~1 minute per 50 GiB covers
-# fetching and loading weights at a sustained ~850 MB/s, which object stores and the Hub reach in
-# a datacentre. The cap keeps a wrong guess from hiding a crash loop for longer than 3 hours.
-LOAD_BASE_SECONDS = 300
-LOAD_SECONDS_PER_50_GIB = 60
-LOAD_CAP_SECONDS = 3 * 3600
-LOAD_UNKNOWN_SECONDS = 30 * 60  # no memory breakdown in the plan: assume a large model
-
-STARTUP_PERIOD_SECONDS = 10
 READINESS_PERIOD_SECONDS = 10
 LIVENESS_PERIOD_SECONDS = 30
 
@@ -58,32 +49,24 @@ def weight_bytes(plan: Plan) -> int | None:
     return plan.memory.weights * plan.chosen.gpus_per_replica
 
 
-def load_seconds(weights: int | None) -> int:
-    """Time to allow for a model to load, from its weight bytes.
+def probes(health_path: str, weights: int | None, path: WeightPath, gpus_per_replica: int) -> Probes:
+    """Startup probe sized for the start this pod has ahead (``coldstart.startup_timing``: a download
+    from the Hub, or a read of weights already staged in a cache); readiness and liveness tight enough
+    to take a wedged engine out of the Service within a minute or two.
 
-    Llama-3.1-70B in bf16 is ~131 GiB: 300 + 60 x 131/50 = 458 s (~8 minutes).
-    DeepSeek-V3 in fp8 is ~642 GiB: 300 + 60 x 642/50 = 1071 s (~18 minutes).
-
-    >>> load_seconds(131 * GIB), load_seconds(642 * GIB), load_seconds(None), load_seconds(10**15)
-    (458, 1071, 1800, 10800)
+    >>> hub = probes("/health", 131 * GIB, WeightPath.HUB, 4)
+    >>> staged = probes("/health", 131 * GIB, WeightPath.SHARED, 4)
+    >>> hub.startup_budget_seconds, staged.startup_budget_seconds
+    (1020, 650)
     """
-    if weights is None:
-        return LOAD_UNKNOWN_SECONDS
-    seconds = LOAD_BASE_SECONDS + math.ceil(LOAD_SECONDS_PER_50_GIB * weights / (50 * GIB))
-    return min(seconds, LOAD_CAP_SECONDS)
-
-
-def probes(health_path: str, weights: int | None) -> Probes:
-    """Startup probe sized for the load (failureThreshold x period >= load time); readiness and
-    liveness tight enough to take a wedged engine out of the Service within a minute or two.
-
-    >>> p = probes("/health", 131 * GIB)
-    >>> p.startup.failure_threshold, p.startup_budget_seconds
-    (46, 460)
-    """
-    threshold = math.ceil(load_seconds(weights) / STARTUP_PERIOD_SECONDS)
+    startup = startup_timing(weights, path, gpus_per_replica)
     return Probes(
-        startup=Probe(health_path, STARTUP_PERIOD_SECONDS, timeout_seconds=5, failure_threshold=threshold),
+        startup=Probe(
+            health_path,
+            startup.period_seconds,
+            timeout_seconds=5,
+            failure_threshold=startup.failure_threshold,
+        ),
         readiness=Probe(health_path, READINESS_PERIOD_SECONDS, timeout_seconds=5, failure_threshold=3),
         # A busy engine can answer /health slowly; four misses over two minutes before a restart.
         liveness=Probe(health_path, LIVENESS_PERIOD_SECONDS, timeout_seconds=10, failure_threshold=4),
