@@ -35,6 +35,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     SCHEDULABLE = "Schedulable"
     LICENSE_ACCEPTED = "LicenseAccepted"
+    MODEL_DISCOVERED = "ModelDiscovered"
 
 
 class Reason(StrEnum):
@@ -64,6 +65,14 @@ class Reason(StrEnum):
     ANALYSIS_ERROR = "AnalysisError"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     SCALING = "Scaling"
+    # ModelDiscovered: what reading the model's own files (config.json, the safetensors index) gave
+    FILES_READ = "FilesRead"
+    HUB_UNREACHABLE = "HubUnreachable"
+    GATED_REPO = "GatedRepo"
+    NOT_FOUND = "NotFound"
+    INVALID_MODEL_FILES = "InvalidModelFiles"
+    TOKEN_SECRET_UNREADABLE = "TokenSecretUnreadable"
+    SOURCE_NOT_READ = "SourceNotRead"
     # Degraded / any
     INVALID_SPEC = "InvalidSpec"
     AS_EXPECTED = "AsExpected"
@@ -122,6 +131,15 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
         Reason.LICENSE_NEEDS_ACCEPTANCE: ConditionStatus.FALSE,
         Reason.LICENSE_REFUSED: ConditionStatus.FALSE,
         Reason.LICENSE_UNKNOWN: ConditionStatus.FALSE,
+    },
+    ConditionType.MODEL_DISCOVERED: {
+        Reason.FILES_READ: ConditionStatus.TRUE,
+        Reason.HUB_UNREACHABLE: ConditionStatus.FALSE,
+        Reason.GATED_REPO: ConditionStatus.FALSE,
+        Reason.NOT_FOUND: ConditionStatus.FALSE,
+        Reason.INVALID_MODEL_FILES: ConditionStatus.FALSE,
+        Reason.TOKEN_SECRET_UNREADABLE: ConditionStatus.FALSE,
+        Reason.SOURCE_NOT_READ: ConditionStatus.FALSE,
     },
 }
 # Reasons only Events carry.

@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from modelfleet import GROUP, KIND, VERSION
-from modelfleet.api import AnalysisResult, ModelDeploymentSpec, ModelDeploymentStatus
+from modelfleet.api import (
+    AnalysisResult,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    ModelFilesStatus,
+    Reason,
+)
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.catalog.types import ModelFacts
 from modelfleet.decide.conditions import ConditionSet
@@ -24,6 +30,20 @@ from modelfleet.render.config import OperatorConfig as RenderConfig
 from modelfleet.render.memo import RenderMemo
 from modelfleet.render.names import name_label_value
 from modelfleet.rollout.types import Event, JobState
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What the shell learnt reading the model's own files (config.json, the safetensors index).
+
+    ``reason`` is the ModelDiscovered condition's (FilesRead, or why not), ``files`` what was read
+    (also when it came from the stored status), ``retry_after_seconds`` when to try a failed read again.
+    """
+
+    reason: Reason
+    message: str
+    files: ModelFilesStatus | None = None
+    retry_after_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,7 @@ class Observed:
     pods: tuple[PodSummary, ...]
     inventory: Inventory  # GPU nodes and the pods that hold GPUs, with their sums
     now: datetime
+    discovery: Discovery | None = None  # None: the operator does not read model files
 
 
 @dataclass(frozen=True)
