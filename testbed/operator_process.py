@@ -52,6 +52,9 @@ class OperatorProcess:
             "metrics": {"address": "127.0.0.1", "port": self.metrics_port},
             "resyncSeconds": 20,
             "workers": 4,
+            # The test bed reaches no Hub: tests that read model files start a loopback Hub and
+            # pass modelDiscovery with its endpoint.
+            "modelDiscovery": {"enabled": False},
         }
         base.update(config or {})
         self.config_path.write_text(yaml.safe_dump(base))

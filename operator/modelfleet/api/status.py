@@ -25,7 +25,8 @@ class Verdict(StrEnum):
 
 class Condition(ApiModel):
     type: str = Field(
-        description="Ready, Progressing, Degraded, Schedulable or LicenseAccepted.", max_length=64
+        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted or ModelDiscovered.",
+        max_length=64,
     )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
@@ -158,7 +159,7 @@ class ModelDeploymentStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted.",
+        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted, ModelDiscovered.",
         max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
