@@ -10,6 +10,13 @@ import pytest
 from testbed.cluster import LocalCluster
 
 
+@pytest.fixture(autouse=True)
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`modelfleet plan` reads config.json from the Hub unless offline; the tests reach no Hub but the
+    loopback one a test starts, so every test is offline unless it says otherwise (as users say it)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     """A real kube-apiserver + etcd + controller-manager + scheduler + kwok with the simulated GPU fleet."""

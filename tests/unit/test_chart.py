@@ -196,7 +196,7 @@ def test_secrets_are_only_read_by_name_and_only_for_model_discovery() -> None:
     templates = "\n".join(
         p.read_text() for p in (CHART / "templates").glob("*.*") if p.suffix in (".yaml", ".tpl")
     )
-    rule = "- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [get]\n{{- end }}"
+    rule = '- apiGroups: [""]\n  resources: [secrets]\n  verbs: [get]\n{{- end }}'
     assert templates.count("secrets") == 1 and rule in templates
     guard = templates[: templates.index(rule)].rsplit("{{- if", 1)[1]
     assert guard.startswith(" .Values.config.modelDiscovery.enabled }}")

@@ -14,9 +14,9 @@ from modelfleet.api import ModelFilesStatus, Reason, parse_spec
 from modelfleet.api.to_request import facts_from_files, model_facts_for
 from modelfleet.catalog import get_model
 from modelfleet.catalog.types import AttentionKind
+from modelfleet.hub import MAX_CONFIG_BYTES, HubError, HubReader
 from modelfleet.reconcile.config import ModelDiscoveryConfig
 from modelfleet.reconcile.discovery import ModelDiscovery
-from modelfleet.reconcile.hub import MAX_CONFIG_BYTES, HubError, HubReader
 from testbed.hub import HubServer
 from tests.unit import hub_models
 
@@ -349,3 +349,38 @@ def test_overrides_win_over_the_files_which_win_over_the_catalog(hub: HubServer)
         16_060_522_496,  # the file's index, over the catalog's on-disk figure
         "llama3.1",  # the catalog, which the files do not state
     )
+
+
+# ---- modelfleet plan ------------------------------------------------------------------------------------
+
+
+def test_plan_sizes_a_model_in_no_catalog_from_its_config_on_the_hub(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelfleet.cli import main
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    config = {**hub_models.LLAMA_31_8B_INSTRUCT, "num_hidden_layers": 40}
+    hub.add_repo(
+        "acme/llama-40", repo_files(config, total_size=20_000_000_000), card_data={"license": "apache-2.0"}
+    )
+    args = ["plan", "--model", "acme/llama-40", "--gpu", "H100-80GB", "-o", "json", "--hub-endpoint", hub.url]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["feasible"] is True and "read config.json" in err
+    assert main([*args, "--offline"]) == 3
+    assert "not in the catalog" in capsys.readouterr().err
+
+
+def test_plan_warns_and_falls_back_to_the_catalog_when_the_hub_fails(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelfleet.cli import main
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    assert (
+        main(["plan", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "H100-80GB", "-o", "json"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "could not read the model's files" in err and "404" in err and hub.url in err

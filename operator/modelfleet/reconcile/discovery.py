@@ -26,13 +26,12 @@ from dataclasses import dataclass
 
 from modelfleet.api import ModelDeploymentSpec, ModelFilesStatus, Reason
 from modelfleet.decide.inputs import Discovery
+from modelfleet.hub import DEFAULT_ENDPOINT, HubError, HubReader, Target, hub_target
 from modelfleet.reconcile.config import ModelDiscoveryConfig
-from modelfleet.reconcile.hub import DEFAULT_ENDPOINT, HubError, HubReader
 
 MAX_ENTRIES = 4096  # distinct (repository, revision) pairs remembered; a fleet has far fewer
 # (namespace, Secret name, key) -> the token, or None when the Secret or key is absent; raises on 403.
 ReadSecret = Callable[[str, str, str], str | None]
-Target = tuple[str, str | None]  # (repository id, revision)
 
 
 @dataclass
@@ -46,34 +45,6 @@ class _Entry:
 def endpoint_of(config: ModelDiscoveryConfig) -> str:
     """The configured endpoint, else $HF_ENDPOINT (as huggingface_hub and the engines read it)."""
     return (config.endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
-def hub_target(spec: ModelDeploymentSpec) -> Target | str:
-    """The Hub repository and revision to read, or why the source is not read.
-
-    >>> from modelfleet.api import parse_spec
-    >>> hub_target(parse_spec({"model": {"id": "acme/m", "revision": "v1"}}))
-    ('acme/m', 'v1')
-    >>> hub_target(parse_spec({"model": {"id": "acme/m", "source": {"uri": "hf://acme/other"}}}))
-    ('acme/other', None)
-    >>> hub_target(parse_spec({"model": {"id": "acme/m", "source": {"pvc": {"claimName": "models"}}}}))[:37]
-    'spec.model.source.pvc is not read: th'
-    """
-    model, source = spec.model, spec.model.source
-    if source is None or source.huggingface is not None:
-        return model.id, model.revision
-    if source.uri is not None and source.uri.startswith("hf://"):
-        repo = "/".join(source.uri.removeprefix("hf://").strip("/").split("/")[:2])
-        return repo, model.revision
-    if source.pvc is not None:
-        return (
-            "spec.model.source.pvc is not read: the operator mounts no volume; facts come from the "
-            "catalog and spec.model.overrides"
-        )
-    return (
-        f"spec.model.source.uri {source.uri} is not read: the operator holds no object-store "
-        "credentials; facts come from the catalog and spec.model.overrides"
-    )
 
 
 class ModelDiscovery:

@@ -1,5 +1,8 @@
 """Reading a model's own small files from the Hugging Face Hub (or a mirror), never its weights.
 
+Shell code shared by the operator (:mod:`modelfleet.reconcile.discovery` caches it) and ``modelfleet
+plan``: the one module outside reconcile/ and cli/ that talks to the network.
+
 What is read, in order, each with the real ``huggingface_hub`` client (the engines' own client, so a
 mirror set with ``HF_ENDPOINT`` and a token work the same way for the operator and the pods):
 
@@ -39,7 +42,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-from modelfleet.api import ModelFilesStatus, Reason
+from modelfleet.api import ModelDeploymentSpec, ModelFilesStatus, Reason
 from modelfleet.api.to_request import files_facts
 from modelfleet.catalog import CatalogError, facts_from_config, license_catalog
 
@@ -52,6 +55,35 @@ MODELOPT_QUANT = "hf_quant_config.json"
 MAX_CONFIG_BYTES = 4 * 1024**2
 MAX_INDEX_BYTES = 64 * 1024**2
 MAX_JSON_DEPTH = 64  # real configs nest 3-4 levels (quantization_config.config_groups.group_0.weights)
+Target = tuple[str, str | None]  # (repository id, revision)
+
+
+def hub_target(spec: ModelDeploymentSpec) -> Target | str:
+    """The Hub repository and revision to read, or why the source is not read.
+
+    >>> from modelfleet.api import parse_spec
+    >>> hub_target(parse_spec({"model": {"id": "acme/m", "revision": "v1"}}))
+    ('acme/m', 'v1')
+    >>> hub_target(parse_spec({"model": {"id": "acme/m", "source": {"uri": "hf://acme/other"}}}))
+    ('acme/other', None)
+    >>> hub_target(parse_spec({"model": {"id": "acme/m", "source": {"pvc": {"claimName": "models"}}}}))[:37]
+    'spec.model.source.pvc is not read: th'
+    """
+    model, source = spec.model, spec.model.source
+    if source is None or source.huggingface is not None:
+        return model.id, model.revision
+    if source.uri is not None and source.uri.startswith("hf://"):
+        repo = "/".join(source.uri.removeprefix("hf://").strip("/").split("/")[:2])
+        return repo, model.revision
+    if source.pvc is not None:
+        return (
+            "spec.model.source.pvc is not read: the operator mounts no volume; facts come from the "
+            "catalog and spec.model.overrides"
+        )
+    return (
+        f"spec.model.source.uri {source.uri} is not read: the operator holds no object-store "
+        "credentials; facts come from the catalog and spec.model.overrides"
+    )
 
 
 @dataclass(frozen=True)
