@@ -36,6 +36,7 @@ from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
     HTTPError,
+    OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
     SafetensorsParsingError,
@@ -45,6 +46,7 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 from modelfleet.api import ModelDeploymentSpec, ModelFilesStatus, Reason
 from modelfleet.api.to_request import files_facts
 from modelfleet.catalog import CatalogError, facts_from_config, license_catalog
+from modelfleet.catalog.values import MAX_BYTES
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 CONFIG = "config.json"
@@ -169,12 +171,18 @@ class HubReader:
     ) -> dict[str, int]:
         """Weight bytes from the index (or the file sizes), parameters from a single file's header."""
         found: dict[str, int] = {}
-        shards = [size for name, size in sizes.items() if name.endswith(".safetensors")]
+        # Top-level model*.safetensors only: Mistral repos also ship consolidated.safetensors, gpt-oss a
+        # second copy under original/; counting those would double the weights.
+        shards = [
+            size for name, size in sizes.items() if name.startswith("model") and name.endswith(".safetensors")
+        ]
         if INDEX in sizes:
             index = self._json(repo_id, INDEX, commit, sizes, MAX_INDEX_BYTES)
             files.append(INDEX)
-            total = (index.get("metadata") or {}).get("total_size") if isinstance(index, Mapping) else None
-            if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+            # A malformed total is left out (the listed file sizes stand in), not a failed read.
+            metadata = index.get("metadata") if isinstance(index, Mapping) else None
+            total = metadata.get("total_size") if isinstance(metadata, Mapping) else None
+            if isinstance(total, int) and not isinstance(total, bool) and 0 < total <= MAX_BYTES:
                 found["weight_bytes"] = total
         elif SINGLE_FILE in sizes:
             url = hf_hub_url(repo_id, SINGLE_FILE, revision=commit, endpoint=self.endpoint)
@@ -280,6 +288,12 @@ class HubReader:
                 else Reason.NOT_FOUND
             )
             raise HubError(reason, f"the Hub answered {type(error).__name__}", status, url) from None
+        except OfflineModeIsEnabled:
+            raise HubError(
+                Reason.HUB_UNREACHABLE,
+                "HF_HUB_OFFLINE is set in the environment: the Hub is not read",
+                url=url,
+            ) from None
         except HTTPError as error:  # the transport: refused, reset, timed out
             raise HubError(
                 Reason.HUB_UNREACHABLE,

@@ -384,3 +384,16 @@ def test_plan_warns_and_falls_back_to_the_catalog_when_the_hub_fails(
     )
     err = capsys.readouterr().err
     assert "could not read the model's files" in err and "404" in err and hub.url in err
+
+
+@pytest.mark.parametrize(
+    "metadata", [["total_size", 10], {"total_size": "10"}, {"total_size": 10**30}, {"total_size": True}]
+)
+def test_a_malformed_index_total_is_left_out_and_the_listed_sizes_stand_in(
+    hub: HubServer, metadata: Any
+) -> None:
+    files = repo_files(hub_models.LLAMA_31_8B_INSTRUCT)
+    files["model.safetensors.index.json"] = json.dumps({"metadata": metadata, "weight_map": {}}).encode()
+    files["consolidated.safetensors"] = WEIGHTS * 2  # another copy of the weights, not counted
+    hub.add_repo("acme/odd-index", files)
+    assert read(hub, "acme/odd-index").facts.weight_bytes == len(WEIGHTS)  # type: ignore[union-attr]
