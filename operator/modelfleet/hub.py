@@ -102,13 +102,6 @@ class HubError(Exception):
         where = f" ({status}{self.url})" if self.url else (f" ({status.strip()})" if status else "")
         return f"{self.message}{where}"
 
-    @property
-    def retryable(self) -> bool:
-        """A fault of the network or the server: try again later. A missing or gated repo, or a
-        malformed file, stays so until someone changes something (the spec, the Secret, the repo);
-        those are retried too, but on the longest backoff."""
-        return self.reason is Reason.HUB_UNREACHABLE
-
 
 @dataclass(frozen=True)
 class HubReader:
