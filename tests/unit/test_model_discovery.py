@@ -87,6 +87,12 @@ ARCHITECTURES = [
         ("attention", "full_attention_layers", "num_kv_heads", "head_dim", "max_context"),
     ),
     (
+        "deepseek-ai/DeepSeek-V4-Flash-Base",
+        hub_models.DEEPSEEK_V4_FLASH_BASE,
+        "deepseek-ai/DeepSeek-V4-Flash",
+        ("attention", "num_layers", "num_kv_heads", "head_dim", "sliding_window", "moe", "max_context"),
+    ),
+    (
         "Qwen/Qwen3-235B-A22B-FP8",
         hub_models.QWEN3_235B_FP8,
         "Qwen/Qwen3-235B-A22B",
@@ -117,6 +123,17 @@ def test_the_fp8_block_quantized_moe_reads_as_fp8_with_its_expert_size(hub: HubS
     facts = facts_from_files(read(hub, "Qwen/Qwen3-235B-A22B-FP8"), "Qwen/Qwen3-235B-A22B-FP8")
     assert (facts.native_dtype, facts.moe and facts.moe.expert_intermediate_size) == ("fp8", 1536)
     assert facts.intermediate_size == 12288
+
+
+def test_compressed_attention_keeps_the_catalogs_measured_kv_figure_which_no_config_states(
+    hub: HubServer,
+) -> None:
+    hub.add_repo("deepseek-ai/DeepSeek-V4-Flash", repo_files(hub_models.DEEPSEEK_V4_FLASH_BASE))
+    files = read(hub, "deepseek-ai/DeepSeek-V4-Flash")
+    assert "kv_bytes_per_token_override" in facts_from_files(files, "x/y").unknown
+    merged = model_facts_for(spec({"id": "deepseek-ai/DeepSeek-V4-Flash"}), files)
+    assert (merged.attention, merged.kv_bytes_per_token_override) == (AttentionKind.COMPRESSED, 29374)
+    assert merged.native_dtype == "bf16"  # this config is the bf16 base: the file wins over the catalog
 
 
 def test_without_an_index_the_weight_bytes_are_the_listed_shard_sizes(hub: HubServer) -> None:
