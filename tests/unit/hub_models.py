@@ -314,3 +314,40 @@ DEEPSEEK_V4_FLASH_BASE: dict[str, Any] = {
     # two window-only layers, then CSA (4) and HCA (128) alternating; the last entry is the MTP layer
     "compress_ratios": [0, 0, *([4, 128] * 20), 4, 0],
 }
+
+# https://huggingface.co/google/gemma-3-27b-it/blob/main/config.json (sliding-window hybrid; the text
+# config states the window but neither the 1-in-6 global pattern nor the context: transformers' defaults)
+GEMMA3_27B_IT: dict[str, Any] = {
+    "architectures": ["Gemma3ForConditionalGeneration"],
+    "boi_token_index": 255999,
+    "eoi_token_index": 256000,
+    "eos_token_id": [1, 106],
+    "image_token_index": 262144,
+    "initializer_range": 0.02,
+    "mm_tokens_per_image": 256,
+    "model_type": "gemma3",
+    "text_config": {
+        "head_dim": 128,
+        "hidden_size": 5376,
+        "intermediate_size": 21504,
+        "model_type": "gemma3_text",
+        "num_attention_heads": 32,
+        "num_hidden_layers": 62,
+        "num_key_value_heads": 16,
+        "query_pre_attn_scalar": 168,
+        "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+        "sliding_window": 1024,
+    },
+    "torch_dtype": "bfloat16",
+    "transformers_version": "4.50.0.dev0",
+    "vision_config": {
+        "hidden_size": 1152,
+        "image_size": 896,
+        "intermediate_size": 4304,
+        "model_type": "siglip_vision_model",
+        "num_attention_heads": 16,
+        "num_hidden_layers": 27,
+        "patch_size": 14,
+        "vision_use_head": False,
+    },
+}

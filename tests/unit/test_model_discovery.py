@@ -75,6 +75,20 @@ ARCHITECTURES = [
         ("attention", "kv_lora_rank", "indexer_head_dim", "moe", "native_dtype", "architecture"),
     ),
     (
+        "google/gemma-3-27b-it",
+        hub_models.GEMMA3_27B_IT,
+        "google/gemma-3-27b-it",
+        (
+            "attention",
+            "sliding_window",
+            "full_attention_layers",
+            "full_attention_kv_heads",
+            "full_attention_head_dim",
+            "vision",
+            "architecture",
+        ),
+    ),
+    (
         "openai/gpt-oss-20b",
         hub_models.GPT_OSS_20B,
         "openai/gpt-oss-20b",
