@@ -142,10 +142,11 @@ class HubReader:
             files.append(MODELOPT_QUANT)
         try:
             facts = facts_from_config(config, repo_id, where=config_url)
-        except CatalogError as error:
-            raise HubError(Reason.INVALID_MODEL_FILES, str(error), url=config_url) from None
+            overrides = files_facts(facts)
+        except (CatalogError, ValueError) as error:  # ValueError: pydantic's, a fact out of the API's bounds
+            raise HubError(Reason.INVALID_MODEL_FILES, str(error)[:500], url=config_url) from None
         weights = self._weights(repo_id, commit, sizes, files)
-        overrides = files_facts(facts).model_copy(update={**weights, **_licence(info.card_data)})
+        overrides = overrides.model_copy(update={**weights, **_licence(info.card_data)})
         return ModelFilesStatus(
             id=repo_id,
             revision=revision,

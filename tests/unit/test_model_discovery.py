@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from modelfleet.api import ModelFilesStatus, Reason, parse_spec
 from modelfleet.api.to_request import facts_from_files, model_facts_for
@@ -428,3 +430,34 @@ def test_a_malformed_index_total_is_left_out_and_the_listed_sizes_stand_in(
     files["consolidated.safetensors"] = WEIGHTS * 2  # another copy of the weights, not counted
     hub.add_repo("acme/odd-index", files)
     assert read(hub, "acme/odd-index").facts.weight_bytes == len(WEIGHTS)  # type: ignore[union-attr]
+
+
+# ---- fuzzed files -------------------------------------------------------------------------------------
+
+FUZZ_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    config=st.dictionaries(st.sampled_from(sorted(hub_models.DEEPSEEK_V3)), FUZZ_VALUES, max_size=6),
+    index_body=st.binary(max_size=64) | FUZZ_VALUES.map(lambda value: json.dumps(value).encode()),
+)
+def test_fuzzed_files_give_facts_or_a_hub_error_never_a_crash(
+    hub: HubServer, config: dict[str, Any], index_body: bytes
+) -> None:
+    body = {**hub_models.DEEPSEEK_V3, **config}
+    hub.add_repo(
+        "fuzz/model", {"config.json": json.dumps(body).encode(), "model.safetensors.index.json": index_body}
+    )
+    try:
+        files = read(hub, "fuzz/model")
+    except HubError as error:
+        assert error.reason is Reason.INVALID_MODEL_FILES and error.url
+    else:
+        assert files.commit == hub.repos["fuzz/model"].branches["main"]
