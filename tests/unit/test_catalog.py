@@ -213,16 +213,46 @@ def test_llama5_is_listed_with_its_architecture_unknown() -> None:
     assert {"num_layers", "total_params", "weight_bytes", "attention", "moe"} <= set(facts.unknown)
 
 
-def test_deepseek_v4_flash_uses_a_measured_kv_figure() -> None:
-    facts = get_model("deepseek-ai/DeepSeek-V4-Flash")
+@pytest.mark.parametrize(
+    ("model_id", "kv_bytes_per_token"),
+    [
+        ("deepseek-ai/DeepSeek-V4-Flash", 7_455),  # vLLM issue #51041: 7.01 GiB pool / 1,009,661 tokens
+        ("deepseek-ai/DeepSeek-V4-Pro", 9_851),  # vLLM blog: ~9.62 GiB per 1M-token sequence in bf16
+    ],
+)
+def test_deepseek_v4_uses_a_published_kv_figure_with_its_source(
+    model_id: str, kv_bytes_per_token: int
+) -> None:
+    facts = get_model(model_id)
     assert facts is not None and facts.attention is AttentionKind.COMPRESSED
-    assert facts.kv_bytes_per_token_override == 29_374
-    assert any("kv_bytes_per_token_override" in source for source in facts.source)
+    assert facts.kv_bytes_per_token_override == kv_bytes_per_token
+    assert any(source.startswith("kv_bytes_per_token_override: ") for source in facts.source)
 
 
-def test_deepseek_v4_pro_asks_for_its_kv_figure() -> None:
-    facts = get_model("deepseek-ai/DeepSeek-V4-Pro")
-    assert facts is not None and "kv_bytes_per_token_override" in facts.unknown
+@pytest.mark.parametrize(
+    ("model_id", "facts_from_sources"),
+    [
+        (
+            "deepseek-ai/DeepSeek-V4-Pro",
+            {"num_layers": 61, "hidden_size": 7168, "num_attention_heads": 128, "head_dim": 512},
+        ),
+        (
+            "google/gemma-4-26B-A4B-it",
+            {"sliding_window": 1024, "full_attention_layers": 5, "full_attention_head_dim": 512},
+        ),
+        (
+            "XiaomiMiMo/MiMo-V2.5-Pro",
+            {"hidden_size": 6144, "num_kv_heads": 8, "head_dim": 192, "full_attention_layers": 10},
+        ),
+    ],
+)
+def test_seed_models_carry_the_architecture_facts_their_sources_give(
+    model_id: str, facts_from_sources: dict[str, int]
+) -> None:
+    facts = get_model(model_id)
+    assert facts is not None
+    assert {name: getattr(facts, name) for name in facts_from_sources} == facts_from_sources
+    assert not set(facts_from_sources) & set(facts.unknown)
 
 
 @pytest.mark.parametrize(

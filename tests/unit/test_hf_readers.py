@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from modelfleet.catalog import (
     read_config_json,
     weight_bytes_from_index,
 )
-from modelfleet.catalog.types import AttentionKind
+from modelfleet.catalog.facts import MOE_FACTS
+from modelfleet.catalog.types import AttentionKind, MoeFacts
 
 LLAMA_31_8B = {
     "architectures": ["LlamaForCausalLM"],
@@ -436,8 +438,15 @@ def test_config_json_fills_the_unknowns_of_a_catalog_entry() -> None:
 
 
 def test_spec_override_wins_and_keeps_unknowns_named() -> None:
-    flash = get_model("deepseek-ai/DeepSeek-V4-Pro")
-    assert flash is not None
+    pro = get_model("deepseek-ai/DeepSeek-V4-Pro")
+    assert pro is not None
+    # The catalog knows V4-Pro's figures; a checkpoint it knew nothing of shows what stays unknown.
+    flash = dataclasses.replace(
+        pro,
+        kv_bytes_per_token_override=None,
+        moe=MoeFacts(None, None, None, None),
+        unknown=(*pro.unknown, "kv_bytes_per_token_override", *(f"moe.{name}" for name in MOE_FACTS)),
+    )
     merged = merge_facts(flash, {"kv_bytes_per_token_override": 40_000, "moe": {"routed_experts": 384}})
     assert merged.kv_bytes_per_token_override == 40_000
     assert merged.moe is not None and merged.moe.routed_experts == 384

@@ -210,12 +210,13 @@ CASES = [
         says=("measured",),
     ),
     Case(
-        "v4-pro-needs-kv-figure",
+        "v4-pro-one-h200-node",
         V4_PRO,
-        "compressed attention has no formula and no measured figure",
+        "821 GiB of fp8/fp4 weights / 8 = 103 GiB per H200, with vLLM's published compressed KV size",
         {"gpu": "H200"},
-        feasible=False,
-        says=("kv_bytes_per_token_override", "spec.model.overrides"),
+        layout=("H200", 8, 1, 8, 1),
+        expert_parallel=True,
+        says=("measured 9851 bytes/token",),
     ),
     Case(
         "qwen235b-fp8-h100-tp4",
@@ -271,12 +272,11 @@ CASES = [
         layout=("H100-80GB", 2, 1, 2, 1),
     ),
     Case(
-        "gemma4-26b-missing-window",
+        "gemma4-26b-one-h100",
         GEMMA4_26B,
-        "its sliding window and layer split are not published",
+        "48 GiB of bf16 weights + 5 global layers of 2 x 512 KV: the vLLM recipe's single 80 GB GPU",
         {"gpu": "H100-80GB"},
-        feasible=False,
-        says=("sliding_window", "full_attention_layers"),
+        layout=("H100-80GB", 1, 1, 1, 1),
     ),
     Case(
         "llama5-unknown-architecture",
