@@ -14,7 +14,7 @@ speaks the part of the Hub's HTTP protocol that `huggingface_hub` uses to read a
   ``EntryNotFound`` and ``GatedRepo`` (401 without a token, 403 with a token that has no access).
 
 Files are bytes the test creates. Faults a test may switch on: a delay before every response (a slow
-server), a connection cut after N bytes of one file's body (an interrupted download), and a file served
+server), a file's body trickling out over some seconds (a slow transfer), a connection cut after N bytes of one file's body (an interrupted download), and a file served
 with other bytes than its listed checksum (a corrupted download). Every request is recorded, so a test can
 assert which files were fetched (never the weights, for discovery).
 
@@ -86,6 +86,9 @@ class Faults:
     cut_after_bytes: dict[str, int] = field(default_factory=dict)
     # paths served with a flipped byte, while their listed size and sha256 stay the original ones
     corrupt: set[str] = field(default_factory=set)
+    # path -> seconds over which that file's body trickles out in small pieces (a server that answers at
+    # once but sends slowly: no single read waits long, the whole transfer does)
+    trickle_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -328,6 +331,15 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             if head:
                 return
             body = data[start:end]
+            trickle = hub.faults.trickle_seconds.get(path)
+            if trickle:
+                pieces = 20
+                step = max(1, len(body) // pieces)
+                for start_at in range(0, len(body), step):
+                    self.wfile.write(body[start_at : start_at + step])
+                    self.wfile.flush()
+                    time.sleep(trickle / pieces)
+                return
             cut = hub.faults.cut_after_bytes.pop(path, None)
             if cut is not None and cut < len(body):
                 self.wfile.write(body[:cut])

@@ -88,7 +88,7 @@ def hub_target(spec: ModelDeploymentSpec) -> Target | str:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: raising sets __traceback__ on the instance
 class HubError(Exception):
     """Reading the files failed: the condition reason, what happened, and where."""
 

@@ -463,3 +463,10 @@ def test_fuzzed_files_give_facts_or_a_hub_error_never_a_crash(
         assert error.reason is Reason.INVALID_MODEL_FILES and error.url
     else:
         assert files.commit == hub.repos["fuzz/model"].branches["main"]
+
+
+def test_a_config_that_trickles_in_past_the_deadline_is_hub_unreachable(hub: HubServer) -> None:
+    hub.add_repo("acme/trickle", repo_files(hub_models.LLAMA_31_8B_INSTRUCT))
+    hub.faults.trickle_seconds["config.json"] = 4.0  # 20 pieces, 0.2 s apart: no single read times out
+    error = failure(hub, "acme/trickle", timeout=1.0)
+    assert error.reason is Reason.HUB_UNREACHABLE and "too slowly" in error.message
