@@ -95,8 +95,25 @@ def status(cluster: LocalCluster, name: str) -> dict[str, Any]:
     return dict((get_or_none(cluster, "md", name, "-n", NAMESPACE) or {}).get("status") or {})
 
 
+def cond(cluster: LocalCluster, name: str, type_: str) -> dict[str, Any] | None:
+    return condition({"status": status(cluster, name)}, type_)
+
+
 def discovered(cluster: LocalCluster, name: str) -> dict[str, Any] | None:
-    return condition(status(cluster, name), "ModelDiscovered")
+    return cond(cluster, name, "ModelDiscovered")
+
+
+class _Falsy(dict):  # type: ignore[type-arg]
+    """A status that is not yet what a wait wants: falsy, and printed in full when the wait times out."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def reason_is(cluster: LocalCluster, name: str, type_: str, reason: str) -> Any:
+    """For wait_for: truthy once the condition has the reason; else the status, so a timeout shows it."""
+    got = status(cluster, name)
+    return True if (condition({"status": got}, type_) or {}).get("reason") == reason else _Falsy(got)
 
 
 def model_requests(hub: HubServer, repo: str) -> int:
@@ -109,7 +126,7 @@ def test_a_model_in_no_catalog_is_planned_from_its_config_json_and_a_restart_doe
     body = md("fresh", {"id": NEW_MODEL})
     apply(cluster, body)
     wait_for(
-        lambda: (condition(status(cluster, "fresh"), "Schedulable") or {}).get("reason") == "PlanFeasible",
+        lambda: reason_is(cluster, "fresh", "Schedulable", "PlanFeasible"),
         "the new model's plan to be feasible",
         timeout=120,
     )
@@ -141,11 +158,11 @@ def test_a_gated_model_says_401_until_its_token_secret_exists_then_reads_with_it
     source = {"huggingface": {"tokenSecretRef": {"name": "hf-token", "key": "token"}}}
     apply(cluster, md("gated", {"id": GATED_MODEL, "source": source}))
     wait_for(
-        lambda: (discovered(cluster, "gated") or {}).get("reason") == "TokenSecretUnreadable",
+        lambda: reason_is(cluster, "gated", "ModelDiscovered", "TokenSecretUnreadable"),
         "the missing Secret to be reported",
         timeout=120,
     )
-    assert (condition(status(cluster, "gated"), "Schedulable") or {}).get("reason") == "UnknownModel"
+    assert (cond(cluster, "gated", "Schedulable") or {}).get("reason") == "UnknownModel"
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -154,7 +171,7 @@ def test_a_gated_model_says_401_until_its_token_secret_exists_then_reads_with_it
     }
     apply(cluster, secret)
     wait_for(
-        lambda: (discovered(cluster, "gated") or {}).get("reason") == "GatedRepo",
+        lambda: reason_is(cluster, "gated", "ModelDiscovered", "GatedRepo"),
         "the wrong token to be refused",
         timeout=120,
     )
@@ -162,13 +179,13 @@ def test_a_gated_model_says_401_until_its_token_secret_exists_then_reads_with_it
     assert "HTTP 403" in message and hub.url in message
     apply(cluster, {**secret, "data": {"token": base64.b64encode(TOKEN.encode()).decode()}})
     wait_for(
-        lambda: (discovered(cluster, "gated") or {}).get("reason") == "FilesRead",
+        lambda: reason_is(cluster, "gated", "ModelDiscovered", "FilesRead"),
         "the files to be read with the right token (after the backoff)",
         timeout=120,
     )
     assert f"Bearer {TOKEN}" in {r.authorization for r in hub.requests}
     wait_for(
-        lambda: (condition(status(cluster, "gated"), "Schedulable") or {}).get("reason") == "PlanFeasible",
+        lambda: reason_is(cluster, "gated", "Schedulable", "PlanFeasible"),
         "the gated model to be planned",
         timeout=120,
     )

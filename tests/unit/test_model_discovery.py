@@ -470,3 +470,9 @@ def test_a_config_that_trickles_in_past_the_deadline_is_hub_unreachable(hub: Hub
     hub.faults.trickle_seconds["config.json"] = 4.0  # 20 pieces, 0.2 s apart: no single read times out
     error = failure(hub, "acme/trickle", timeout=1.0)
     assert error.reason is Reason.HUB_UNREACHABLE and "too slowly" in error.message
+
+
+def test_the_token_secret_is_read_by_name_from_the_models_namespace() -> None:
+    from modelfleet.reconcile.kube import resource_for
+
+    assert resource_for("v1", "Secret").path("llm", "hf-token") == "/api/v1/namespaces/llm/secrets/hf-token"
