@@ -65,6 +65,9 @@ class OperatorProcess:
 
     def start(self) -> OperatorProcess:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1", **self.extra_env)
+        if "HF_HUB_OFFLINE" not in self.extra_env:
+            # The tests keep `modelfleet plan` offline with it; the operator's modelDiscovery decides.
+            env.pop("HF_HUB_OFFLINE", None)
         modelfleet = str(Path(sys.executable).parent / "modelfleet")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

@@ -67,9 +67,7 @@ def operator(
             "retryMaxSeconds": 4,
         }
     }
-    proc = OperatorProcess(
-        cluster, tmp_path_factory.mktemp("operator"), config=config, extra_env={"HF_HUB_OFFLINE": "0"}
-    )
+    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator"), config=config)
     proc.start()
     make_namespace(cluster, NAMESPACE)
     yield proc
