@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The ModelFleet operator image: `modelfleet run`, as UID 65532, on python:3.11 slim.
+# The ModelFleet operator image: `modelfleet run` (and `modelfleet fetch`, the weight download Job's
+# command), as UID 65532, on python:3.11 slim.
 #
 #   docker build -t ghcr.io/modelfleet/modelfleet:0.1.0 .
 #
@@ -23,8 +24,10 @@ RUN python -m venv /opt/modelfleet \
 COPY pyproject.toml README.md* ./
 COPY operator ./operator
 # --no-build-isolation: build with the locked setuptools/wheel instead of fetching unpinned ones.
+# The smoke checks import what `run` and `fetch` (the weight download Job) load, from the lock only.
 RUN /opt/modelfleet/bin/pip install --no-deps --no-build-isolation . \
- && /opt/modelfleet/bin/modelfleet run --help > /dev/null
+ && /opt/modelfleet/bin/modelfleet run --help > /dev/null \
+ && /opt/modelfleet/bin/python -c "import modelfleet.cli.fetch_hub, modelfleet.cli.fetch_objects"
 
 # ---- final: the virtualenv (the package carries its templates), nothing else ---------------------
 FROM ${PYTHON_IMAGE}

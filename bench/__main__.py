@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import clusters as bench_clusters
-from bench import decide_cost, doc, environment, report, snapshot, whatif
+from bench import coldstart, decide_cost, doc, environment, report, snapshot, whatif
 from bench import profile as bench_profile
 from bench.clusters import FLEET, SMOKE_FLEET, ClusterSource, fresh, shared
 from bench.converge import run_baseline, run_operator
@@ -36,7 +36,7 @@ from bench.workload import Workload
 from testbed.cluster import REPO, LocalCluster
 from testbed.progress import Progress
 
-SECTIONS = ("planner", "latency", "converge", "rollouts")
+SECTIONS = ("planner", "latency", "converge", "rollouts", "coldstart")
 RESULTS = REPO / "bench" / "results.json"
 DOC = REPO / "docs" / "BENCHMARKS.md"
 
@@ -248,6 +248,12 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
     if unknown:
         raise SystemExit(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
     progress = Progress(planned_steps(args, sections), say)
+    if "coldstart" in sections:  # arithmetic: no cluster, no load to wait for, no machine to record
+        results["coldstart"] = coldstart.records()
+        progress.step_done(f"coldstart: {len(results['coldstart'])} models")
+        save()
+    if not set(sections) - {"coldstart"}:
+        return
     results["meta"] = environment.describe(BenchOperator.code.commit if BenchOperator.code else None)
     if args.initial_wait_seconds > 0:
         environment.wait_for_load(args.max_load, args.initial_wait_seconds, say)
@@ -255,7 +261,7 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], save: Callab
         results["planner"] = run_planner(args, progress)
         results["decide"] = run_decide_cost(args, progress)
         save()
-    needs_cluster = [s for s in sections if s != "planner"]
+    needs_cluster = [s for s in sections if s not in ("planner", "coldstart")]
     if not needs_cluster:
         return
     with cluster_source(args) as clusters:
@@ -284,6 +290,7 @@ def planned_steps(args: argparse.Namespace, sections: list[str]) -> int:
         + ("latency" in sections) * (1 if args.smoke else args.repeat)
         + ("converge" in sections) * len(sizes) * args.repeat
         + ("rollouts" in sections)
+        + ("coldstart" in sections)
     )
 
 
@@ -311,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             run_sections(args, results, lambda: save_results(results_path, results))
         finally:
             BenchOperator.code.remove()
-    for table in [*report.all_tables(results), report.target_table(results)]:
+    for table in [*report.all_tables(results), report.target_table(results), *coldstart.tables(results)]:
         print(report.as_text(table), end="\n\n")
     if doc_path is not None:
         doc.write(doc_path, results)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import coldstart, report
 
 BEGIN, END = "<!-- BEGIN ANALYSIS (kept when the figures are regenerated) -->", "<!-- END ANALYSIS -->"
 PLACEHOLDER = "_No analysis written yet._"
@@ -64,6 +64,13 @@ METHOD = """\
 """
 
 
+COLD_START_INTRO = """\
+How long a model takes to serve, from the bytes it weighs and stated bandwidths: computed by
+`python -m bench --only coldstart` (`bench/coldstart.py`, arithmetic in `modelfleet.render.coldstart`),
+not measured (the test bed has no GPUs). Every assumption is in the first table; change one in
+`ColdStartRates` and rerun to see its effect. The weight cache is described in docs/weights.md."""
+
+
 def kept_analysis(path: Path) -> str:
     if not path.exists():
         return PLACEHOLDER
@@ -116,6 +123,11 @@ def render(results: dict[str, Any], analysis: str) -> str:
     ]
     for table in report.all_tables(results):
         parts += [report.as_markdown(table), ""]
+    cold = coldstart.tables(results)
+    if cold:
+        parts += ["## Cold start", "", COLD_START_INTRO, ""]
+        for table in cold:
+            parts += [report.as_markdown(table), ""]
     parts += [
         "## Analysis",
         "",

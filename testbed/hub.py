@@ -14,8 +14,9 @@ speaks the part of the Hub's HTTP protocol that `huggingface_hub` uses to read a
   ``EntryNotFound`` and ``GatedRepo`` (401 without a token, 403 with a token that has no access).
 
 Files are bytes the test creates. Faults a test may switch on: a delay before every response (a slow
-server), a file's body trickling out over some seconds (a slow transfer), a connection cut after N bytes of one file's body (an interrupted download), and a file served
-with other bytes than its listed checksum (a corrupted download). Every request is recorded, so a test can
+server), a connection cut after N bytes of one file's body (an interrupted download), a file's body
+streamed at a set rate (a download slow enough to kill halfway), and a file served with other bytes
+than its listed checksum (a corrupted download). Every request is recorded, so a test can
 assert which files were fetched (never the weights, for discovery).
 
     with HubServer() as hub:
@@ -86,9 +87,8 @@ class Faults:
     cut_after_bytes: dict[str, int] = field(default_factory=dict)
     # paths served with a flipped byte, while their listed size and sha256 stay the original ones
     corrupt: set[str] = field(default_factory=set)
-    # path -> seconds over which that file's body trickles out in small pieces (a server that answers at
-    # once but sends slowly: no single read waits long, the whole transfer does)
-    trickle_seconds: dict[str, float] = field(default_factory=dict)
+    # path -> bytes per second at which that file's body is streamed (a download slow enough to interrupt)
+    bytes_per_second: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -331,15 +331,6 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             if head:
                 return
             body = data[start:end]
-            trickle = hub.faults.trickle_seconds.get(path)
-            if trickle:
-                pieces = 20
-                step = max(1, len(body) // pieces)
-                for start_at in range(0, len(body), step):
-                    self.wfile.write(body[start_at : start_at + step])
-                    self.wfile.flush()
-                    time.sleep(trickle / pieces)
-                return
             cut = hub.faults.cut_after_bytes.pop(path, None)
             if cut is not None and cut < len(body):
                 self.wfile.write(body[:cut])
@@ -347,7 +338,21 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(2)  # the peer sees a short body: an interrupted transfer
                 return
+            rate = hub.faults.bytes_per_second.get(path)
+            if rate:
+                return self._trickle(body, rate)
             self.wfile.write(body)
+
+        def _trickle(self, body: bytes, bytes_per_second: int) -> None:
+            """The body in tenth-of-a-second chunks; a client that goes away ends it quietly."""
+            chunk = max(1, bytes_per_second // 10)
+            try:
+                for start in range(0, len(body), chunk):
+                    self.wfile.write(body[start : start + chunk])
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
 
         def _json(self, status: int, body: Any, commit_sha: str) -> None:
             raw = json.dumps(body).encode()

@@ -78,6 +78,22 @@ def test_operator_starts_from_the_lock_installed_venv(venv: Path, tmp_path: Path
     )
 
 
+def test_the_weight_downloader_loads_its_clients_from_the_lock_installed_venv(
+    venv: Path, tmp_path: Path
+) -> None:
+    """`modelfleet fetch` (the download Job's command): huggingface_hub for the Hub, obstore for buckets."""
+    assert (
+        "--dest" in sh(venv / "bin" / "modelfleet", "fetch", "--help", env=clean_env(), cwd=tmp_path).stdout
+    )
+    sh(
+        venv / "bin" / "python",
+        "-c",
+        "import modelfleet.cli.fetch_hub, modelfleet.cli.fetch_objects",
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+
+
 def test_the_wheel_carries_every_template_of_the_source_tree(wheel_and_venv: tuple[Path, Path]) -> None:
     wheel, _ = wheel_and_venv
     with zipfile.ZipFile(wheel) as archive:

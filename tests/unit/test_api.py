@@ -173,7 +173,7 @@ def test_pinned_layout_must_multiply_out() -> None:
         spec_with(accelerator={"gpusPerReplica": 8, "tensorParallel": 4, "pipelineParallel": 1})
     )
     assert (
-        "spec.accelerator: gpusPerReplica (8) must equal tensorParallel x pipelineParallel (4 x 1 = 4)"
+        "spec.accelerator: gpusPerReplica (8) must equal tensorParallel x pipelineParallel x dataParallel (4 x 1 x 1 = 4)"
         in message
     )
 

@@ -279,3 +279,34 @@ def test_a_first_deploy_says_its_plan_once_and_its_readiness_once() -> None:
 def test_a_problem_on_creation_is_a_warning_at_once() -> None:
     decision = decide(observed(spec(model={"id": "example/not-in-the-catalog"})), CTX)
     assert [(e.type, e.reason) for e in decision.events] == [("Warning", "UnknownModel")]
+
+
+def test_the_plan_spans_whole_nodes_of_the_shapes_the_cluster_has() -> None:
+    """Six 2-GPU H100 NVL machines hold one 12-GPU replica: the node shape comes from the Nodes."""
+    nvl_nodes = tuple(
+        NodeGpus(f"nvl-{i}", "H100-NVL", "NVIDIA-H100-NVL", "nvidia.com/gpu", 2, True) for i in range(6)
+    )
+    llama = spec(
+        model={"id": "meta-llama/Llama-3.1-70B-Instruct", "licenseAccepted": True},
+        accelerator={"type": "H100-NVL", "gpusPerReplica": 12},
+    )
+    decision = decide(observed(llama, nodes=nvl_nodes), CTX)
+    plan = decision.status["plan"]
+    assert (plan["nodesPerReplica"], plan["tensorParallel"], plan["pipelineParallel"]) == (6, 2, 6)
+    assert any(obj["kind"] == "LeaderWorkerSet" for obj in decision.apply)
+
+
+def test_a_model_that_needs_remote_code_waits_for_trust_remote_code_and_says_so() -> None:
+    h200 = (NodeGpus("h200-0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True),)
+    v4 = spec(model={"id": "deepseek-ai/DeepSeek-V4-Flash"}, accelerator={"type": "H200"})
+    refused = decide(observed(v4, nodes=h200), CTX)
+    ready = condition(refused, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert "spec.model.trustRemoteCode: true" in ready["message"]
+    assert refused.apply == []
+    allowed = spec(
+        model={"id": "deepseek-ai/DeepSeek-V4-Flash", "trustRemoteCode": True}, accelerator={"type": "H200"}
+    )
+    decision = decide(observed(allowed, nodes=h200), CTX)
+    (workload,) = [obj for obj in decision.apply if obj["kind"] == "Deployment"]
+    assert "--trust-remote-code" in workload["spec"]["template"]["spec"]["containers"][0]["command"]

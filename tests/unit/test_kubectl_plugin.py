@@ -321,9 +321,12 @@ def test_explain_draws_a_memory_bar_per_gpu_and_the_rejected_layouts() -> None:
     assert "  █ weights 14.0 GiB   ▓ KV cache 36.0 GiB   ▒ overhead 4.0 GiB   ░ free 54.0 GiB" in lines
     assert lines[0] == "Plan of chat: 2 x H200 (1 node), TP=2, bf16"
     rejected_at = lines.index("Rejected alternatives (1 of 1):")
-    assert " ".join(lines[rejected_at + 1 :]).startswith(
-        "  - 2 x L4 on 1 node: TP=2 PP=1 DP=1: needs 30.3 GiB per GPU"
+    rejection = " ".join(lines[rejected_at + 1 :])
+    # Checked at the auto-fit floor of 4096 tokens (maxModelLen is not set), in vLLM's own words.
+    assert rejection.startswith(
+        "  - 2 x L4 on 1 node: TP=2 PP=1 DP=1: vLLM refuses to start: No available memory for the cache blocks"
     ), text
+    assert "needs 29.2 GiB per GPU" in rejection, text
 
 
 def test_explain_before_the_first_reconcile_says_there_is_no_plan() -> None:

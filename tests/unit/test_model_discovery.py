@@ -467,7 +467,8 @@ def test_fuzzed_files_give_facts_or_a_hub_error_never_a_crash(
 
 def test_a_config_that_trickles_in_past_the_deadline_is_hub_unreachable(hub: HubServer) -> None:
     hub.add_repo("acme/trickle", repo_files(hub_models.LLAMA_31_8B_INSTRUCT))
-    hub.faults.trickle_seconds["config.json"] = 4.0  # 20 pieces, 0.2 s apart: no single read times out
+    size = len(json.dumps(hub_models.LLAMA_31_8B_INSTRUCT))
+    hub.faults.bytes_per_second["config.json"] = size // 4  # about 4 s, in pieces 0.1 s apart
     error = failure(hub, "acme/trickle", timeout=1.0)
     assert error.reason is Reason.HUB_UNREACHABLE and "too slowly" in error.message
 

@@ -57,7 +57,7 @@ def _llama70b_plan(**request: object):  # type: ignore[no-untyped-def]
 
 
 def test_plan_dict_has_every_documented_key_and_survives_json_and_yaml() -> None:
-    data = plan_to_dict(_llama70b_plan(gpu="H100-80GB"))
+    data = plan_to_dict(_llama70b_plan(gpu="H100-80GB", max_model_len=32768))
     for key in (
         "feasible",
         "gpuType",
@@ -69,6 +69,8 @@ def test_plan_dict_has_every_documented_key_and_survives_json_and_yaml() -> None
         "expertParallel",
         "quantization",
         "maxModelLen",
+        "concurrencyAtMaxLen",
+        "estimated",
         "kvBytesPerToken",
         "memory",
         "reasons",
@@ -76,6 +78,9 @@ def test_plan_dict_has_every_documented_key_and_survives_json_and_yaml() -> None
     ):
         assert key in data
     assert data["gpuType"] == "H100-80GB" and data["tensorParallel"] == 4
+    assert data["maxModelLen"] == 32768 and data["estimated"] is False
+    # 35.3 GiB of KV pool per GPU at TP=4 over 2.5 GiB per 32768-token sequence.
+    assert data["concurrencyAtMaxLen"] == 14
     memory = data["memory"]
     assert memory["free"] == memory["usable"] - memory["weights"] - memory["kvCache"] - memory["overhead"]
     assert set(data["rejected"][0]) >= {
@@ -96,7 +101,7 @@ def test_infeasible_plan_dict_has_no_layout_but_keeps_reasons() -> None:
 
 
 def test_table_shows_summary_memory_reasons_and_rejections() -> None:
-    text = plan_to_table(_llama70b_plan(gpu="H100-80GB"))
+    text = plan_to_table(_llama70b_plan(gpu="H100-80GB", max_model_len=32768))
     assert "Layout:        4 x H100-80GB on 1 node: TP=4 PP=1 DP=1" in text
     assert "Memory per GPU:" in text and "weights       33.5 GiB" in text
     assert "Reasons:" in text and "Rejected alternatives" in text and "2 x H100-80GB" in text

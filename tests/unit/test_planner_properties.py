@@ -112,6 +112,7 @@ def requests(draw: st.DrawFn) -> PlanRequest:
         kv_cache_dtype=draw(st.sampled_from(["auto", "fp8", "fp8_e5m2"])),
         max_model_len=draw(rarely(st.integers(-1, 2_000_000), st.one_of(st.none(), st.integers(1, 131072)))),
         concurrency=draw(rarely(st.integers(-1, 0), st.integers(1, 64))),
+        strict=draw(st.booleans()),
         gpu_memory_utilization=draw(st.floats(0.3, 1.0)),
         gpus_per_replica=draw(pinned),
         tensor_parallel=draw(pinned),
@@ -136,8 +137,11 @@ def _check_feasible(result: Plan, request: PlanRequest, model: ModelFacts) -> No
         assert tp <= gpu.gpus_per_node
     if request.engine is Engine.TGI:
         assert c.nodes_per_replica == 1 and pp == 1 and not c.expert_parallel
-    # Model divisibility rules.
-    assert model.num_attention_heads is not None and model.num_attention_heads % tp == 0
+    # Model divisibility rules (unknown heads are an estimated plan that says so).
+    if model.num_attention_heads is None:
+        assert result.estimated and any("num_attention_heads" in a for a in result.assumptions)
+    else:
+        assert model.num_attention_heads % tp == 0
     if model.attention in (AttentionKind.GQA, AttentionKind.SLIDING_HYBRID, AttentionKind.LINEAR_HYBRID):
         for kv in (
             model.num_kv_heads,
@@ -168,6 +172,11 @@ def _check_feasible(result: Plan, request: PlanRequest, model: ModelFacts) -> No
         assert fit_in_inventory(c, request.pool.free_per_node, 1).fits
     if model.max_context is not None:
         assert result.max_model_len is not None and result.max_model_len <= model.max_context
+    # The engine starts: one sequence of the served context (the concurrency goal under strict) fits.
+    assert result.concurrency_at_max_len is not None
+    assert result.concurrency_at_max_len >= (request.concurrency if request.strict else 1)
+    if request.max_model_len is not None:
+        assert result.max_model_len == request.max_model_len
 
 
 def _check_mlp_slices(result: Plan, model: ModelFacts, tp: int, expert_parallel: bool) -> None:
@@ -179,7 +188,8 @@ def _check_mlp_slices(result: Plan, model: ModelFacts, tp: int, expert_parallel:
         return
     assert width % tp == 0
     if result.quantization == "fp8" and normalize_dtype(model.native_dtype) == "fp8":
-        assert (width // tp) % FP8_BLOCK == 0
+        block_n = model.weight_block_n or FP8_BLOCK[0]
+        assert (width // tp) % block_n == 0
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

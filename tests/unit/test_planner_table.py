@@ -26,6 +26,12 @@ GEMMA4_31B = "google/gemma-4-31B-it"
 GEMMA4_26B = "google/gemma-4-26B-A4B-it"
 
 
+def _catalog(model_id: str) -> ModelFacts:
+    model = get_model(model_id)
+    assert model is not None
+    return model
+
+
 def qwen235_fp8_checkpoint() -> ModelFacts:
     """Qwen/Qwen3-235B-A22B-FP8: the same architecture stored as block-quantized fp8 (128 x 128)."""
     base = get_model(QWEN_235B)
@@ -63,8 +69,8 @@ CASES = [
     Case(
         "llama70b-h100-tp4",
         LLAMA_70B,
-        "TP=2 needs 76 GiB per GPU > 72 usable; TP=4 needs ~39",
-        {"gpu": "H100-80GB"},
+        "at 32768 tokens TP=2 needs 76 GiB per GPU > 72 usable; TP=4 needs ~39",
+        {"gpu": "H100-80GB", "max_model_len": 32768},
         layout=("H100-80GB", 4, 1, 4, 1),
         says=("134.1 GiB in bf16 -> 33.5 GiB per GPU",),
     ),
@@ -72,14 +78,14 @@ CASES = [
         "llama70b-a100-tp4",
         LLAMA_70B,
         "same 80 GiB as H100, bf16 needs no fp8 hardware",
-        {"gpu": "A100-80GB"},
+        {"gpu": "A100-80GB", "max_model_len": 32768},
         layout=("A100-80GB", 4, 1, 4, 1),
     ),
     Case(
         "llama70b-h100-sglang",
         LLAMA_70B,
         "SGLang's overhead is 0.5 GiB higher, still TP=4",
-        {"gpu": "H100-80GB", "engine": SGLANG},
+        {"gpu": "H100-80GB", "engine": SGLANG, "max_model_len": 32768},
         layout=("H100-80GB", 4, 1, 4, 1),
     ),
     Case(
@@ -157,7 +163,7 @@ CASES = [
         "dsv3-fp8-h200-one-node",
         DSV3,
         "654 GiB fp8 / 8 = 82 GiB per GPU < 127 usable",
-        {"gpu": "H200"},
+        {"gpu": "H200", "max_model_len": 32768},
         layout=("H200", 8, 1, 8, 1),
         expert_parallel=True,
     ),
@@ -165,7 +171,7 @@ CASES = [
         "dsv3-fp8-h100-two-nodes",
         DSV3,
         "82 GiB per GPU at TP=8 > 72: TP=8 x PP=2 over 2 nodes",
-        {"gpu": "H100-80GB"},
+        {"gpu": "H100-80GB", "max_model_len": 32768},
         layout=("H100-80GB", 16, 2, 8, 2),
         expert_parallel=True,
     ),
@@ -239,7 +245,9 @@ CASES = [
         "1536 / 8 = 192 per rank is not a multiple of the 128-wide fp8 blocks",
         {"gpu": "H100-80GB", "tensor_parallel": 8, "expert_parallel": False},
         feasible=False,
-        says=("192 per rank",),
+        says=(
+            "The output_size of gate's and up's weight = 192 is not divisible by weight quantization block_n = 128",
+        ),
     ),
     Case(
         "qwen235b-fp8-block-tp8-with-ep",
@@ -265,11 +273,26 @@ CASES = [
         layout=("H100-80GB", 1, 1, 1, 1),
     ),
     Case(
-        "gemma4-31b-tgi-two-h100",
+        "gemma4-31b-tgi-refused",
         GEMMA4_31B,
-        "TGI keeps every token in windowed layers too: 27.5 GiB KV",
+        "TGI 3.3 has no Gemma 4 implementation (its supported-models list)",
         {"gpu": "H100-80GB", "engine": TGI},
-        layout=("H100-80GB", 2, 1, 2, 1),
+        feasible=False,
+        says=("tgi 3.3 has no implementation of Gemma4ForConditionalGeneration", "use engine vllm or sglang"),
+    ),
+    Case(
+        "gemma3-27b-tgi-keeps-windowed-tokens",
+        "google/gemma-3-27b-it",
+        "TGI keeps every token in windowed layers too: 15.5 GiB KV against vLLM's 2.9 GiB",
+        {"gpu": "H100-80GB", "engine": TGI, "max_model_len": 32768},
+        layout=("H100-80GB", 1, 1, 1, 1),
+    ),
+    Case(
+        "v4-pro-without-its-kv-figure-is-estimated",
+        dataclasses.replace(_catalog(V4_PRO), kv_bytes_per_token_override=None),
+        "compressed attention with no measured figure: bounded by full MHA on every layer, marked estimated",
+        {"gpu": "H200"},
+        says=("estimated plan", "kv_bytes_per_token_override", "full multi-head attention on all 61 layers"),
     ),
     Case(
         "gemma4-26b-one-h100",
@@ -281,10 +304,10 @@ CASES = [
     Case(
         "llama5-unknown-architecture",
         "meta-llama/Llama-5",
-        "no architecture facts at all",
+        "no architecture facts and not even a parameter count: nothing to estimate from",
         {},
         feasible=False,
-        says=("num_layers", "num_kv_heads", "num_attention_heads", "config.json"),
+        says=("not even the weight size is known", "totalParams or weightBytes", "num_layers", "config.json"),
     ),
     Case(
         "fp4-on-h100-refused",
@@ -367,14 +390,14 @@ CASES = [
         "auto-picks-what-the-cluster-holds",
         LLAMA_70B,
         "no node has 4 free A100s; 4 x H100 fit the free node",
-        {"pool": GpuPool({"A100-80GB": (2, 2, 3), "H100-80GB": (8,)})},
+        {"pool": GpuPool({"A100-80GB": (2, 2, 3), "H100-80GB": (8,)}), "max_model_len": 32768},
         layout=("H100-80GB", 4, 1, 4, 1),
     ),
     Case(
         "gpu-name-in-any-case",
         LLAMA_70B,
         "the catalog name matches whatever the letter case",
-        {"gpu": "h100-80gb"},
+        {"gpu": "h100-80gb", "max_model_len": 32768},
         layout=("H100-80GB", 4, 1, 4, 1),
     ),
     Case(
@@ -389,7 +412,7 @@ CASES = [
         "ep-on-a-dense-model-is-ignored-and-said",
         LLAMA_70B,
         "a dense model has no experts to spread",
-        {"gpu": "H100-80GB", "expert_parallel": True},
+        {"gpu": "H100-80GB", "expert_parallel": True, "max_model_len": 32768},
         layout=("H100-80GB", 4, 1, 4, 1),
         expert_parallel=False,
         says=("model is dense",),
@@ -455,12 +478,13 @@ def test_llama70b_h100_breakdown_matches_the_docstring_example() -> None:
     memory = result.memory
     assert memory is not None
     assert (_gib(memory.weights), _gib(memory.kv_cache), _gib(memory.overhead)) == (33.5, 2.5, 3.1)
-    assert result.rejected[0].reason.startswith(
+    assert result.rejected[0].reason.startswith("vLLM refuses to start: To serve at least one request")
+    assert (
         "needs 75.6 GiB per GPU (weights 67.1 GiB + KV 5.0 GiB + overhead 3.5 GiB) but usable is 72.0 GiB"
+        in result.rejected[0].reason
     )
     assert result.kv_bytes_per_token == 327_680
     assert result.max_model_len == 32768
-    assert any("sized for 32768 tokens" in reason for reason in result.reasons)
     assert result.rejected[0].candidate.tensor_parallel == 2
     assert "short by" in result.rejected[0].reason
 
@@ -482,7 +506,7 @@ def test_dsv3_breakdowns_match_the_docstring_example() -> None:
         3.8,
     )
     one_node = [r for r in h100.rejected if r.candidate.gpus_per_replica == 8]
-    assert one_node and one_node[0].reason.startswith("needs 87.7 GiB per GPU")
+    assert one_node and "needs 87.7 GiB per GPU" in one_node[0].reason
 
 
 def test_qwen235b_kv_per_gpu_is_the_same_at_tp4_and_tp8() -> None:
@@ -492,12 +516,13 @@ def test_qwen235b_kv_per_gpu_is_the_same_at_tp4_and_tp8() -> None:
     assert tp4.memory.kv_cache == tp8.memory.kv_cache
 
 
-def test_default_max_model_len_is_capped_at_32k_and_says_so() -> None:
+def test_unset_max_model_len_is_auto_fitted_past_the_old_32k_default_and_said() -> None:
     model = get_model(V4_FLASH)
     assert model is not None and model.max_context == 1_048_576
     result = plan(PlanRequest(model.id, gpu="H200"), model, gpu_catalog())
-    assert result.max_model_len == 32768
-    assert any("32768 tokens of the model's 1048576" in reason for reason in result.reasons)
+    assert result.max_model_len is not None and 32768 < result.max_model_len <= 1_048_576
+    assert any(f"auto-fit to {result.max_model_len} tokens" in reason for reason in result.reasons)
+    assert any(f"--max-model-len {result.max_model_len}" in reason for reason in result.reasons)
 
 
 def test_quantizing_up_is_allowed_and_noted() -> None:

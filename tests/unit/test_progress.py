@@ -75,9 +75,9 @@ def bench_args(*argv: str) -> argparse.Namespace:
         (
             ["--smoke"],
             SECTIONS,
-            3 + 1 + 1 + 1,
-        ),  # planner 1 and 2 processes + decide, latency, converge N=3, rollouts
-        ([], SECTIONS, 3 * 2 + 1 + 3 + 2 * 3 + 1),  # three repeats of each, converge at N=100 and N=1000
+            3 + 1 + 1 + 1 + 1,
+        ),  # planner 1 and 2 processes + decide, latency, converge N=3, rollouts, coldstart (arithmetic, once)
+        ([], SECTIONS, 3 * 2 + 1 + 3 + 2 * 3 + 1 + 1),  # three repeats of each, converge at N=100 and N=1000
         (["--sizes", "1000", "--repeat", "2"], ("converge",), 2),
         ([], ("planner",), 7),
     ],

@@ -27,7 +27,7 @@ import yaml
 
 from modelfleet.catalog import get_model, gpu_catalog, merge_facts
 from modelfleet.catalog.types import ModelFacts
-from modelfleet.planner import Engine, Plan, PlanRequest, Quantization, plan
+from modelfleet.planner import Engine, GpuPool, Plan, PlanRequest, Quantization, plan
 
 RECIPES = Path(__file__).parent / "data" / "recipes.yaml"
 EXPECTATIONS = ("works", "oom", "refused")
@@ -56,6 +56,7 @@ class Row:
     kv_cache_dtype: str = "auto"
     gpu_memory_utilization: float = 0.90
     says: str | None = None
+    gpus_per_node: int | None = None  # the VM shape the source runs on, when not the catalog's default
     disagrees: str | None = None
 
 
@@ -76,7 +77,6 @@ def facts_of(row: Row) -> ModelFacts:
 
 def request_of(row: Row, *, pinned: bool) -> PlanRequest:
     """One sequence of the row's max_model_len (the engines' start-up condition), pinned or not."""
-    fields = {field.name for field in dataclasses.fields(PlanRequest)}
     pins: dict[str, Any] = {}
     if pinned:
         pins = {
@@ -85,8 +85,9 @@ def request_of(row: Row, *, pinned: bool) -> PlanRequest:
             "pipeline_parallel": row.pp,
             "expert_parallel": row.ep,
         }
-        if "data_parallel" in fields:
-            pins["data_parallel"] = row.dp
+        pins["data_parallel"] = row.dp
+    if row.gpus_per_node:
+        pins["pool"] = GpuPool(node_shapes={row.gpu: (row.gpus_per_node,)})
     return PlanRequest(
         model_id=row.model,
         engine=Engine(row.engine),

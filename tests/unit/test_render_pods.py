@@ -275,12 +275,46 @@ def test_a_quantization_equal_to_the_checkpoint_dtype_needs_no_flag() -> None:
 
 @pytest.mark.parametrize(
     ("engine", "flag"),
-    [("vllm", "--quantization=fp8"), ("sglang", "--quantization=fp8"), ("tgi", "--quantize=fp8")],
+    [("vllm", "--quantization=fp8_per_tensor"), ("sglang", "--quantization=fp8"), ("tgi", "--quantize=fp8")],
 )
 def test_fp8_on_a_bf16_checkpoint_asks_the_engine_to_quantize(engine: str, flag: str) -> None:
     model = {"id": "org/model", "quantization": "fp8", "overrides": {"nativeDtype": "bf16"}}
     (template,) = pod_templates(render(make_spec(engine, model=model, engine={"name": engine}))[0])
     assert flag in engine_container(template)["command"]
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tgi"])
+@pytest.mark.parametrize("dtype", ["awq", "gptq"])
+def test_awq_and_gptq_on_a_checkpoint_not_stored_so_are_refused(engine: str, dtype: str) -> None:
+    model = {"id": "org/model", "quantization": dtype, "overrides": {"nativeDtype": "bf16"}}
+    with pytest.raises(RenderError, match=f"calibration pass.*nativeDtype: {dtype}"):
+        render(make_spec(engine, model=model, engine={"name": engine}))
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tgi"])
+def test_an_awq_checkpoint_is_served_with_no_quantization_flag(engine: str) -> None:
+    model = {"id": "org/model", "quantization": "awq", "overrides": {"nativeDtype": "awq"}}
+    (template,) = pod_templates(render(make_spec(engine, model=model, engine={"name": engine}))[0])
+    assert not any(arg.startswith("--quantiz") for arg in engine_container(template)["command"])
+
+
+def test_int8_on_vllm_is_refused_because_it_would_quantize_only_moe_experts() -> None:
+    model = {"id": "org/model", "quantization": "int8", "overrides": {"nativeDtype": "bf16"}}
+    with pytest.raises(RenderError, match="MoE experts alone"):
+        render(make_spec("vllm", model=model))
+
+
+def test_int8_on_tgi_quantizes_every_linear_layer_with_eetq() -> None:
+    model = {"id": "org/model", "quantization": "int8", "overrides": {"nativeDtype": "bf16"}}
+    (template,) = pod_templates(render(make_spec("tgi", model=model, engine={"name": "tgi"}))[0])
+    assert "--quantize=eetq" in engine_container(template)["command"]
+
+
+def test_sglang_static_fraction_leaves_the_planned_overhead_outside() -> None:
+    (template,) = pod_templates(render(make_spec("sglang", engine={"name": "sglang"}))[0])
+    fractions = [a for a in engine_container(template)["command"] if a.startswith("--mem-fraction-static=")]
+    (fraction,) = [float(a.split("=", 1)[1]) for a in fractions]
+    assert 0 < fraction < 0.90  # gpuMemoryUtilization 0.90 minus the activation / graph overhead
 
 
 def test_a_quantization_the_engine_cannot_apply_on_load_is_refused_with_what_to_do() -> None:
@@ -331,3 +365,46 @@ def test_long_model_deployment_names_still_give_valid_names_and_label_values() -
 def test_hub_models_are_served_under_their_model_id() -> None:
     (template,) = pod_templates(render(make_spec("vllm", model={"id": "org/model", "source": HF_SOURCE}))[0])
     assert "--served-model-name=org/model" in engine_container(template)["command"]
+
+
+# --- remote code ----------------------------------------------------------------------------------
+
+
+def _launch_with_facts(engine: str, model: dict[str, Any], facts_id: str) -> Any:
+    from modelfleet.catalog import get_model
+    from modelfleet.render import launch_spec
+
+    spec = make_spec(engine, model=model, engine={"name": engine})
+    return launch_spec(
+        spec,
+        make_plan(engine),
+        name="m",
+        namespace="ns",
+        revision="0123456789",
+        gpu=H100,
+        facts=get_model(facts_id),
+    )
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tgi"])
+def test_trust_remote_code_is_passed_only_when_the_spec_allows_it(engine: str) -> None:
+    model = {"id": "moonshotai/Kimi-K2.6", "trustRemoteCode": True}
+    launch = _launch_with_facts(engine, model, "moonshotai/Kimi-K2.6")
+    assert "--trust-remote-code" in launch.leader.argv
+    plain = _launch_with_facts(
+        engine, {"id": "meta-llama/Llama-3.1-8B-Instruct"}, "meta-llama/Llama-3.1-8B-Instruct"
+    )
+    assert "--trust-remote-code" not in plain.leader.argv
+
+
+@pytest.mark.parametrize(
+    "model_id", ["moonshotai/Kimi-K2.6", "deepseek-ai/DeepSeek-V4-Pro", "MiniMaxAI/MiniMax-M2.7"]
+)
+def test_a_model_whose_recipes_need_remote_code_is_refused_until_the_spec_allows_it(model_id: str) -> None:
+    with pytest.raises(RenderError, match="trustRemoteCode: true") as refused:
+        _launch_with_facts("vllm", {"id": model_id}, model_id)
+    assert "runs inside the engine pods" in str(refused.value)
+
+
+def test_trust_remote_code_defaults_to_off() -> None:
+    assert make_spec("vllm").model.trust_remote_code is False

@@ -35,6 +35,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     SCHEDULABLE = "Schedulable"
     LICENSE_ACCEPTED = "LicenseAccepted"
+    SIZING_ESTIMATED = "SizingEstimated"
     MODEL_DISCOVERED = "ModelDiscovered"
 
 
@@ -47,6 +48,9 @@ class Reason(StrEnum):
     INSUFFICIENT_CAPACITY = "InsufficientCapacity"
     PODS_PENDING = "PodsPending"
     UNKNOWN_MODEL = "UnknownModel"
+    # SizingEstimated
+    ARCHITECTURE_UNKNOWN = "ArchitectureUnknown"
+    ARCHITECTURE_KNOWN = "ArchitectureKnown"
     # Ready
     REPLICAS_READY = "ReplicasReady"
     REPLICAS_NOT_READY = "ReplicasNotReady"
@@ -125,6 +129,10 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
         Reason.UNKNOWN_MODEL: ConditionStatus.FALSE,
         Reason.INSUFFICIENT_CAPACITY: ConditionStatus.FALSE,
         Reason.PODS_PENDING: ConditionStatus.FALSE,
+    },
+    ConditionType.SIZING_ESTIMATED: {
+        Reason.ARCHITECTURE_UNKNOWN: ConditionStatus.TRUE,
+        Reason.ARCHITECTURE_KNOWN: ConditionStatus.FALSE,
     },
     ConditionType.LICENSE_ACCEPTED: {
         Reason.LICENSE_ALLOWED: ConditionStatus.TRUE,

@@ -38,6 +38,14 @@ class FetchError(ApiModel):
     )
 
 
+class FetchedFile(ApiModel):
+    path: str = Field(description="The file's path under the cache directory, as the source names it.")
+    size_bytes: int = Field(ge=0)
+    sha256: str | None = Field(
+        None, description="The checksum the source listed and the file was checked against."
+    )
+
+
 class FetchProgress(ApiModel):
     phase: FetchPhase
     source: str = Field(description="What is fetched: hf://org/name, s3://bucket/path or gs://bucket/path.")
@@ -52,3 +60,8 @@ class FetchProgress(ApiModel):
     eta_seconds: int | None = Field(None, ge=0)
     updated_at: str = Field(description="RFC 3339 time of this report.")
     error: FetchError | None = None
+    files: list[FetchedFile] | None = Field(
+        None,
+        description="Every verified file with its size: in the completion marker only (an annotation or a "
+        "termination message, 4 KiB at most, carries the totals).",
+    )

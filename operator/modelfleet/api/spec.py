@@ -67,14 +67,28 @@ class EngineSpec(ApiModel):
 class ServingSpec(ApiModel):
     max_model_len: int | None = Field(
         None,
-        description="Longest sequence (prompt + output) in tokens; default: the model's context, capped by the engine.",
+        description=(
+            "Longest sequence (prompt + output) in tokens. Default: auto-fit, the longest context the chosen "
+            "layout holds, from the model's context down to 4096 tokens, rendered explicitly."
+        ),
         ge=1,
     )
     concurrency: int = Field(
         1,
-        description="Sequences of maxModelLen tokens the KV cache must hold at once (per replica).",
+        description=(
+            "Goal: sequences of maxModelLen tokens (4096 when auto-fitted) the KV cache holds at once per "
+            "replica. Layouts that meet it rank first; the plan reports what the chosen one holds."
+        ),
         ge=1,
         le=4096,
+    )
+    strict: bool = Field(
+        False,
+        description=(
+            "Make concurrency a hard requirement: a layout is feasible only when its KV cache holds "
+            "concurrency sequences of maxModelLen tokens. Default false: feasible when the engine starts "
+            "and serves one full-length sequence."
+        ),
     )
     gpu_memory_utilization: float = Field(
         0.90, description="Fraction of each GPU's memory the engine may use.", ge=0.1, le=0.98
@@ -91,8 +105,9 @@ class AcceleratorSpec(ApiModel):
     model_config = cel(
         (
             "!(has(self.gpusPerReplica) && has(self.tensorParallel) && has(self.pipelineParallel))"
-            " || self.gpusPerReplica == self.tensorParallel * self.pipelineParallel",
-            "gpusPerReplica must equal tensorParallel * pipelineParallel",
+            " || self.gpusPerReplica == self.tensorParallel * self.pipelineParallel"
+            " * (has(self.dataParallel) ? self.dataParallel : 1)",
+            "gpusPerReplica must equal tensorParallel * pipelineParallel * dataParallel",
         )
     )
 
@@ -112,13 +127,23 @@ class AcceleratorSpec(ApiModel):
     expert_parallel: bool | None = Field(
         None, description="Expert parallelism for MoE models; default: the planner decides."
     )
+    data_parallel: int | None = Field(
+        None,
+        description="Data-parallel attention ranks inside one replica of a MoE model (DP x EP, as the "
+        "DeepSeek V3/V4 and Kimi K2 recipes run them): attention and dense layers are replicated per DP "
+        "rank, routed experts split over all GPUs of the replica. Implies expert parallelism.",
+        ge=1,
+        le=1024,
+    )
 
     @model_validator(mode="after")
     def _layout_consistent(self) -> AcceleratorSpec:
         gpus, tp, pp = self.gpus_per_replica, self.tensor_parallel, self.pipeline_parallel
-        if gpus is not None and tp is not None and pp is not None and gpus != tp * pp:
+        dp = self.data_parallel or 1
+        if gpus is not None and tp is not None and pp is not None and gpus != tp * pp * dp:
             raise ValueError(
-                f"gpusPerReplica ({gpus}) must equal tensorParallel x pipelineParallel ({tp} x {pp} = {tp * pp})"
+                f"gpusPerReplica ({gpus}) must equal tensorParallel x pipelineParallel x dataParallel "
+                f"({tp} x {pp} x {dp} = {tp * pp * dp})"
             )
         return self
 

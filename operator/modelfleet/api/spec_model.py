@@ -179,6 +179,13 @@ class ModelSpec(ApiModel):
         False,
         description="Set true to accept a licence that requires explicit acceptance (e.g. attribution or use limits).",
     )
+    trust_remote_code: bool = Field(
+        False,
+        description="Let the engine import and run Python code shipped in the model repository "
+        "(--trust-remote-code), as the published recipes of DeepSeek V4, Kimi K2 and MiniMax M2 do. That code "
+        "runs inside the engine pods with their credentials and network access: review the repository and pin "
+        "model.revision before setting this.",
+    )
     overrides: ModelOverrides | None = Field(
         None,
         description="Architecture facts for models the catalog lacks or has unknowns; they win over the catalog.",

@@ -45,7 +45,9 @@ class PlanMemory(ApiModel):
     """Bytes on each GPU of a replica."""
 
     weights_bytes: int = Field(description="Weights per GPU.")
-    kv_cache_bytes: int = Field(description="KV cache per GPU for maxModelLen x concurrency tokens.")
+    kv_cache_bytes: int = Field(
+        description="KV cache per GPU that must fit to start: one maxModelLen sequence (concurrency of them when strict)."
+    )
     overhead_bytes: int = Field(
         description="Runtime overhead per GPU (CUDA context, NCCL, activations, graphs)."
     )
@@ -64,7 +66,20 @@ class PlanStatus(ApiModel):
     data_parallel: int | None = Field(None, description="Data-parallel size inside a replica.")
     expert_parallel: bool | None = Field(None, description="Expert parallelism on.")
     quantization: str | None = Field(None, description="Served weight dtype.")
-    max_model_len: int | None = Field(None, description="Sequence length the KV cache is sized for.")
+    max_model_len: int | None = Field(
+        None, description="Context served (rendered as the engine's flag): pinned, or auto-fitted."
+    )
+    concurrency_at_max_len: int | None = Field(
+        None, description="Full-length sequences of maxModelLen the KV cache of one replica holds."
+    )
+    estimated: bool | None = Field(
+        None, description="True when architecture facts were unknown and bounded (condition SizingEstimated)."
+    )
+    assumptions: list[str] = Field(
+        default_factory=list,
+        description="What an estimated plan assumed in place of the unknown facts.",
+        max_length=16,
+    )
     kv_bytes_per_token: int | None = Field(None, description="KV-cache bytes per token (whole model).")
     memory: PlanMemory | None = Field(None, description="Memory breakdown per GPU.")
     summary: str | None = Field(

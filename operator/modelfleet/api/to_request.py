@@ -46,11 +46,13 @@ def plan_request_from_spec(
         kv_cache_dtype=serving.kv_cache_dtype.value,
         max_model_len=serving.max_model_len,
         concurrency=serving.concurrency,
+        strict=serving.strict,
         gpu_memory_utilization=serving.gpu_memory_utilization,
         gpus_per_replica=accelerator.gpus_per_replica,
         tensor_parallel=accelerator.tensor_parallel,
         pipeline_parallel=accelerator.pipeline_parallel,
         expert_parallel=accelerator.expert_parallel,
+        data_parallel=accelerator.data_parallel,
         pool=pool or GpuPool(),
     )
     return request, facts

@@ -20,7 +20,9 @@ Which config keys are read (the spelling differs per model family):
 - MoE: ``n_routed_experts`` / ``num_experts`` / ``num_local_experts``, ``num_experts_per_tok``,
   ``n_shared_experts`` (or ``shared_expert_intermediate_size`` = one shared expert),
   ``moe_intermediate_size`` (absent: experts use ``intermediate_size``, as in Mixtral).
-- dtype: ``quantization_config`` first (the stored weight format), else ``torch_dtype`` / ``dtype``.
+- dtype: ``quantization_config`` first (the stored weight format), else ``torch_dtype`` / ``dtype``;
+  block-quantized weights: ``quantization_config.weight_block_size`` ([block_n, block_k]); group-quantized
+  int weights: ``quantization_config.group_size`` (or the first config group's ``weights.group_size``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from modelfleet.catalog import values as v
 from modelfleet.catalog.errors import CatalogError
 from modelfleet.catalog.facts import missing_facts
 from modelfleet.catalog.hf_attention import AttentionFacts, attention_facts
-from modelfleet.catalog.hf_dtype import native_dtype
+from modelfleet.catalog.hf_dtype import native_dtype, weight_block_size, weight_group_size
 from modelfleet.catalog.merge import merge_facts
 from modelfleet.catalog.types import ModelFacts, MoeFacts
 
@@ -71,6 +73,7 @@ def facts_from_config(config: Mapping[str, Any], model_id: str, *, where: str = 
         kv_heads = heads  # HF semantics: no num_key_value_heads means multi-head attention
     head_dim = _head_dim(text, hidden, heads, text_where)
     attention = attention_facts(text, layers, kv_heads, head_dim, text_where)
+    block = weight_block_size(config, text, where)
     facts = ModelFacts(
         id=model_id,
         architecture=_architecture(config, where),
@@ -84,6 +87,9 @@ def facts_from_config(config: Mapping[str, Any], model_id: str, *, where: str = 
         intermediate_size=v.count(text, "intermediate_size", where=text_where),
         moe=_moe(text, text_where),
         native_dtype=native_dtype(config, text, where),
+        weight_block_n=block[0] if block else None,
+        weight_block_k=block[1] if block else None,
+        weight_group_size=weight_group_size(config, text, where),
         max_context=v.count(text, "max_position_embeddings", where=text_where),
         vision=text is not config or isinstance(config.get("vision_config"), Mapping),
         source=(where,),

@@ -28,6 +28,7 @@ GPU_KEYS = frozenset(
         "vendor",
         "memory_gib",
         "gpus_per_node",
+        "node_shapes",
         "compute_capability",
         "arch",
         "fp8",
@@ -46,6 +47,7 @@ MODEL_KEYS = frozenset(v.MODEL_INT_FIELDS) | {
     "native_dtype",
     "license",
     "vision",
+    "trust_remote_code",
     "source",
     "notes",
     "unknown",
@@ -102,14 +104,18 @@ def _gpu(name: str, entry: Mapping[str, Any]) -> GpuType:
     relative_cost = entry.get("relative_cost")
     if isinstance(relative_cost, bool) or not isinstance(relative_cost, int | float) or relative_cost <= 0:
         raise CatalogError(f"{where}: field relative_cost must be a positive number")
+    gpus_per_node = v.checked_int(entry.get("gpus_per_node"), where=where, field="gpus_per_node", maximum=72)
+    shapes = _node_shapes(entry, where)
+    if shapes and shapes[0] != gpus_per_node:
+        raise CatalogError(
+            f"{where}: field node_shapes must start with gpus_per_node ({gpus_per_node}), the default"
+        )
     return GpuType(
         name=name,
         vendor=Vendor(vendor),
         memory_bytes=v.checked_int(entry.get("memory_gib"), where=where, field="memory_gib", maximum=4096)
         * GIB,
-        gpus_per_node=v.checked_int(
-            entry.get("gpus_per_node"), where=where, field="gpus_per_node", maximum=72
-        ),
+        gpus_per_node=gpus_per_node,
         compute_capability=v.text(entry, "compute_capability", where=where),
         arch=v.text(entry, "arch", where=where) or "",
         fp8=v.flag(entry, "fp8", where=where),
@@ -118,7 +124,20 @@ def _gpu(name: str, entry: Mapping[str, Any]) -> GpuType:
         product_names=v.string_list(entry, "product_names", where=where),
         relative_cost=float(relative_cost),
         source=v.string_list(entry, "source", where=where),
+        node_shapes=shapes,
     )
+
+
+def _node_shapes(entry: Mapping[str, Any], where: str) -> tuple[int, ...]:
+    shapes = entry.get("node_shapes")
+    if shapes is None:
+        return ()
+    if not isinstance(shapes, list) or not shapes:
+        raise CatalogError(f"{where}: field node_shapes must be a non-empty list of GPU counts")
+    counts = tuple(v.checked_int(count, where=where, field="node_shapes", maximum=72) for count in shapes)
+    if len(set(counts)) != len(counts):
+        raise CatalogError(f"{where}: field node_shapes lists a shape twice")
+    return counts
 
 
 @dataclass(frozen=True)
@@ -241,6 +260,7 @@ def _model(model_id: str, entry: Mapping[str, Any]) -> ModelFacts:
         native_dtype=v.text(entry, "native_dtype", where=where),
         license=v.text(entry, "license", where=where),
         vision=v.flag(entry, "vision", where=where),
+        trust_remote_code=v.flag(entry, "trust_remote_code", where=where),
         source=v.string_list(entry, "source", where=where),
         notes=str(entry.get("notes") or ""),
         unknown=v.string_list(entry, "unknown", where=where),

@@ -51,6 +51,7 @@ def _merge_facts(base: ModelFacts, override: ModelFacts) -> ModelFacts:
     if override.moe is not None or moe_known:
         changes["moe"] = _merge_moe(base.moe, override.moe) if override.moe is not None else None
     changes["vision"] = base.vision or override.vision
+    changes["trust_remote_code"] = base.trust_remote_code or override.trust_remote_code
     merged = _finish(base, changes, override.source, override.notes)
     return merged if moe_known or "moe" not in base.unknown else _keep_moe_unknown(merged)
 

@@ -71,6 +71,13 @@ class GpuType:
     product_names: tuple[str, ...]  # what GPU Feature Discovery reports in nvidia.com/gpu.product
     relative_cost: float
     source: tuple[str, ...] = ()
+    # Common GPUs-per-node shapes clouds and vendors sell, most common first (== gpus_per_node).
+    node_shapes: tuple[int, ...] = ()
+
+    @property
+    def shapes(self) -> tuple[int, ...]:
+        """The node shapes, never empty: ``node_shapes`` or just ``gpus_per_node``."""
+        return self.node_shapes or (self.gpus_per_node,)
 
 
 @dataclass(frozen=True)
@@ -111,9 +118,18 @@ class ModelFacts:
     native_dtype: str | None = None  # "bf16", "fp8", "fp4", "int4" ...: how the checkpoint is stored
     weight_bytes: int | None = None  # safetensors metadata.total_size (or on-disk size), native dtype
     kv_bytes_per_token_override: int | None = None  # measured figure for attention with no formula
+    # Block-quantized checkpoints (config.json quantization_config.weight_block_size = [n, k]): each
+    # tensor-parallel slice of a weight must hold whole blocks. None = not block-quantized or unknown.
+    weight_block_n: int | None = None
+    weight_block_k: int | None = None
+    # Group-quantized int checkpoints (GPTQ / AWQ / compressed-tensors int4: quantization_config.group_size,
+    # usually 128): each row-parallel slice must hold whole groups. None = per-channel or unknown.
+    weight_group_size: int | None = None
     max_context: int | None = None
     license: str | None = None  # catalog licence id, see catalog/data/licenses.yaml
     vision: bool = False
+    # The published recipes pass --trust-remote-code (custom modelling or tokenizer code in the repo).
+    trust_remote_code: bool = False
     source: tuple[str, ...] = ()
     notes: str = ""
     unknown: tuple[str, ...] = field(default=())  # names of facts the sources do not give

@@ -122,4 +122,7 @@ MODEL_INT_FIELDS: dict[str, int] = {
     "weight_bytes": MAX_BYTES,
     "kv_bytes_per_token_override": MAX_BYTES,
     "max_context": MAX_COUNT,
+    "weight_block_n": MAX_COUNT,
+    "weight_block_k": MAX_COUNT,
+    "weight_group_size": MAX_COUNT,
 }

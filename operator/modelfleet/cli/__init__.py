@@ -1,4 +1,4 @@
-"""``modelfleet``: plan, render, crd, catalog (and run, the operator itself).
+"""``modelfleet``: plan, render, crd, catalog, fetch (and run, the operator itself).
 
 Exit codes are a contract scripts rely on:
 
@@ -7,7 +7,8 @@ Exit codes are a contract scripts rely on:
 - 2: bad input (flags, files, spec fields); the message names the field
 - 3: understood but impossible (no GPU layout fits, the model is unknown and no overrides given)
 
-Errors are one line on stderr per problem, never a traceback.
+Errors are one line on stderr per problem, never a traceback. ``fetch``, which a Job runs, has exit
+codes of its own that tell the Job whether to retry (docs/weights.md).
 
 Adding a subcommand: write ``modelfleet/cli/<name>.py`` with ``add_parser(subparsers)`` that registers
 an argparse parser whose ``func(args) -> int`` does the work, and list it in ``_COMMAND_MODULES``.
@@ -30,6 +31,7 @@ _COMMAND_MODULES = (
     "modelfleet.cli.render",
     "modelfleet.cli.crd",
     "modelfleet.cli.catalog",
+    "modelfleet.cli.fetch",
 )
 # The hook for `modelfleet run`: a module with add_parser(subparsers), like the ones above.
 RUN_COMMAND_MODULE = "modelfleet.cli.run"

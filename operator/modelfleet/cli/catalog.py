@@ -35,6 +35,7 @@ COLUMNS = {
         ("VENDOR", "vendor"),
         ("MEMORY", "memory"),
         ("PER-NODE", "gpusPerNode"),
+        ("SHAPES", "shapes"),
         ("ARCH", "arch"),
         ("FP8", "fp8"),
         ("FP4", "fp4"),
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print_table([h for h, _ in columns], [[row.get(k) for _, k in columns] for row in rows])
     else:
         for row in rows:  # table-only helper keys
-            for key in ("params", "active", "memory", "unknownCount"):
+            for key in ("params", "active", "memory", "shapes", "unknownCount"):
                 row.pop(key, None)
         print_document(rows, args.output)
     return EXIT_OK
@@ -109,6 +110,7 @@ def _gpus() -> list[dict[str, Any]]:
     for gpu in gpu_catalog().values():
         row = plain(gpu)
         row["memory"] = f"{gpu.memory_bytes / GIB:.0f}Gi"
+        row["shapes"] = "/".join(str(shape) for shape in gpu.shapes)
         rows.append(row)
     return rows
 

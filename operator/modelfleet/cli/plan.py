@@ -5,8 +5,8 @@
 ``$HF_ENDPOINT`` for a mirror, the token huggingface_hub finds: ``$HF_TOKEN`` or a login), with the
 same code as the operator; ``--offline`` or ``HF_HUB_OFFLINE=1`` plans from the catalog and overrides
 only, and so does a failed read (with a warning on stderr). Giving any of
-``--gpus-per-replica``, ``--tensor-parallel``, ``--pipeline-parallel`` replaces the file's whole layout
-pin (a file's ``gpusPerReplica: 8`` next to ``--tensor-parallel 4`` would otherwise contradict itself).
+``--gpus-per-replica``, ``--tensor-parallel``, ``--pipeline-parallel``, ``--data-parallel`` replaces the
+file's whole layout pin (a file's ``gpusPerReplica: 8`` next to ``--tensor-parallel 4`` would otherwise contradict itself).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ LAYOUT_FLAGS = {
     "gpus_per_replica": "gpusPerReplica",
     "tensor_parallel": "tensorParallel",
     "pipeline_parallel": "pipelineParallel",
+    "data_parallel": "dataParallel",
 }
 
 
@@ -61,6 +62,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--tensor-parallel", type=int, metavar="N")
     parser.add_argument("--pipeline-parallel", type=int, metavar="N")
     parser.add_argument(
+        "--data-parallel",
+        type=int,
+        metavar="N",
+        help="DP x EP for MoE models: N attention ranks per replica, routed experts split over all GPUs",
+    )
+    parser.add_argument(
+        "--gpus-per-node",
+        type=int,
+        metavar="N",
+        help="GPUs per node of your machines (e.g. 2 for H100 NVL VMs); default: the catalog's most "
+        "common shape of each GPU type (see `modelfleet catalog gpus`)",
+    )
+    parser.add_argument(
         "--hub-endpoint",
         metavar="URL",
         help="Hub or mirror to read config.json from (default: $HF_ENDPOINT, else https://huggingface.co)",
@@ -76,7 +90,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
-    return print_plan(spec, args.output, model_files(spec, args))
+    if args.gpus_per_node is not None and args.gpus_per_node < 1:
+        raise CliError(f"--gpus-per-node must be at least 1 (got {args.gpus_per_node})", EXIT_BAD_INPUT)
+    return print_plan(spec, args.output, args.gpus_per_node, model_files(spec, args))
 
 
 HUB_TIMEOUT_SECONDS = 10.0
@@ -153,7 +169,9 @@ def apply_flags(raw: dict[str, Any], args: argparse.Namespace) -> None:
             put("accelerator", key, getattr(args, flag))
 
 
-def print_plan(spec: ModelDeploymentSpec, output: str, files: Any = None) -> int:
+def print_plan(
+    spec: ModelDeploymentSpec, output: str, gpus_per_node: int | None = None, files: Any = None
+) -> int:
     """Print the plan; the exit code says whether it is feasible.
 
     The licence verdict is printed too (under ``license``) but does not change the exit code: sizing
@@ -161,7 +179,7 @@ def print_plan(spec: ModelDeploymentSpec, output: str, files: Any = None) -> int
     """
     from modelfleet.planner.report import plan_to_dict, plan_to_table
 
-    result, facts = make_plan(spec, files)
+    result, facts = make_plan(spec, gpus_per_node, files)
     licence = license_verdict(spec, facts)
     if output == "table":
         print(plan_to_table(result))
@@ -171,20 +189,28 @@ def print_plan(spec: ModelDeploymentSpec, output: str, files: Any = None) -> int
     return EXIT_OK if result.feasible else EXIT_INFEASIBLE
 
 
-def make_plan(spec: ModelDeploymentSpec, files: Any = None) -> tuple[Any, Any]:
+def make_plan(
+    spec: ModelDeploymentSpec, gpus_per_node: int | None = None, files: Any = None
+) -> tuple[Any, Any]:
     """The planner's Plan and the model facts it used (from the catalog, ``files`` read from the Hub,
-    and overrides), with catalog lookups turned into CLI errors."""
+    and overrides), with catalog lookups turned into CLI errors.
+
+    ``gpus_per_node`` sets the node shape of every GPU type (no cluster to read it from).
+    """
     from modelfleet.api.to_request import UnknownModelError, plan_request_from_spec
     from modelfleet.catalog import CatalogError, get_gpu, gpu_catalog
-    from modelfleet.planner import plan
+    from modelfleet.planner import GpuPool, plan
 
     if spec.accelerator.type != "auto":
         try:
             get_gpu(spec.accelerator.type)
         except (CatalogError, LookupError) as error:
             raise CliError(f"spec.accelerator.type: {_message(error)}", EXIT_BAD_INPUT) from None
+    pool = None
+    if gpus_per_node is not None:
+        pool = GpuPool(node_shapes={name: (gpus_per_node,) for name in gpu_catalog()})
     try:
-        request, facts = plan_request_from_spec(spec, files=files)
+        request, facts = plan_request_from_spec(spec, pool, files=files)
     except UnknownModelError as error:
         raise CliError(f"spec.model.id: {error}", EXIT_INFEASIBLE) from None
     except SpecError as error:

@@ -59,9 +59,12 @@ def model_known(p: Pass) -> Halt | None:
         read = ConditionStatus.TRUE if discovery.reason is Reason.FILES_READ else ConditionStatus.FALSE
         p.conditions.set(ConditionType.MODEL_DISCOVERED, read, discovery.reason, discovery.message)
     files = discovery.files if discovery is not None else None
-    free = p.obs.inventory.free_per_node(exclude_owner=p.owner)
+    inventory = p.obs.inventory
+    pool = GpuPool(
+        free_per_node=inventory.free_per_node(exclude_owner=p.owner), node_shapes=inventory.node_shapes()
+    )
     try:
-        p.request, p.facts = plan_request_from_spec(p.spec, pool=GpuPool(free_per_node=free), files=files)
+        p.request, p.facts = plan_request_from_spec(p.spec, pool=pool, files=files)
     except UnknownModelError as error:
         message = str(error)
         if discovery is not None and files is None:
@@ -98,9 +101,12 @@ def plan_feasible(p: Pass) -> Halt | None:
         p.request, p.facts, gpu_catalog()
     )
     p.chosen_plan = plan
+    sizing_estimated(p, plan)
     if plan.feasible:
         return None
-    unconstrained = make_plan(replace(p.request, pool=GpuPool()), p.facts, gpu_catalog())
+    # The same node shapes, every GPU free: does a layout exist once capacity frees up?
+    any_free = GpuPool(node_shapes=p.request.pool.node_shapes)
+    unconstrained = make_plan(replace(p.request, pool=any_free), p.facts, gpu_catalog())
     if unconstrained.feasible:
         message = capacity_message(unconstrained, "; ".join(plan.reasons[-1:]) or "")
         p.conditions.set(
@@ -112,6 +118,21 @@ def plan_feasible(p: Pass) -> Halt | None:
     p.conditions.set(ConditionType.SCHEDULABLE, ConditionStatus.FALSE, Reason.PLAN_INFEASIBLE, message)
     p.conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.PLAN_INFEASIBLE, message)
     return Halt(Phase.FAILED, message, INVALID, plan=plan_to_status(plan, inputs_hash=p.inputs_hash))
+
+
+def sizing_estimated(p: Pass, plan: Plan) -> None:
+    """SizingEstimated=True with the assumptions while the plan bounds unknown facts; set back to
+    False once it no longer does (and never set for a model that was always known)."""
+    if plan.estimated:
+        message = "sized from the weight size with stated bounds: " + "; ".join(plan.assumptions)
+        p.conditions.set(
+            ConditionType.SIZING_ESTIMATED, ConditionStatus.TRUE, Reason.ARCHITECTURE_UNKNOWN, message
+        )
+    elif p.conditions.previous(ConditionType.SIZING_ESTIMATED) is not None:
+        message = "every architecture fact the plan needs is known"
+        p.conditions.set(
+            ConditionType.SIZING_ESTIMATED, ConditionStatus.FALSE, Reason.ARCHITECTURE_KNOWN, message
+        )
 
 
 def first_replica_fits(p: Pass) -> Halt | None:

@@ -63,6 +63,7 @@ def desired_children(p: Pass, rolled: Rolled) -> tuple[list[dict[str, Any]], set
                 revision=rolled.target,
                 replicas=replicas[rolled.target],
                 config=config,
+                facts=p.facts,
             )
         )
     desired.append(memo.umbrella_service(spec, name=obs.name, namespace=obs.namespace, config=config))

@@ -14,6 +14,7 @@ ORDER = (
     ConditionType.DEGRADED,
     ConditionType.SCHEDULABLE,
     ConditionType.LICENSE_ACCEPTED,
+    ConditionType.SIZING_ESTIMATED,
     ConditionType.MODEL_DISCOVERED,
 )
 # Transitions that deserve a Warning event rather than a Normal one.

@@ -135,6 +135,23 @@ class Inventory:
             return dict(self._free_by_type)
         return _free(self.nodes, {node: count - mine.get(node, 0) for node, count in self._used.items()})
 
+    def node_shapes(self) -> dict[str, tuple[int, ...]]:
+        """GPUs per node (allocatable) of the schedulable nodes, by catalog GPU type: distinct, largest first.
+
+        The planner sizes multi-node replicas in whole nodes of these shapes (six 2-GPU nodes hold a
+        12-GPU replica), rather than the catalog's typical board.
+
+        >>> a = NodeGpus("a", "H100-NVL", "NVIDIA-H100-NVL", "nvidia.com/gpu", 2, True)
+        >>> b = NodeGpus("b", "H100-NVL", "NVIDIA-H100-NVL", "nvidia.com/gpu", 2, True)
+        >>> Inventory((a, b)).node_shapes()
+        {'H100-NVL': (2,)}
+        """
+        shapes: dict[str, set[int]] = {}
+        for node in self.nodes:
+            if node.gpu_type is not None and node.schedulable and node.allocatable > 0:
+                shapes.setdefault(node.gpu_type, set()).add(node.allocatable)
+        return {gpu: tuple(sorted(sizes, reverse=True)) for gpu, sizes in sorted(shapes.items())}
+
     def allocated_by_type(self) -> dict[str, int]:
         """GPUs held by ModelFleet pods, by catalog GPU type (for the operator's metrics)."""
         return dict(self._ours_by_type)

@@ -42,6 +42,9 @@ def plan_to_status(plan: Plan, inputs_hash: str | None) -> dict[str, Any]:
         expert_parallel=chosen.expert_parallel if chosen else None,
         quantization=plan.quantization,
         max_model_len=plan.max_model_len,
+        concurrency_at_max_len=plan.concurrency_at_max_len,
+        estimated=plan.estimated or None,
+        assumptions=list(plan.assumptions)[:16],
         kv_bytes_per_token=plan.kv_bytes_per_token,
         memory={
             "weights_bytes": memory.weights,
@@ -97,6 +100,8 @@ def plan_from_status(stored: PlanStatus | None, inputs_hash: str, spec: ModelDep
         ),
         kv_bytes_per_token=stored.kv_bytes_per_token,
         reasons=tuple(stored.reasons),
+        concurrency_at_max_len=stored.concurrency_at_max_len,
+        assumptions=tuple(stored.assumptions),
     )
 
 

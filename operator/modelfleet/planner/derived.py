@@ -12,7 +12,8 @@ from functools import lru_cache
 from modelfleet.catalog.types import ModelFacts
 from modelfleet.planner.dtypes import normalize_dtype
 from modelfleet.planner.engines import activation_width
-from modelfleet.planner.kv import KvShape, kv_shape
+from modelfleet.planner.estimate import estimated_kv_shape
+from modelfleet.planner.kv import KvShape, kv_element_bytes, kv_shape
 from modelfleet.planner.weights import estimate_weight_bytes
 
 
@@ -25,26 +26,40 @@ class DerivedFacts:
     missing: tuple[str, ...]  # facts needed and unknown, in the order a user should read them
     missing_notes: tuple[str, ...]  # context for the missing facts
     notes: tuple[str, ...]  # how estimates were made
+    assumptions: tuple[str, ...] = ()  # non-empty: architecture facts were unknown and bounded (estimated)
 
 
 @lru_cache(maxsize=4096)
 def derive(model: ModelFacts, served: str, kv_cache_dtype: str) -> DerivedFacts:
+    """Weights, KV shape and activation width; unknown attention facts become a stated upper bound.
+
+    ``missing`` is non-empty only when not even the weight size is known: then nothing can be sized.
+    """
     native = normalize_dtype(model.native_dtype)
     weights = estimate_weight_bytes(model, served, native)
     kv = kv_shape(model, kv_cache_dtype)
-    missing = weights.missing + kv.missing
-    if model.num_attention_heads is None:
-        missing += ("num_attention_heads",)
     width = activation_width(model)
     notes = weights.notes + kv.notes
     if width is None:
         notes += ("hidden_size unknown: activation memory taken as a 2 GiB allowance",)
+    unknown = kv.missing + (("num_attention_heads",) if model.num_attention_heads is None else ())
+    shape = kv.shape
+    assumptions: tuple[str, ...] = ()
+    bound = estimated_kv_shape(model, kv_element_bytes(kv_cache_dtype)) if kv.shape is None else None
+    if bound is not None:
+        shape, assumptions = bound[0], (f"unknown {', '.join(dict.fromkeys(unknown))}", bound[1])
+    elif kv.shape is not None and model.num_attention_heads is None:
+        assumptions = (
+            "unknown num_attention_heads: tensor-parallel divisibility of the heads is not checked",
+        )
+    missing = weights.missing + (kv.missing if shape is None else ())
     return DerivedFacts(
         native_dtype=native,
         weight_bytes=weights.total_bytes,
-        kv=kv.shape,
+        kv=shape if not weights.missing else None,
         activation_width=width,
         missing=tuple(dict.fromkeys(missing)),
-        missing_notes=kv.notes if kv.shape is None else (),
+        missing_notes=kv.notes if shape is None else (),
         notes=notes,
+        assumptions=assumptions if not weights.missing else (),
     )

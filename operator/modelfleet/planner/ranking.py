@@ -20,6 +20,12 @@ class Found:
     gpu: GpuType
     memory: MemoryPerGpu
     hardware_note: str = ""
+    goal_met: bool = True  # the KV pool holds the concurrency goal (sequences of the checked length)
+
+
+def found_key(found: Found) -> tuple[bool, float, int, int, int, str]:
+    """Layouts that meet the concurrency goal first, then cheapest (``rank_key``)."""
+    return (not found.goal_met, *rank_key(found.candidate, found.gpu))
 
 
 def rank_key(candidate: Candidate, gpu: GpuType) -> tuple[float, int, int, int, str]:

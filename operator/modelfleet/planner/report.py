@@ -36,6 +36,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "expertParallel": chosen.expert_parallel if chosen else None,
         "quantization": plan.quantization,
         "maxModelLen": plan.max_model_len,
+        "concurrencyAtMaxLen": plan.concurrency_at_max_len,
+        "estimated": plan.estimated,
         "kvBytesPerToken": plan.kv_bytes_per_token,
         "memory": None
         if memory is None
@@ -85,6 +87,8 @@ def plan_to_table(plan: Plan) -> str:
         f"Layout:        {describe_layout(plan.chosen) if plan.chosen else '-'}",
         f"Weights dtype: {plan.quantization}",
         f"Max model len: {plan.max_model_len if plan.max_model_len is not None else '-'}",
+        f"Sequences:     {plan.concurrency_at_max_len if plan.concurrency_at_max_len is not None else '-'} at max model len",
+        f"Estimated:     {'yes (SizingEstimated)' if plan.estimated else 'no'}",
         f"KV per token:  {plan.kv_bytes_per_token if plan.kv_bytes_per_token is not None else '-'} bytes",
     ]
     if plan.memory is not None:

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from modelfleet.catalog.types import ModelFacts
 from modelfleet.planner.dtypes import normalize_dtype
 from modelfleet.planner.types import PlanRequest
 
-# Engines default max_model_len to the model's whole context. For 256K-1M context models that makes
-# the KV cache of a single sequence dominate memory (Llama-3.1-70B: 40 GiB at 131072 tokens) and
-# multiplies the GPU count for a length few requests use. 32768 tokens covers chat, RAG and most
-# agent traffic; longer contexts are an explicit choice (serving.maxModelLen).
-DEFAULT_MAX_MODEL_LEN = 32768
+# Auto-fit context: when serving.maxModelLen is not set, the planner serves the largest context the
+# chosen layout holds, from the model's own maximum down to this floor; a layout that cannot hold
+# one sequence of the floor is not a layout. 4096 tokens is the shortest context the published
+# recipes run (TGI's historical default for --max-total-tokens, vLLM's L4 / T4 examples) and still
+# holds a chat turn with a few retrieved passages.
+CONTEXT_FLOOR = 4096
+
+# Upper bound of the auto-fit when the model's context is unknown: rendering a longer context than
+# the checkpoint's max_position_embeddings makes vLLM refuse to start, and 32768 is what current
+# open models support at the least.
+UNKNOWN_CONTEXT_CEILING = 32768
+
+# Auto-fitted contexts are rounded down to a multiple of this many tokens (readable flags; every
+# engine's page size divides it), unless the model's whole context fits.
+CONTEXT_STEP = 1024
 
 # Assumed when neither the request nor the catalog says how the checkpoint is stored: the
 # overwhelmingly common case for open checkpoints, and the larger (safer) of the common dtypes.
@@ -25,7 +38,7 @@ def validate_request(request: PlanRequest) -> str | None:
         return f"gpuMemoryUtilization must be in (0, 1] (got {request.gpu_memory_utilization})"
     if request.max_model_len is not None and request.max_model_len < 1:
         return f"serving.maxModelLen must be positive (got {request.max_model_len})"
-    for name in ("gpus_per_replica", "tensor_parallel", "pipeline_parallel"):
+    for name in ("gpus_per_replica", "tensor_parallel", "pipeline_parallel", "data_parallel"):
         value = getattr(request, name)
         if value is not None and value < 1:
             return f"{name} must be at least 1 (got {value})"
@@ -45,39 +58,68 @@ def served_dtype(request: PlanRequest, model: ModelFacts) -> tuple[str, tuple[st
     )
 
 
-def resolve_max_model_len(request: PlanRequest, model: ModelFacts) -> tuple[int, tuple[str, ...], str | None]:
-    """(max_model_len, notes, problem). ``problem`` is set when the request exceeds the model."""
+@dataclass(frozen=True)
+class ContextBounds:
+    """The context length a layout is checked at, and how far auto-fit may raise it."""
+
+    check_tokens: int  # pinned maxModelLen, or the auto-fit floor
+    ceiling: int | None  # None: pinned; else the longest context auto-fit may choose
+    notes: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+def context_bounds(request: PlanRequest, model: ModelFacts) -> ContextBounds:
+    """Pinned maxModelLen as is (refused above the model's context), else the auto-fit range.
+
+    >>> from modelfleet.catalog.types import AttentionKind, ModelFacts
+    >>> m = ModelFacts("acme/m", None, None, None, 1, 1, 1, 1, 1, 1, AttentionKind.GQA, max_context=131072)
+    >>> auto = context_bounds(PlanRequest("acme/m"), m)
+    >>> auto.check_tokens, auto.ceiling
+    (4096, 131072)
+    >>> pinned = context_bounds(PlanRequest("acme/m", max_model_len=8192), m)
+    >>> pinned.check_tokens, pinned.ceiling
+    (8192, None)
+    """
     context = model.max_context
-    if request.max_model_len is not None:
-        if context is not None and request.max_model_len > context:
-            return (
-                request.max_model_len,
-                (),
-                (
-                    f"maxModelLen {request.max_model_len} exceeds the model's context of {context} tokens; "
-                    f"lower serving.maxModelLen to at most {context}"
-                ),
+    pinned = request.max_model_len
+    if pinned is not None:
+        if context is not None and pinned > context:
+            problem = (
+                f"maxModelLen {pinned} exceeds the model's context of {context} tokens; "
+                f"lower serving.maxModelLen to at most {context}"
             )
-        return request.max_model_len, (), None
+            return ContextBounds(pinned, None, problem=problem)
+        return ContextBounds(pinned, None)
     if context is None:
-        return (
-            DEFAULT_MAX_MODEL_LEN,
-            (
-                f"maxModelLen not set and the model's context is unknown: sized for {DEFAULT_MAX_MODEL_LEN} tokens",
-            ),
-            None,
+        note = (
+            f"the model's context is unknown: auto-fit goes up to {UNKNOWN_CONTEXT_CEILING} tokens at most "
+            "(set serving.maxModelLen or overrides.maxContext)"
         )
-    length = min(context, DEFAULT_MAX_MODEL_LEN)
-    if length == context:
-        return length, (f"maxModelLen not set: using the model's full context of {context} tokens",), None
-    return (
-        length,
-        (
-            f"maxModelLen not set: sized for {length} tokens of the model's {context} (set serving.maxModelLen "
-            "for longer prompts; the KV cache grows linearly with it)",
-        ),
-        None,
-    )
+        return ContextBounds(min(CONTEXT_FLOOR, UNKNOWN_CONTEXT_CEILING), UNKNOWN_CONTEXT_CEILING, (note,))
+    return ContextBounds(min(CONTEXT_FLOOR, context), context)
+
+
+def fit_context(fits: Callable[[int], bool], floor: int, ceiling: int) -> int:
+    """The largest context in [floor, ceiling] for which ``fits`` holds (``fits(floor)`` is assumed).
+
+    The whole ceiling when it fits; otherwise a multiple of CONTEXT_STEP found by bisection, as vLLM's
+    ``estimate_max_model_len`` does for its error message.
+
+    >>> fit_context(lambda tokens: tokens <= 50_000, 4096, 131072)
+    49152
+    >>> fit_context(lambda tokens: True, 4096, 131072)
+    131072
+    """
+    if fits(ceiling):
+        return ceiling
+    low, high = floor // CONTEXT_STEP, ceiling // CONTEXT_STEP  # in steps; low fits (or is the floor)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle * CONTEXT_STEP):
+            low = middle
+        else:
+            high = middle - 1
+    return max(floor, low * CONTEXT_STEP)
 
 
 # spec.model.overrides keys whose name is not the camelCase of the ModelFacts field.
@@ -97,13 +139,20 @@ def override_key(fact: str) -> str:
 
 
 def missing_facts_reason(model: ModelFacts, missing: tuple[str, ...], notes: tuple[str, ...] = ()) -> str:
-    """'cannot size X: unknown num_layers, ...; set spec.model.overrides {...} or ...'."""
+    """'cannot size X: not even the weight size is known (unknown total_params, ...); set ...'.
+
+    Only the weight size is indispensable: other unknown facts are bounded and the plan is marked
+    estimated, so this names the weight facts first.
+    """
+    if "total_params" in missing:
+        missing = ("total_params", "weight_bytes") + tuple(m for m in missing if m != "total_params")
     fields = ", ".join(missing)
     overrides = ", ".join(override_key(name) for name in missing)
     extra = f" ({'; '.join(notes)})" if notes else ""
     return (
-        f"cannot size {model.id}: unknown {fields}{extra}; set them in spec.model.overrides "
-        f"({overrides}) or make the checkpoint's config.json readable (spec.model.source) so they can be read"
+        f"cannot size {model.id}: not even the weight size is known (unknown {fields}{extra}); "
+        "set at least totalParams or weightBytes in spec.model.overrides "
+        f"(the others help: {overrides}) or make the checkpoint's config.json readable (spec.model.source) so they can be read"
     )
 
 
@@ -114,6 +163,7 @@ def describe_pins(request: PlanRequest) -> str:
             ("gpus_per_replica", request.gpus_per_replica),
             ("tensor_parallel", request.tensor_parallel),
             ("pipeline_parallel", request.pipeline_parallel),
+            ("data_parallel", request.data_parallel),
         )
         if value is not None
     ]

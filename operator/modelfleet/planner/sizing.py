@@ -1,11 +1,20 @@
-"""``plan``: from model facts, serving goals and a GPU pool to the cheapest layout that fits.
+"""``plan``: from model facts, serving goals and a GPU pool to the cheapest layout the engine starts.
 
-Worked examples (vLLM, 32768 tokens x 1 sequence, utilization 0.90; asserted in
+A layout is feasible when the engine starts and serves: its own start-up check (``startup.py``)
+passes for one sequence of the served context, or for ``concurrency`` of them under
+``serving.strict``. ``concurrency`` is otherwise a goal: layouts meeting it rank first, and the plan
+reports how many full-length sequences the chosen one holds. When ``maxModelLen`` is not set the
+layout is checked at ``requests.CONTEXT_FLOOR`` tokens and then serves the longest context it holds
+(``autofit.py``). Unknown architecture facts are bounded (``estimate.py``) and the plan is marked
+estimated; only an unknown weight size refuses.
+
+Worked examples (vLLM, 32768 tokens pinned x 1 sequence, utilization 0.90; asserted in
 tests/unit/test_planner_table.py):
 
 - Llama-3.1-70B bf16 on H100-80GB: 70.6e9 x 2 B x 1.02 = 134.1 GiB of weights. TP=2: 67.1 + KV 5.0
-  + overhead 3.5 = 75.6 GiB > 72.0 GiB usable (short by 3.6). TP=4: 33.5 + 2.5 + 3.1 = 39.1 GiB:
-  4 x H100 on one node.
+  + overhead 3.5 = 75.6 GiB > 72.0 GiB usable (short by 3.6): vLLM would refuse to start. TP=4:
+  33.5 + 2.5 + 3.1 = 39.1 GiB: 4 x H100 on one node. Unpinned, TP=2 holds one 9216-token
+  sequence in its 1.4 GiB pool and is chosen, auto-fitted to 9216 tokens.
 - DeepSeek-V3 fp8: 641.3 GiB on disk x 1.02 = 654.1 GiB. On H200 (126.9 GiB usable) 8 GPUs hold
   81.8 GiB each + 2.1 GiB of replicated MLA cache + 3.8 GiB overhead (with expert parallel): one
   node. On H100 8 GPUs would need 87.7 GiB each; 16 GPUs as TP=8 x PP=2 over 2 nodes hold
@@ -17,15 +26,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from modelfleet.catalog.types import AttentionKind, GpuType, ModelFacts
+from modelfleet.planner.autofit import context_sentences, served_context
 from modelfleet.planner.context import FP8_BLOCK, Sizing
 from modelfleet.planner.derived import derive
+from modelfleet.planner.engine_models import architecture_problem
 from modelfleet.planner.engines import profile
-from modelfleet.planner.memory import breakdown_sentence
-from modelfleet.planner.ranking import Found, RejectionLog, rank_key
+from modelfleet.planner.memory import breakdown_sentence, kv_pool_bytes, memory_per_gpu, sequence_bytes
+from modelfleet.planner.ranking import Found, RejectionLog, found_key, rank_key
 from modelfleet.planner.requests import (
+    ContextBounds,
+    context_bounds,
     describe_pins,
     missing_facts_reason,
-    resolve_max_model_len,
     served_dtype,
     validate_request,
 )
@@ -44,20 +56,24 @@ def plan(request: PlanRequest, model: ModelFacts, gpus: Mapping[str, GpuType]) -
     >>> llama70 = ModelFacts("meta-llama/Llama-3.1-70B-Instruct", "LlamaForCausalLM", 70_600_000_000,
     ...     70_600_000_000, 80, 8192, 64, 8, 128, 28672, AttentionKind.GQA, native_dtype="bf16",
     ...     max_context=131072)
-    >>> result = plan(PlanRequest(llama70.id), llama70, {"H100-80GB": h100})
-    >>> result.chosen.gpus_per_replica, result.chosen.tensor_parallel, result.max_model_len
-    (4, 4, 32768)
+    >>> result = plan(PlanRequest(llama70.id, max_model_len=32768), llama70, {"H100-80GB": h100})
+    >>> result.chosen.gpus_per_replica, result.chosen.tensor_parallel, result.concurrency_at_max_len
+    (4, 4, 14)
+    >>> fitted = plan(PlanRequest(llama70.id), llama70, {"H100-80GB": h100})
+    >>> fitted.chosen.tensor_parallel, fitted.max_model_len, fitted.concurrency_at_max_len
+    (2, 9216, 1)
     """
-    problem = validate_request(request)
+    problem = validate_request(request) or architecture_problem(request.engine, model.architecture)
     if problem:
         return _infeasible(request, model, "unknown", request.max_model_len, (problem,))
     served, dtype_notes = served_dtype(request, model)
-    max_len, len_notes, len_problem = resolve_max_model_len(request, model)
-    if len_problem:
-        return _infeasible(request, model, served, max_len, (len_problem,))
-    sizing_or_reason = _sizing(request, model, served, max_len)
+    bounds = context_bounds(request, model)
+    max_len, len_notes = bounds.check_tokens, bounds.notes
+    if bounds.problem:
+        return _infeasible(request, model, served, max_len, (bounds.problem,))
+    sizing_or_reason = _sizing(request, model, served, bounds)
     if isinstance(sizing_or_reason, str):
-        return _infeasible(request, model, served, max_len, (sizing_or_reason,))
+        return _infeasible(request, model, served, request.max_model_len, (sizing_or_reason,))
     sizing, fact_notes = sizing_or_reason
     types, type_notes, type_problem = _gpu_types(request, gpus)
     if type_problem:
@@ -68,16 +84,16 @@ def plan(request: PlanRequest, model: ModelFacts, gpus: Mapping[str, GpuType]) -
         notes += ("expertParallel is set but the model is dense (no routed experts): ignored",)
     if not found:
         return _nothing_fits(request, sizing, log, notes)
-    best = min(found, key=lambda f: rank_key(f.candidate, f.gpu))
+    best = min(found, key=found_key)
     return _feasible(sizing, best, log, notes)
 
 
 def _sizing(
-    request: PlanRequest, model: ModelFacts, served: str, max_len: int
+    request: PlanRequest, model: ModelFacts, served: str, bounds: ContextBounds
 ) -> tuple[Sizing, tuple[str, ...]] | str:
     facts = derive(model, served, request.kv_cache_dtype)
     if facts.missing or facts.kv is None:
-        return missing_facts_reason(model, facts.missing, facts.missing_notes)
+        return missing_facts_reason(model, facts.missing or ("total_params",), facts.missing_notes)
     sizing = Sizing(
         request=request,
         model=model,
@@ -86,15 +102,47 @@ def _sizing(
         native_dtype=facts.native_dtype,
         weight_bytes=facts.weight_bytes,
         kv=facts.kv,
-        tokens_per_sequence=max_len,
-        sequences=request.concurrency,
+        tokens_per_sequence=bounds.check_tokens,
+        sequences=request.concurrency if request.strict else 1,
         activation_width=facts.activation_width,
-        fp8_block=FP8_BLOCK if served == "fp8" and facts.native_dtype == "fp8" else None,
+        weight_block=_weight_block(model, served, facts.native_dtype),
+        weight_group=model.weight_group_size if served == facts.native_dtype else None,
+        context_ceiling=bounds.ceiling,
+        goal_sequences=request.concurrency,
+        assumptions=facts.assumptions,
         is_moe=model.is_moe,
         routed_experts=(model.moe.routed_experts or 0) if model.moe else 0,
         kv_head_counts=_kv_head_counts(model, facts.kv.kv_head_counts),
+        expert_weight_bytes=_expert_weight_bytes(model, facts.weight_bytes),
     )
     return sizing, facts.notes
+
+
+def _expert_weight_bytes(model: ModelFacts, weight_bytes: int) -> int | None:
+    """The routed experts' share of ``weight_bytes``, from parameter counts.
+
+    Active = dense + routed x k / R (k of R routed experts per token; shared experts count as dense),
+    total = dense + routed, so routed = (total - active) x R / (R - k). DeepSeek-V3: (671 - 37) x
+    256 / 248 = 654.4B of 671B parameters are routed experts (97.5 %).
+    """
+    moe = model.moe
+    total, active = model.total_params, model.active_params
+    if moe is None or not (total and active and moe.routed_experts and moe.experts_per_token):
+        return None
+    routed, k = moe.routed_experts, moe.experts_per_token
+    if routed <= k or active >= total:
+        return None
+    expert_params = min(total, (total - active) * routed / (routed - k))
+    return int(weight_bytes * expert_params / total)
+
+
+def _weight_block(model: ModelFacts, served: str, native: str | None) -> tuple[int, int] | None:
+    """The quantization blocks of the served weights: only a checkpoint served in its own format has them."""
+    if served != native:
+        return None  # quantized on load (per-tensor / per-channel), or dequantized
+    if model.weight_block_n and model.weight_block_k:
+        return model.weight_block_n, model.weight_block_k
+    return FP8_BLOCK if served == "fp8" else None
 
 
 def _kv_head_counts(model: ModelFacts, from_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -143,28 +191,46 @@ def _gpu_types(
 
 def _feasible(sizing: Sizing, best: Found, log: RejectionLog, notes: tuple[str, ...]) -> Plan:
     c, gpu = best.candidate, best.gpu
+    served = served_context(sizing, best)
+    memory = memory_per_gpu(c, gpu, sizing, served)
+    # per GPU of one DP rank; a DP x EP replica holds that many per rank
+    held = c.data_parallel * (kv_pool_bytes(memory) // max(1, sequence_bytes(c, sizing, served)))
     chosen = (
         f"chose {c.gpus_per_replica} x {gpu.name} on {c.nodes_per_replica} node(s): TP={c.tensor_parallel}, "
-        f"PP={c.pipeline_parallel}, EP={'on' if c.expert_parallel else 'off'}; cheapest feasible "
+        f"PP={c.pipeline_parallel}, "
+        + (f"DP={c.data_parallel}, " if c.data_parallel > 1 else "")
+        + f"EP={'on' if c.expert_parallel else 'off'}; {_why_chosen(sizing, best)} "
         f"(relative cost {c.gpus_per_replica * gpu.relative_cost:g})"
     )
-    reasons = (chosen, breakdown_sentence(c, best.memory, gpu, sizing)) + notes
+    reasons: tuple[str, ...] = (chosen, breakdown_sentence(c, memory, gpu, sizing, served))
+    reasons += context_sentences(sizing, best, served, held) + notes
     if best.hardware_note:
         reasons += (best.hardware_note,)
     if c.expert_parallel and sizing.engine.expert_parallel_flag:
-        reasons += (f"expert parallel over {c.tensor_parallel} ranks ({sizing.engine.expert_parallel_flag})",)
+        ranks = c.tensor_parallel * c.data_parallel
+        reasons += (f"expert parallel over {ranks} ranks ({sizing.engine.expert_parallel_flag})",)
+    if sizing.assumptions:
+        reasons += ("estimated plan: " + "; ".join(sizing.assumptions),)
     return Plan(
         feasible=True,
         model_id=sizing.model.id,
         engine=sizing.request.engine,
         quantization=sizing.served_dtype,
-        max_model_len=sizing.tokens_per_sequence,
+        max_model_len=served,
         chosen=c,
-        memory=best.memory,
+        memory=memory,
         kv_bytes_per_token=sizing.kv.bytes_per_token,
         reasons=reasons,
         rejected=log.top(rank_key),
+        concurrency_at_max_len=held,
+        assumptions=sizing.assumptions,
     )
+
+
+def _why_chosen(sizing: Sizing, best: Found) -> str:
+    if sizing.goal_sequences > sizing.sequences and best.goal_met:
+        return "cheapest that meets the concurrency goal"
+    return "cheapest feasible"
 
 
 def _nothing_fits(request: PlanRequest, sizing: Sizing, log: RejectionLog, notes: tuple[str, ...]) -> Plan:
@@ -183,12 +249,13 @@ def _nothing_fits(request: PlanRequest, sizing: Sizing, log: RejectionLog, notes
         model_id=sizing.model.id,
         engine=request.engine,
         quantization=sizing.served_dtype,
-        max_model_len=sizing.tokens_per_sequence,
+        max_model_len=sizing.request.max_model_len,
         chosen=None,
         memory=None,
         kv_bytes_per_token=sizing.kv.bytes_per_token,
         reasons=(head,) + notes,
         rejected=rejected,
+        assumptions=sizing.assumptions,
     )
 
 

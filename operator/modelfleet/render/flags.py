@@ -71,6 +71,7 @@ VLLM_0_33 = FlagTable(
             "--enable-expert-parallel": _VLLM_ARGS,
             "--gpu-memory-utilization": _VLLM_ARGS,
             "--kv-cache-dtype": _VLLM_ARGS,
+            "--trust-remote-code": _VLLM_ARGS,
             # Native multi-node (multiprocessing executor, no Ray): ParallelConfig.nnodes etc.
             "--nnodes": _VLLM_ARGS,
             "--node-rank": _VLLM_ARGS,
@@ -95,6 +96,7 @@ SGLANG_0_5 = FlagTable(
             "--context-length": _SGL_FIELDS + "model.py",
             "--quantization": _SGL_FIELDS + "model.py",
             "--kv-cache-dtype": _SGL_FIELDS + "model.py",
+            "--trust-remote-code": _SGL_FIELDS + "model.py",
             "--served-model-name": _SGL_FIELDS + "serving.py",
             "--host": _SGL_FIELDS + "serving.py",
             "--port": _SGL_FIELDS + "serving.py",
@@ -102,6 +104,7 @@ SGLANG_0_5 = FlagTable(
             "--pp-size": _SGL_FIELDS + "parallel.py",
             "--dp-size": _SGL_FIELDS + "parallel.py",
             "--ep-size": _SGL_FIELDS + "parallel.py",
+            "--enable-dp-attention": _SGL_FIELDS + "parallel.py",
             "--nnodes": _SGL_FIELDS + "parallel.py",
             "--node-rank": _SGL_FIELDS + "parallel.py",
             "--dist-init-addr": _SGL_FIELDS + "parallel.py",
@@ -129,6 +132,7 @@ TGI_3 = FlagTable(
             "--hostname": _TGI_DOC,
             "--port": _TGI_DOC,
             "--usage-stats": _TGI_DOC,
+            "--trust-remote-code": _TGI_DOC,
         }
     ),
 )

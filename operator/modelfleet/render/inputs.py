@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -90,13 +91,17 @@ class EngineInputs:
     kv_cache_fp8: bool
     max_model_len: int | None
     gpu_memory_utilization: float
+    # Share of GPU memory for weights + KV cache alone (SGLang's --mem-fraction-static); None = unknown.
+    static_memory_fraction: float | None = None
     port: int = CONTAINER_PORT
     user_args: tuple[str, ...] = ()
+    trust_remote_code: bool = False  # --trust-remote-code: spec.model.trustRemoteCode
 
 
 def engine_inputs(spec: ModelDeploymentSpec, plan: Plan, facts: ModelFacts | None = None) -> EngineInputs:
     """Read the spec and the plan into :class:`EngineInputs` (pure; raises :class:`RenderError`)."""
     chosen = chosen_candidate(plan)
+    check_remote_code(spec, facts)
     return EngineInputs(
         engine=spec.engine.name,
         model=model_location(spec),
@@ -105,8 +110,51 @@ def engine_inputs(spec: ModelDeploymentSpec, plan: Plan, facts: ModelFacts | Non
         kv_cache_fp8=spec.serving.kv_cache_dtype.value == "fp8",
         max_model_len=plan.max_model_len if plan.max_model_len is not None else spec.serving.max_model_len,
         gpu_memory_utilization=spec.serving.gpu_memory_utilization,
+        static_memory_fraction=static_memory_fraction(plan, spec.serving.gpu_memory_utilization),
         user_args=tuple(spec.engine.args),
+        trust_remote_code=spec.model.trust_remote_code,
     )
+
+
+def check_remote_code(spec: ModelDeploymentSpec, facts: ModelFacts | None) -> None:
+    """Refuse a model whose recipes need ``--trust-remote-code`` when the spec has not allowed it.
+
+    Without the flag the engine stops at start-up (transformers refuses to load the repository's
+    configuration or tokenizer code), after the GPUs were scheduled and the weights downloaded; saying
+    so before any pod exists is cheaper. The flag is never turned on silently: the code runs in the pod.
+    """
+    if facts is None or not facts.trust_remote_code or spec.model.trust_remote_code:
+        return
+    raise RenderError(
+        f"model {spec.model.id} ships its own Python code (configuration, modelling or tokenizer) and its "
+        "published recipes start the engine with --trust-remote-code; that code runs inside the engine pods. "
+        "Review the repository, pin model.revision, then set spec.model.trustRemoteCode: true"
+    )
+
+
+def static_memory_fraction(plan: Plan, utilization: float) -> float | None:
+    """The fraction of each GPU's memory for weights and KV cache: the plan's budget minus its overhead.
+
+    SGLang's ``--mem-fraction-static`` covers "static memory like model weights and KV cache pools";
+    activations, CUDA graphs and NCCL buffers live in the remainder (``server_args.py``). Copying
+    ``gpuMemoryUtilization`` there would hand SGLang the planner's overhead as extra KV cache and leave
+    the activations nothing. Rounded down to 0.001.
+
+    Llama-3.1-8B on one H100 (80 GiB) at 0.90: usable 72.0 GiB, overhead 2.3 GiB:
+    (72.0 - 2.3) / 80 = 0.871.
+
+    >>> from modelfleet.planner.types import MemoryPerGpu
+    >>> gib = 2**30
+    >>> memory = MemoryPerGpu(weights=15 * gib, kv_cache=4 * gib, overhead=int(2.3 * gib), usable=72 * gib)
+    >>> static_memory_fraction(Plan(True, "m", Engine.SGLANG, "bf16", 8192, None, memory, None, ()), 0.9)
+    0.871
+    """
+    memory = plan.memory
+    if memory is None or utilization <= 0:
+        return None
+    total = memory.usable / utilization
+    static = (memory.usable - memory.overhead) / total
+    return max(0.0, math.floor(static * 1000) / 1000)
 
 
 def chosen_candidate(plan: Plan) -> Candidate:

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any
 
 from modelfleet.api import ModelDeploymentSpec
+from modelfleet.catalog.types import ModelFacts
 from modelfleet.planner.types import Plan
 from modelfleet.render import render_revision, render_umbrella_service
 from modelfleet.render.config import OperatorConfig
@@ -45,8 +46,10 @@ class RenderMemo:
         revision: str,
         replicas: int,
         config: OperatorConfig,
+        facts: ModelFacts | None = None,
     ) -> list[dict[str, Any]]:
-        """:func:`modelfleet.render.render_revision`, memoised on every input."""
+        """:func:`modelfleet.render.render_revision`, memoised on every input (the model facts too:
+        they decide the quantization flag and whether the model needs remote code)."""
         key = (
             "revision",
             json.dumps(spec.model_dump(mode="json"), sort_keys=True),
@@ -56,6 +59,7 @@ class RenderMemo:
             revision,
             replicas,
             repr(config),
+            facts,
         )
         return list(
             self._get(
@@ -68,6 +72,7 @@ class RenderMemo:
                     revision=revision,
                     replicas=replicas,
                     config=config,
+                    facts=facts,
                 ),
             )
         )

@@ -32,15 +32,31 @@ def with_user_args(ours: Sequence[str], user: Sequence[str]) -> tuple[str, ...]:
     return (*kept, *user)
 
 
-def engine_quantization(engine: str, requested: str | None, table: Mapping[str, str]) -> str | None:
-    """The engine's name for a quantization to apply on load, or a :class:`RenderError` that says what to do."""
+# Formats that only a checkpoint can carry: they come from a calibration pass (AWQ, GPTQ) the engine
+# does not run on load. vLLM fails on load and TGI requires pre-quantized weights for them.
+PRE_QUANTIZED_ONLY = ("awq", "gptq", "fp4", "int4")
+
+
+def engine_quantization(
+    engine: str, requested: str | None, table: Mapping[str, str], why_not: Mapping[str, str] | None = None
+) -> str | None:
+    """The engine's name for a quantization to apply on load, or a :class:`RenderError` that says what to do.
+
+    ``why_not`` explains, per dtype, why this engine cannot apply it on load (printed before the advice).
+    """
     if requested is None:
         return None
     if requested not in table:
+        reason = (why_not or {}).get(requested) or (
+            f"{requested} weights come from a calibration pass the engine does not run on load"
+            if requested in PRE_QUANTIZED_ONLY
+            else f"{engine} cannot quantize to {requested} on load"
+        )
         raise RenderError(
-            f"model.quantization {requested!r}: {engine} cannot quantize to {requested} on load "
-            f"(it can: {', '.join(sorted(table))}); serve a checkpoint already in {requested} and set "
-            f"model.overrides.nativeDtype: {requested} so the engine reads its quantization config"
+            f"model.quantization {requested!r} asks {engine} to quantize on load, but {reason} "
+            f"({engine} can quantize on load to: {', '.join(sorted(table)) or 'nothing'}); serve a checkpoint "
+            f"already in {requested} (its config.json names the format) and set model.overrides.nativeDtype: "
+            f"{requested} if the catalog does not know it, or choose a quantization {engine} applies on load"
         )
     return table[requested]
 

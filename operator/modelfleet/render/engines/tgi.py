@@ -18,9 +18,10 @@ HEALTH_PATH = "/health"
 # gateways see the pod leave within seconds); the drain happens after the signal.
 SHUTDOWN = Shutdown(serve_after_stop_seconds=10, exit_seconds=80)
 
-# Our quantization names -> TGI's --quantize (docs/source/reference/launcher.md). int8 uses EETQ,
-# which TGI recommends over bitsandbytes and which needs no pre-quantized checkpoint.
-QUANTIZATION = {"fp8": "fp8", "int8": "eetq", "awq": "awq", "gptq": "gptq"}
+# Quantization TGI applies on load -> its --quantize (docs/source/reference/launcher.md). int8 uses
+# EETQ, which TGI recommends over bitsandbytes and which needs no pre-quantized checkpoint. AWQ and
+# GPTQ "need a pre-quantized model" (same page); TGI reads their format from the checkpoint's config.
+QUANTIZATION = {"fp8": "fp8", "int8": "eetq"}
 KV_CACHE_FP8 = "fp8_e4m3fn"
 
 
@@ -44,6 +45,7 @@ def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
         *optional("--quantize", engine_quantization("TGI", inputs.quantization, QUANTIZATION)),
         *(["--kv-cache-dtype=" + KV_CACHE_FP8] if inputs.kv_cache_fp8 else []),
         flag("--usage-stats", "off"),  # no telemetry leaves the cluster
+        *(["--trust-remote-code"] if inputs.trust_remote_code else []),
     ]
     return with_user_args(ours, inputs.user_args)
 

@@ -23,9 +23,17 @@ HEALTH_PATH = "/health"
 SHUTDOWN = Shutdown(serve_after_stop_seconds=60, exit_seconds=30)
 MASTER_PORT = 29501  # vLLM's default, written out so a NetworkPolicy can name it
 
-# Our quantization names -> vLLM's --quantization (vllm/model_executor/layers/quantization/__init__.py).
-# int8 uses vLLM's online weight-only shorthand; awq/gptq name the checkpoint's format.
-QUANTIZATION = {"fp8": "fp8", "int8": "int8_per_channel_weight_only", "awq": "awq", "gptq": "gptq"}
+# Quantization vLLM applies on load to a bf16 checkpoint: our name -> its --quantization.
+# fp8 is the online shorthand "fp8_per_tensor" (vllm/config/quantization.py _ONLINE_SHORTHANDS): vLLM
+# 0.30+ logs "--quantization fp8 is deprecated for online quantization; use --quantization
+# fp8_per_tensor instead" for the old spelling. A pre-quantized checkpoint needs no flag at all.
+QUANTIZATION = {"fp8": "fp8_per_tensor"}
+WHY_NOT = {
+    # "int8_per_channel_weight_only" defines only a MoE spec: "INT8 weight-only on MoE; linear stays
+    # unquantized" (vllm/config/quantization.py). A dense model would be sized as int8 and served in bf16.
+    "int8": "vLLM's only int8 on-load method (int8_per_channel_weight_only) quantizes MoE experts "
+    "alone and leaves attention and dense layers in bf16, so the memory sized for int8 would not hold",
+}
 KV_CACHE_FP8 = "fp8"
 
 
@@ -54,8 +62,9 @@ def argv(inputs: EngineInputs, role: Role) -> tuple[str, ...]:
         *(["--enable-expert-parallel"] if parallel.expert else []),
         *optional("--max-model-len", inputs.max_model_len),
         flag("--gpu-memory-utilization", inputs.gpu_memory_utilization),
-        *optional("--quantization", engine_quantization("vLLM", inputs.quantization, QUANTIZATION)),
+        *optional("--quantization", engine_quantization("vLLM", inputs.quantization, QUANTIZATION, WHY_NOT)),
         *(["--kv-cache-dtype=" + KV_CACHE_FP8] if inputs.kv_cache_fp8 else []),
+        *(["--trust-remote-code"] if inputs.trust_remote_code else []),
         *_multi_node(inputs, role),
     ]
     return with_user_args(ours, inputs.user_args)
