@@ -136,7 +136,7 @@ def test_a_model_in_no_catalog_is_planned_from_its_config_json_and_a_restart_doe
     )
     # The same facts planned in-process give the same layout; 150 GB of bf16 weights need several H100s.
     spec = parse_spec(body["spec"])
-    expected, _ = make_plan(spec, ModelFilesStatus.model_validate(got["model"]))
+    expected, _ = make_plan(spec, files=ModelFilesStatus.model_validate(got["model"]))
     assert expected.chosen is not None
     gpus = got["plan"]["gpusPerReplica"]
     assert gpus == expected.chosen.gpus_per_replica and gpus > 1
