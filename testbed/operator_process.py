@@ -52,6 +52,9 @@ class OperatorProcess:
             "metrics": {"address": "127.0.0.1", "port": self.metrics_port},
             "resyncSeconds": 20,
             "workers": 4,
+            # The test bed reaches no Hub: tests that read model files start a loopback Hub and
+            # pass modelDiscovery with its endpoint.
+            "modelDiscovery": {"enabled": False},
         }
         base.update(config or {})
         self.config_path.write_text(yaml.safe_dump(base))
@@ -62,6 +65,9 @@ class OperatorProcess:
 
     def start(self) -> OperatorProcess:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1", **self.extra_env)
+        if "HF_HUB_OFFLINE" not in self.extra_env:
+            # The tests keep `modelfleet plan` offline with it; the operator's modelDiscovery decides.
+            env.pop("HF_HUB_OFFLINE", None)
         modelfleet = str(Path(sys.executable).parent / "modelfleet")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

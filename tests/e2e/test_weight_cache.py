@@ -26,7 +26,7 @@ from tests.e2e.fetch_pod import FetchPodPlayer, now
 from tests.e2e.helpers import MODEL, patch_spec, progressing_reason, stable_and_healthy, wait_status
 from tests.integration.kube import condition, make_namespace, wait_for, wait_for_a_whole_pass
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.loopback_hub]
 
 NAMESPACES = (
     "e2e-weights-order",

@@ -19,7 +19,7 @@ from testbed.hub import HubServer
 from tests.integration.kube import apply, get_json, make_namespace, wait_for
 from tests.unit.test_hub_server import safetensors_bytes
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.loopback_hub]
 NS = "fetch-progress"
 
 

@@ -21,8 +21,10 @@ import yaml
 
 from modelfleet.render.names import MANAGED_BY, ROLE_LABEL, ROLE_SERVER
 from testbed.cluster import REPO, LocalCluster
+from testbed.hub import HubServer
 from testbed.operator_process import OperatorProcess
 from tests.integration.kube import apply, condition, get_json, get_or_none, make_namespace, wait_for
+from tests.unit.test_hf_readers import QWEN35_9B
 
 pytestmark = pytest.mark.cluster
 
@@ -86,15 +88,34 @@ def adopt_crd(cluster: LocalCluster, release: str, namespace: str) -> None:
     cluster.kubectl("label", "crd", CRD_NAME, "--overwrite", "app.kubernetes.io/managed-by=Helm")
 
 
-def chart_config(cluster: LocalCluster, release_fullname: str, namespace: str) -> dict[str, Any]:
+# The chart's operator reads each model's config.json from the Hub; the test bed reaches no Hub but a
+# loopback one, so the endpoint is a test's Hub, or a closed loopback port (reads fail, the catalog plans).
+CLOSED_PORT_HUB = "http://127.0.0.1:9"
+HUB_TOKEN = "hf_chart_test_token"
+
+
+def chart_config(
+    cluster: LocalCluster, release_fullname: str, namespace: str, hub_url: str = CLOSED_PORT_HUB
+) -> dict[str, Any]:
     """The operator configuration from the chart's ConfigMap, without the in-pod metrics address
-    (OperatorProcess serves metrics on a free loopback port instead)."""
+    (OperatorProcess serves metrics on a free loopback port instead), reading models from `hub_url`."""
     configmap = json.loads(
         cluster.kubectl("get", "configmap", release_fullname, "-n", namespace, "-o", "json").stdout
     )
     config = dict(yaml.safe_load(configmap["data"]["config.yaml"]))
     config.pop("metrics")
+    assert config["modelDiscovery"]["enabled"] is True, "the chart reads model files by default"
+    config["modelDiscovery"] = {**config["modelDiscovery"], "endpoint": hub_url}
     return config
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[HubServer]:
+    """A loopback Hub where the test model is gated: reading it needs the token Secret the spec names."""
+    with HubServer() as server:
+        config = json.dumps(QWEN35_9B).encode()
+        server.add_repo("Qwen/Qwen3.5-9B", {"config.json": config}, gated=True, tokens=(HUB_TOKEN,))
+        yield server
 
 
 def operator_as_service_account(
@@ -338,7 +359,9 @@ def test_install_creates_an_operator_that_passes_restricted_pod_security(
     assert len(pods) == 2 and {p["spec"]["securityContext"]["runAsUser"] for p in pods} == {65532}
     crd = get_json(cluster, "crd", CRD_NAME)
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    assert "secrets" not in json.dumps(get_json(cluster, "clusterrole", FULLNAME)["rules"])
+    # Secrets: get only (the token a spec names, read by name for model discovery), never list or watch.
+    rules = get_json(cluster, "clusterrole", FULLNAME)["rules"]
+    assert [rule["verbs"] for rule in rules if "secrets" in rule["resources"]] == [["get"]]
 
 
 def test_a_privileged_pod_is_refused_in_the_same_namespace(cluster: LocalCluster, release: str) -> None:
@@ -354,13 +377,22 @@ def test_a_privileged_pod_is_refused_in_the_same_namespace(cluster: LocalCluster
 
 
 def test_operator_with_the_charts_service_account_reconciles_to_ready(
-    cluster: LocalCluster, release: str, tmp_path: Path
+    cluster: LocalCluster, release: str, hub: HubServer, tmp_path: Path
 ) -> None:
     operator = operator_as_service_account(
-        cluster, tmp_path, FULLNAME, SYSTEM_NS, chart_config(cluster, FULLNAME, SYSTEM_NS)
+        cluster, tmp_path, FULLNAME, SYSTEM_NS, chart_config(cluster, FULLNAME, SYSTEM_NS, hub.url)
     ).start()
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hf-token", "namespace": APP_NS},
+        "stringData": {"token": HUB_TOKEN},
+    }
     try:
-        apply(cluster, model_deployment("granted", APP_NS))
+        apply(cluster, secret)
+        body = model_deployment("granted", APP_NS)
+        body["spec"]["model"]["source"] = {"huggingface": {"tokenSecretRef": {"name": "hf-token"}}}
+        apply(cluster, body)
         out = cluster.kubectl(
             "wait",
             "--for=condition=Ready",
@@ -376,6 +408,9 @@ def test_operator_with_the_charts_service_account_reconciles_to_ready(
             f"not Ready: {json.dumps(got.get('status'), indent=1)}\n{operator.log()[-3000:]}"
         )
         assert got["status"]["phase"] == "Healthy" and condition(got, "Schedulable")["status"] == "True"
+        # The chart lets the operator get the token Secret the spec names, and read the gated model with it.
+        assert condition(got, "ModelDiscovered")["reason"] == "FilesRead"
+        assert f"Bearer {HUB_TOKEN}" in {r.authorization for r in hub.requests}
         assert len(children(cluster, "deployments", APP_NS, "granted")) == 1
         assert children(cluster, "services", APP_NS, "granted")
         # Events leave the operator from a background queue, just after the status they go with.

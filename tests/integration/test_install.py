@@ -99,7 +99,7 @@ def test_plain_install_applies_server_side_and_deletes_cleanly(cluster: LocalClu
         cannot = cluster.kubectl(
             "auth",
             "can-i",
-            "get",
+            "list",  # a named token Secret may be read (model discovery); listing them may not
             "secrets",
             "-n",
             "default",

@@ -190,12 +190,16 @@ def test_operator_runs_two_replicas_with_leader_election_and_the_restricted_secu
         assert line in deployment, line
 
 
-def test_no_rule_in_the_chart_mentions_secrets() -> None:
-    """HF tokens are referenced by name in the pods the operator renders; it never reads them."""
+def test_secrets_are_only_read_by_name_and_only_for_model_discovery() -> None:
+    """HF tokens are referenced by name in the pods the operator renders; the operator itself only
+    gets the named token Secret, to read a gated model's config.json, and never lists or watches."""
     templates = "\n".join(
         p.read_text() for p in (CHART / "templates").glob("*.*") if p.suffix in (".yaml", ".tpl")
     )
-    assert "secrets" not in templates
+    rule = '- apiGroups: [""]\n  resources: [secrets]\n  verbs: [get]\n{{- end }}'
+    assert templates.count("secrets") == 1 and rule in templates
+    guard = templates[: templates.index(rule)].rsplit("{{- if", 1)[1]
+    assert guard.startswith(" .Values.config.modelDiscovery.enabled }}")
     assert '"*"' not in templates and "['*']" not in templates and "[*]" not in templates
 
 

@@ -25,6 +25,8 @@ from testbed.hub import HubServer
 from testbed.wait import wait_for
 from tests.unit.test_hub_server import safetensors_bytes
 
+pytestmark = pytest.mark.loopback_hub
+
 REPO_FILES = {
     "config.json": b'{"architectures": ["LlamaForCausalLM"]}',
     "tokenizer.json": b'{"version": "1.0"}',

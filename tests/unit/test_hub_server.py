@@ -19,6 +19,8 @@ from huggingface_hub.errors import (
 
 from testbed.hub import HubServer
 
+pytestmark = pytest.mark.loopback_hub
+
 
 def safetensors_bytes(shapes: dict[str, list[int]]) -> bytes:
     """A valid bf16 safetensors file: an 8-byte little-endian header length, the JSON header, zeros."""

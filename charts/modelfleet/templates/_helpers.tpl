@@ -137,6 +137,13 @@ annotations:
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [create, patch]
+{{- if .Values.config.modelDiscovery.enabled }}
+# The Hub token the engine pods use (spec.model.source.huggingface.tokenSecretRef), read by name to
+# fetch a gated model's config.json: get only, never list or watch.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end }}
 {{- if .Values.gatewayApi.enabled }}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

@@ -37,6 +37,7 @@ class ConditionType(StrEnum):
     SCHEDULABLE = "Schedulable"
     LICENSE_ACCEPTED = "LicenseAccepted"
     SIZING_ESTIMATED = "SizingEstimated"
+    MODEL_DISCOVERED = "ModelDiscovered"
 
 
 class Reason(StrEnum):
@@ -71,6 +72,14 @@ class Reason(StrEnum):
     SCALING = "Scaling"
     STAGING = "Staging"  # the weights of the spec's revision are being downloaded into the cache
     STAGING_FAILED = "StagingFailed"  # the download Job failed: the revision gets no pods
+    # ModelDiscovered: what reading the model's own files (config.json, the safetensors index) gave
+    FILES_READ = "FilesRead"
+    HUB_UNREACHABLE = "HubUnreachable"
+    GATED_REPO = "GatedRepo"
+    NOT_FOUND = "NotFound"
+    INVALID_MODEL_FILES = "InvalidModelFiles"
+    TOKEN_SECRET_UNREADABLE = "TokenSecretUnreadable"
+    SOURCE_NOT_READ = "SourceNotRead"
     # Degraded / any
     INVALID_SPEC = "InvalidSpec"
     AS_EXPECTED = "AsExpected"
@@ -138,6 +147,15 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
         Reason.LICENSE_NEEDS_ACCEPTANCE: ConditionStatus.FALSE,
         Reason.LICENSE_REFUSED: ConditionStatus.FALSE,
         Reason.LICENSE_UNKNOWN: ConditionStatus.FALSE,
+    },
+    ConditionType.MODEL_DISCOVERED: {
+        Reason.FILES_READ: ConditionStatus.TRUE,
+        Reason.HUB_UNREACHABLE: ConditionStatus.FALSE,
+        Reason.GATED_REPO: ConditionStatus.FALSE,
+        Reason.NOT_FOUND: ConditionStatus.FALSE,
+        Reason.INVALID_MODEL_FILES: ConditionStatus.FALSE,
+        Reason.TOKEN_SECRET_UNREADABLE: ConditionStatus.FALSE,
+        Reason.SOURCE_NOT_READ: ConditionStatus.FALSE,
     },
 }
 # Reasons only Events carry.

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from modelfleet.api.base import LIST_MAX_ITEMS, LONG_STRING_MAX_LENGTH, ApiModel
 from modelfleet.api.conditions import ConditionStatus, Phase
+from modelfleet.api.spec_model import ModelOverrides
 
 _TIME = "RFC 3339 time."
 
@@ -24,7 +25,8 @@ class Verdict(StrEnum):
 
 class Condition(ApiModel):
     type: str = Field(
-        description="Ready, Progressing, Degraded, Schedulable or LicenseAccepted.", max_length=64
+        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted or ModelDiscovered.",
+        max_length=64,
     )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
@@ -95,6 +97,36 @@ class PlanStatus(ApiModel):
     )
 
 
+class ModelFilesStatus(ApiModel):
+    """What the operator read from the model's own files, and where; kept so a restart does not read again.
+
+    Keyed by ``id`` and ``revision`` as the spec gives them: a change of either reads the files again.
+    """
+
+    id: str = Field(description="Repository the files were read from (org/name).", max_length=256)
+    revision: str | None = Field(
+        None,
+        description="Revision as spec.model.revision gives it; absent: the default branch.",
+        max_length=256,
+    )
+    commit: str | None = Field(None, description="Commit the revision resolved to.", max_length=64)
+    url: str | None = Field(None, description="URL of the config.json that was read.", max_length=1024)
+    files: list[str] = Field(
+        default_factory=list, description="Files read (never weights).", max_length=LIST_MAX_ITEMS
+    )
+    architecture: str | None = Field(
+        None, description="config.json architectures[0], e.g. LlamaForCausalLM.", max_length=256
+    )
+    native_dtype: str | None = Field(
+        None, description="How the checkpoint stores its weights (bf16, fp8, mxfp4 ...).", max_length=32
+    )
+    vision: bool | None = Field(None, description="The config has a vision tower.")
+    facts: ModelOverrides | None = Field(
+        None,
+        description="Architecture facts read, in the shape of spec.model.overrides (which win over them).",
+    )
+
+
 class Revisions(ApiModel):
     stable: str | None = Field(None, description="Revision hash serving most traffic.")
     canary: str | None = Field(None, description="Revision hash being rolled out.")
@@ -161,11 +193,14 @@ class ModelDeploymentStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted.",
+        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted, ModelDiscovered.",
         max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     plan: PlanStatus | None = Field(None, description="The GPU plan.")
+    model: ModelFilesStatus | None = Field(
+        None, description="Facts read from the model's own files (config.json, safetensors index)."
+    )
     revisions: Revisions | None = Field(None, description="Stable and canary revision hashes.")
     rollout: RolloutStatus | None = Field(None, description="Progress of the current rollout.")
     replicas: int | None = Field(None, description="Replicas of all revisions (scale subresource).")

@@ -9,7 +9,10 @@ Decision order (first match wins), most specific first:
 4. ``full_attention_interval`` (Qwen3-Next without ``layer_types``) -> linear hybrid.
 5. ``attention_chunk_size`` (Llama 4) -> sliding hybrid; ``no_rope_layers`` zeros are the global layers.
 6. ``sliding_window`` with ``sliding_window_pattern`` (Gemma 3) -> sliding hybrid; with
-   ``use_sliding_window: false`` (Qwen2) it is ignored; alone (Mistral 7B v0.1) every layer is windowed.
+   ``use_sliding_window: false`` (Qwen2) it is ignored; alone (Mistral 7B v0.1) every layer is windowed,
+   except in a Gemma 3 text config (``model_type: gemma3_text``), which takes transformers' default
+   pattern of 6: google/gemma-3-27b-it's config.json states no pattern, and its 10 global layers of 62
+   are what the engines cache in full.
 7. otherwise GQA (MHA and MQA included).
 
 >>> facts = attention_facts({"layer_types": ["sliding_attention"] * 5 + ["full_attention"],
@@ -30,6 +33,8 @@ from modelfleet.catalog.types import AttentionKind
 
 FULL_LAYER_TYPES = frozenset({"full_attention", "attention", "global", "global_attention"})
 WINDOWED_LAYER_TYPES = frozenset({"sliding_attention", "chunked_attention", "local", "local_attention"})
+# transformers' Gemma3TextConfig default: every 6th layer is global (sliding_window_pattern=6).
+GEMMA3_DEFAULT_PATTERN = 6
 LINEAR_LAYER_TYPES = frozenset({"linear_attention", "mamba", "mamba2", "ssm", "gated_deltanet"})
 
 
@@ -119,6 +124,8 @@ def _from_intervals(text: Mapping[str, Any], layers: int | None, where: str) -> 
     if window is None or text.get("use_sliding_window") is False:
         return None
     pattern = v.count(text, "sliding_window_pattern", where=where)
+    if pattern is None and text.get("model_type") == "gemma3_text":
+        pattern = GEMMA3_DEFAULT_PATTERN
     # Gemma 3: layer i is global when (i + 1) % pattern == 0. Without a pattern, every layer slides.
     full = _every(layers, pattern) if pattern is not None else 0
     return AttentionFacts(AttentionKind.SLIDING_HYBRID, sliding_window=window, full_attention_layers=full)

@@ -1,6 +1,10 @@
 """``modelfleet plan``: the GPU plan for a spec, with no cluster at all.
 
-``-f FILE`` reads a ModelDeployment; flags override the file's values. Giving any of
+``-f FILE`` reads a ModelDeployment; flags override the file's values. The model's own
+``config.json`` and safetensors index are read from the Hub first (``--hub-endpoint`` or
+``$HF_ENDPOINT`` for a mirror, the token huggingface_hub finds: ``$HF_TOKEN`` or a login), with the
+same code as the operator; ``--offline`` or ``HF_HUB_OFFLINE=1`` plans from the catalog and overrides
+only, and so does a failed read (with a warning on stderr). Giving any of
 ``--gpus-per-replica``, ``--tensor-parallel``, ``--pipeline-parallel``, ``--data-parallel`` replaces the
 file's whole layout pin (a file's ``gpusPerReplica: 8`` next to ``--tensor-parallel 4`` would otherwise contradict itself).
 """
@@ -9,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import sys
 from typing import Any
 
 from modelfleet.api.errors import SpecError
@@ -68,6 +74,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="GPUs per node of your machines (e.g. 2 for H100 NVL VMs); default: the catalog's most "
         "common shape of each GPU type (see `modelfleet catalog gpus`)",
     )
+    parser.add_argument(
+        "--hub-endpoint",
+        metavar="URL",
+        help="Hub or mirror to read config.json from (default: $HF_ENDPOINT, else https://huggingface.co)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="read nothing from the Hub: plan from the catalog and overrides (also: HF_HUB_OFFLINE=1)",
+    )
     parser.add_argument("-o", "--output", choices=OUTPUT_FORMATS, default="table")
     parser.set_defaults(func=run)
 
@@ -76,7 +92,43 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     if args.gpus_per_node is not None and args.gpus_per_node < 1:
         raise CliError(f"--gpus-per-node must be at least 1 (got {args.gpus_per_node})", EXIT_BAD_INPUT)
-    return print_plan(spec, args.output, args.gpus_per_node)
+    return print_plan(spec, args.output, args.gpus_per_node, model_files(spec, args))
+
+
+HUB_TIMEOUT_SECONDS = 10.0
+
+
+def model_files(spec: ModelDeploymentSpec, args: argparse.Namespace) -> Any:
+    """The model's files as the operator reads them, or None (offline, not a Hub source, or a failed
+    read: then the catalog and overrides plan it, and stderr says why)."""
+    if getattr(args, "offline", False) or os.environ.get("HF_HUB_OFFLINE", "").lower() in (
+        "1",
+        "true",
+        "yes",
+    ):
+        return None
+    from modelfleet.hub import DEFAULT_ENDPOINT, HubError, HubReader, hub_target
+
+    target = hub_target(spec)
+    if isinstance(target, str):
+        print(f"note: {target}", file=sys.stderr)
+        return None
+    endpoint = (
+        getattr(args, "hub_endpoint", None) or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
+    ).rstrip("/")
+    try:
+        files = HubReader(endpoint, HUB_TIMEOUT_SECONDS, token=None).read(*target)
+    except HubError as error:
+        print(
+            f"warning: could not read the model's files: {error}; planning from the catalog and overrides "
+            "(--offline skips the Hub)",
+            file=sys.stderr,
+        )
+        return None
+    print(
+        f"facts: read {', '.join(files.files)} of {files.id} at {(files.commit or '')[:12]}", file=sys.stderr
+    )
+    return files
 
 
 def spec_from_args(args: argparse.Namespace) -> ModelDeploymentSpec:
@@ -117,7 +169,9 @@ def apply_flags(raw: dict[str, Any], args: argparse.Namespace) -> None:
             put("accelerator", key, getattr(args, flag))
 
 
-def print_plan(spec: ModelDeploymentSpec, output: str, gpus_per_node: int | None = None) -> int:
+def print_plan(
+    spec: ModelDeploymentSpec, output: str, gpus_per_node: int | None = None, files: Any = None
+) -> int:
     """Print the plan; the exit code says whether it is feasible.
 
     The licence verdict is printed too (under ``license``) but does not change the exit code: sizing
@@ -125,7 +179,7 @@ def print_plan(spec: ModelDeploymentSpec, output: str, gpus_per_node: int | None
     """
     from modelfleet.planner.report import plan_to_dict, plan_to_table
 
-    result, facts = make_plan(spec, gpus_per_node)
+    result, facts = make_plan(spec, gpus_per_node, files)
     licence = license_verdict(spec, facts)
     if output == "table":
         print(plan_to_table(result))
@@ -135,8 +189,11 @@ def print_plan(spec: ModelDeploymentSpec, output: str, gpus_per_node: int | None
     return EXIT_OK if result.feasible else EXIT_INFEASIBLE
 
 
-def make_plan(spec: ModelDeploymentSpec, gpus_per_node: int | None = None) -> tuple[Any, Any]:
-    """The planner's Plan and the model facts it used, with catalog lookups turned into CLI errors.
+def make_plan(
+    spec: ModelDeploymentSpec, gpus_per_node: int | None = None, files: Any = None
+) -> tuple[Any, Any]:
+    """The planner's Plan and the model facts it used (from the catalog, ``files`` read from the Hub,
+    and overrides), with catalog lookups turned into CLI errors.
 
     ``gpus_per_node`` sets the node shape of every GPU type (no cluster to read it from).
     """
@@ -153,7 +210,7 @@ def make_plan(spec: ModelDeploymentSpec, gpus_per_node: int | None = None) -> tu
     if gpus_per_node is not None:
         pool = GpuPool(node_shapes={name: (gpus_per_node,) for name in gpu_catalog()})
     try:
-        request, facts = plan_request_from_spec(spec, pool)
+        request, facts = plan_request_from_spec(spec, pool, files=files)
     except UnknownModelError as error:
         raise CliError(f"spec.model.id: {error}", EXIT_INFEASIBLE) from None
     except SpecError as error:

@@ -93,9 +93,10 @@ def rolled_out(p: Pass, rolled: Rolled, staging: Staging) -> Decision:
         scale=children.scale,
         delete=children.delete,
         events=pass_events(machine.events, p.conditions.transition_events()),
-        requeue_after_seconds=WAITING_RECHECK_SECONDS
-        if requeue is None and phase != Phase.HEALTHY
-        else requeue,
+        requeue_after_seconds=_sooner(
+            WAITING_RECHECK_SECONDS if requeue is None and phase != Phase.HEALTHY else requeue,
+            _discovery_retry(p),
+        ),
         measure=machine.measure,
         measure_revision=machine.canary_revision,
         consumed_action=machine.consumed_action,
@@ -140,7 +141,9 @@ def halted(p: Pass, halt: Halt) -> Decision:
         result=halt.result,
         consumed_action=refusal is not None,
         waiting_for_capacity=halt.waiting_for_capacity,
-        requeue_after_seconds=WAITING_RECHECK_SECONDS if halt.waiting_for_capacity else None,
+        requeue_after_seconds=_sooner(
+            WAITING_RECHECK_SECONDS if halt.waiting_for_capacity else None, _discovery_retry(p)
+        ),
     )
 
 
@@ -149,6 +152,16 @@ def render_refused(p: Pass, error: RenderError) -> Halt:
     p.conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
     p.conditions.set(ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.INVALID_SPEC, message)
     return Halt(Phase.FAILED, message, INVALID, plan=plan_to_status(p.plan, inputs_hash=p.inputs_hash))
+
+
+def _discovery_retry(p: Pass) -> float | None:
+    """A failed read of the model's files is tried again after its backoff (facts may improve the plan)."""
+    return p.obs.discovery.retry_after_seconds if p.obs.discovery is not None else None
+
+
+def _sooner(first: float | None, second: float | None) -> float | None:
+    given = [seconds for seconds in (first, second) if seconds is not None]
+    return min(given) if given else None
 
 
 def _waits_for_capacity(p: Pass) -> bool:

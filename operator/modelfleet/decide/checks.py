@@ -53,17 +53,29 @@ def spec_parses(p: Pass) -> Halt | None:
 
 
 def model_known(p: Pass) -> Halt | None:
-    """The model's facts come from the catalog or the spec's overrides."""
+    """The model's facts come from the catalog, the model's own files, then the spec's overrides."""
+    discovery = p.obs.discovery
+    if discovery is not None:
+        read = ConditionStatus.TRUE if discovery.reason is Reason.FILES_READ else ConditionStatus.FALSE
+        p.conditions.set(ConditionType.MODEL_DISCOVERED, read, discovery.reason, discovery.message)
+    files = discovery.files if discovery is not None else None
     inventory = p.obs.inventory
     pool = GpuPool(
         free_per_node=inventory.free_per_node(exclude_owner=p.owner), node_shapes=inventory.node_shapes()
     )
     try:
-        p.request, p.facts = plan_request_from_spec(p.spec, pool=pool)
+        p.request, p.facts = plan_request_from_spec(p.spec, pool=pool, files=files)
     except UnknownModelError as error:
-        p.conditions.set(ConditionType.SCHEDULABLE, ConditionStatus.FALSE, Reason.UNKNOWN_MODEL, str(error))
-        p.conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.UNKNOWN_MODEL, str(error))
-        return Halt(Phase.FAILED, str(error), INVALID)
+        message = str(error)
+        if discovery is not None and files is None:
+            message += f"; reading its files: {discovery.message}"
+        p.conditions.set(ConditionType.SCHEDULABLE, ConditionStatus.FALSE, Reason.UNKNOWN_MODEL, message)
+        p.conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.UNKNOWN_MODEL, message)
+        return Halt(Phase.FAILED, message, INVALID)
+    except SpecError as error:  # an override out of bounds
+        p.conditions.set(ConditionType.READY, ConditionStatus.FALSE, Reason.INVALID_SPEC, str(error))
+        p.conditions.set(ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.INVALID_SPEC, str(error))
+        return Halt(Phase.FAILED, f"invalid spec: {error}", INVALID)
     return None
 
 
@@ -83,7 +95,8 @@ def plan_feasible(p: Pass) -> Halt | None:
     """A layout exists (the stored plan while its inputs hold); when it exists only on GPUs that are
     busy, the pass waits for capacity."""
     assert p.request is not None and p.facts is not None
-    p.inputs_hash = plan_inputs_hash(p.spec)
+    files = p.obs.discovery.files if p.obs.discovery is not None else None
+    p.inputs_hash = plan_inputs_hash(p.spec, files.commit if files is not None else None)
     plan = plan_from_status(p.previous.plan, p.inputs_hash, p.spec) or make_plan(
         p.request, p.facts, gpu_catalog()
     )

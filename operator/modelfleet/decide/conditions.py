@@ -15,9 +15,15 @@ ORDER = (
     ConditionType.SCHEDULABLE,
     ConditionType.LICENSE_ACCEPTED,
     ConditionType.SIZING_ESTIMATED,
+    ConditionType.MODEL_DISCOVERED,
 )
 # Transitions that deserve a Warning event rather than a Normal one.
-WARN_WHEN_FALSE = {ConditionType.SCHEDULABLE, ConditionType.LICENSE_ACCEPTED, ConditionType.READY}
+WARN_WHEN_FALSE = {
+    ConditionType.SCHEDULABLE,
+    ConditionType.LICENSE_ACCEPTED,
+    ConditionType.READY,
+    ConditionType.MODEL_DISCOVERED,
+}
 # Not every replica ready is no problem by itself (a scale-up is on its way): it warns through
 # Degraded when replicas that were ready are lost.
 NOT_A_WARNING = {(ConditionType.READY, Reason.REPLICAS_NOT_READY), (ConditionType.READY, Reason.STAGING)}
@@ -30,6 +36,7 @@ QUIET_START: set[tuple[ConditionType, ConditionStatus, str | None]] = {
     (ConditionType.PROGRESSING, ConditionStatus.TRUE, None),
     (ConditionType.DEGRADED, ConditionStatus.FALSE, None),
     (ConditionType.LICENSE_ACCEPTED, ConditionStatus.TRUE, None),
+    (ConditionType.MODEL_DISCOVERED, ConditionStatus.TRUE, None),
 }
 
 

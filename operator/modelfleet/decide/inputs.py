@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from modelfleet import GROUP, KIND, VERSION
-from modelfleet.api import AnalysisResult, ModelDeploymentSpec, ModelDeploymentStatus
+from modelfleet.api import (
+    AnalysisResult,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    ModelFilesStatus,
+    Reason,
+)
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.catalog.types import ModelFacts
 from modelfleet.decide.caches import CacheClaim, FetchJob
@@ -31,6 +37,20 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Discovery:
+    """What the shell learnt reading the model's own files (config.json, the safetensors index).
+
+    ``reason`` is the ModelDiscovered condition's (FilesRead, or why not), ``files`` what was read
+    (also when it came from the stored status), ``retry_after_seconds`` when to try a failed read again.
+    """
+
+    reason: Reason
+    message: str
+    files: ModelFilesStatus | None = None
+    retry_after_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class Observed:
     name: str
     namespace: str
@@ -45,6 +65,7 @@ class Observed:
     now: datetime
     caches: tuple[CacheClaim, ...] = ()  # weight caches of the namespace (their claims)
     fetch_jobs: tuple[FetchJob, ...] = ()  # and their download Jobs
+    discovery: Discovery | None = None  # None: the operator does not read model files
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,17 @@ from modelfleet.api import ModelDeploymentSpec, PlanStatus
 from modelfleet.planner.types import Candidate, MemoryPerGpu, Plan
 
 
-def plan_inputs_hash(spec: ModelDeploymentSpec) -> str:
-    """Hash of every spec field the planner reads (model, engine, serving, accelerator), not replicas."""
-    relevant = {
+def plan_inputs_hash(spec: ModelDeploymentSpec, files_commit: str | None = None) -> str:
+    """Hash of every spec field the planner reads (model, engine, serving, accelerator), not replicas,
+    and of the commit whose files gave the model's facts (facts read from another commit: plan again)."""
+    relevant: dict[str, Any] = {
         "model": spec.model.model_dump(mode="json", exclude={"license_accepted", "source", "revision"}),
         "engine": spec.engine.name.value,
         "serving": spec.serving.model_dump(mode="json"),
         "accelerator": spec.accelerator.model_dump(mode="json"),
     }
+    if files_commit is not None:
+        relevant["modelFiles"] = files_commit
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -217,6 +217,7 @@ def build_status(p: Pass, phase: Phase, message: str, serving: Serving) -> dict[
         "phase": phase.value,
         "conditions": p.conditions.to_list(),
         "plan": serving.plan,
+        "model": _model_files(p),
         "revisions": {k: v for k, v in (serving.revisions or {}).items() if v} or None,
         "rollout": serving.rollout,
         "replicas": serving.replicas,
@@ -228,6 +229,11 @@ def build_status(p: Pass, phase: Phase, message: str, serving: Serving) -> dict[
         "message": message[:1000] if message else None,
     }
     return {k: v for k, v in status.items() if v is not None}
+
+
+def _model_files(p: Pass) -> dict[str, Any] | None:
+    files = p.obs.discovery.files if p.obs.discovery is not None else None
+    return files.model_dump(by_alias=True, exclude_none=True, mode="json") if files is not None else None
 
 
 def _dump(model: Any) -> dict[str, Any] | None:

@@ -14,6 +14,8 @@ Example (every key optional)::
     leaderElection: {enabled: true, leaseName: modelfleet, leaseNamespace: modelfleet-system,
                      leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2}
     cache: {mode: shared, storageClassName: nfs-rwx, retain: 1}   # weight caches, docs/weights.md
+    modelDiscovery: {enabled: true, endpoint: https://hf-mirror.example, timeoutSeconds: 10,
+                     retryMinSeconds: 10, retryMaxSeconds: 600}
 """
 
 from __future__ import annotations
@@ -109,6 +111,18 @@ class CacheConfig(_Config):
     backoff_limit: int = Field(3, ge=0, le=20, description="Retries of a retryable download failure.")
 
 
+class ModelDiscoveryConfig(_Config):
+    """Reading each model's config.json and safetensors index from the Hub (see :mod:`.hub`)."""
+
+    enabled: bool = Field(True, description="Off: facts come from the catalog and spec.model.overrides only.")
+    endpoint: str | None = Field(
+        None, description="Hub or mirror base URL; None: $HF_ENDPOINT, else https://huggingface.co."
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=300, description="Per request, and per file body.")
+    retry_min_seconds: float = Field(10.0, gt=0, description="First wait after a failed read.")
+    retry_max_seconds: float = Field(600.0, gt=0, description="Longest wait between failed reads.")
+
+
 class OperatorConfig(_Config):
     namespaces: list[str] = Field(default_factory=list)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -125,6 +139,7 @@ class OperatorConfig(_Config):
     )
     leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    model_discovery: ModelDiscoveryConfig = Field(default_factory=ModelDiscoveryConfig)
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> OperatorConfig:

@@ -69,6 +69,7 @@ KINDS: dict[tuple[str, str], Resource] = {
     ("v1", "Pod"): Resource("", "v1", "pods"),
     ("v1", "Node"): Resource("", "v1", "nodes", namespaced=False),
     ("v1", "Event"): Resource("", "v1", "events"),
+    ("v1", "Secret"): Resource("", "v1", "secrets"),  # read by name only: a model's Hub token
     ("coordination.k8s.io/v1", "Lease"): Resource("coordination.k8s.io", "v1", "leases"),
     ("batch/v1", "Job"): Resource("batch", "v1", "jobs"),
     ("v1", "PersistentVolumeClaim"): Resource("", "v1", "persistentvolumeclaims"),

@@ -14,6 +14,7 @@ from modelfleet.catalog import gpu_catalog, license_catalog, model_catalog
 from modelfleet.catalog.license import LicensePolicy
 from modelfleet.decide import Context
 from modelfleet.reconcile.config import OperatorConfig
+from modelfleet.reconcile.discovery import ModelDiscovery, secret_value
 from modelfleet.reconcile.events import EventSink
 from modelfleet.reconcile.handlers import register
 from modelfleet.reconcile.kube import ApiError, Kube
@@ -85,6 +86,16 @@ def crd_installed(kube: Kube, name: str) -> bool:
         raise
 
 
+def read_secret(kube: Kube, namespace: str, name: str, key: str) -> str | None:
+    """A key of a Secret (the Hub token the pods use too); PermissionError when RBAC forbids it."""
+    try:
+        return secret_value(kube.get("v1", "Secret", namespace, name), key)
+    except ApiError as error:
+        if error.status == 403:
+            raise PermissionError(f"403 reading Secret {namespace}/{name}") from None
+        raise
+
+
 class NoDiffBase(kopf.DiffBaseStorage):
     """No diff-base at all. kopf builds one (a deep copy of the object) on every watch event, for
     on.create/update handlers and daemons; this operator registers none (see :mod:`.handlers`), so
@@ -142,7 +153,9 @@ def build(
         qps=config.events.qps,
         burst=config.events.burst,
     )
-    reconciler = Reconciler(kube, context, metrics, measure=measure, events=events)
+    discovery = ModelDiscovery(config.model_discovery, lambda ns, name, key: read_secret(kube, ns, name, key))
+    log.info("model discovery %s", f"from {discovery.endpoint}" if config.model_discovery.enabled else "off")
+    reconciler = Reconciler(kube, context, metrics, measure=measure, events=events, discovery=discovery)
     workers = Workers(
         reconciler,
         workers=config.workers,

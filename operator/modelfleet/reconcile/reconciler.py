@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelfleet import GROUP, KIND, VERSION
-from modelfleet.api import ACTION_ANNOTATION, AnalysisResult
+from modelfleet.api import ACTION_ANNOTATION, AnalysisResult, SpecError, parse_spec
 from modelfleet.decide import CacheWrites, Context, Decision, Observed, decide
 from modelfleet.decide.caches import has_claimants, with_claimant, without_claimant
 from modelfleet.decide.evaluation_job import job_state
+from modelfleet.decide.inputs import Discovery, previous_status
 from modelfleet.decide.refused import REFUSED_STATUSES, refused_decision
 from modelfleet.decide.statusdiff import merge_patch
+from modelfleet.reconcile.discovery import ModelDiscovery
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.worker import Outcome, Snapshot
@@ -42,10 +44,12 @@ class Reconciler:
         measure: Measure | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         events: Callable[[dict[str, Any]], None] | None = None,
+        discovery: ModelDiscovery | None = None,
     ) -> None:
         """`events` takes each Event body off the pass (an :class:`.events.EventSink`); without it,
-        Events are posted in the pass itself."""
+        Events are posted in the pass itself. `discovery` reads the model's own files (None: not read)."""
         self.kube = kube
+        self.discovery = discovery
         self.events = events
         self.context = context
         self.metrics = metrics
@@ -67,7 +71,7 @@ class Reconciler:
         return outcome
 
     def reconcile(self, obj: dict[str, Any], snapshot: Snapshot) -> Outcome:
-        observed = gather(obj, snapshot, self.clock())
+        observed = gather(obj, snapshot, self.clock(), self.discover(obj))
         decision = decide(observed, self.context)
         jobs: dict[int, JobState | None] = {}
         # An analysis step with an evaluation Job: read the Job by name, decide again with it (a
@@ -91,6 +95,18 @@ class Reconciler:
             decision.waiting_for_capacity,
             status=decision.status,
         )
+
+    def discover(self, obj: dict[str, Any]) -> Discovery | None:
+        """What the model's own files say (read, remembered, or taken from the status); None when
+        discovery is off or the spec does not parse (the decision reports that)."""
+        if self.discovery is None:
+            return None
+        try:
+            spec = parse_spec(obj.get("spec") or {})
+        except SpecError:
+            return None
+        namespace = (obj.get("metadata") or {}).get("namespace", "")
+        return self.discovery.discover(namespace, spec, previous_status(obj.get("status") or {}).model)
 
     def forget(self, key: tuple[str, str]) -> None:
         self.metrics.forget(key)
@@ -268,7 +284,9 @@ class Reconciler:
             log.warning("could not post event %s on %s/%s: %s", event.reason, obs.namespace, obs.name, error)
 
 
-def gather(obj: dict[str, Any], snapshot: Snapshot, now: datetime) -> Observed:
+def gather(
+    obj: dict[str, Any], snapshot: Snapshot, now: datetime, discovery: Discovery | None = None
+) -> Observed:
     meta = obj.get("metadata") or {}
     return Observed(
         name=meta.get("name", ""),
@@ -284,4 +302,5 @@ def gather(obj: dict[str, Any], snapshot: Snapshot, now: datetime) -> Observed:
         now=now,
         caches=snapshot.caches,
         fetch_jobs=snapshot.fetch_jobs,
+        discovery=discovery,
     )
