@@ -25,7 +25,8 @@ from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import build_hf_headers, disable_progress_bars, filter_repo_objects
 
 from modelfleet.api.fetch import FetchError
-from modelfleet.api.fetch_plan import PARTIAL_DIR, FetchFailure, ListedFile, Listing, engine_file_patterns
+from modelfleet.api.fetch_plan import FetchFailure, ListedFile, Listing, engine_file_patterns
+from modelfleet.cli.fetch_disk import bytes_in_flight, forget, size_on_disk
 
 # The answers a retry cannot change; anything else (5xx, 429, a dropped connection) is worth another try.
 PERMANENT_HTTP_STATUSES = frozenset({400, 401, 403, 404, 410})
@@ -82,7 +83,7 @@ class HubFetcher:
         """Every listed file into ``dest`` at the listed commit. Files already whole are kept, partial ones
         continue from their last byte."""
         disable_progress_bars()  # progress goes to the reports, not to a terminal nobody watches
-        pending = [f for f in listing.files if _size(dest / f.path) != f.size_bytes]
+        pending = [f for f in listing.files if size_on_disk(dest / f.path) != f.size_bytes]
         with hub_errors(), ThreadPoolExecutor(max_workers=PARALLEL_FILES) as pool:
             for _ in pool.map(lambda f: self._download_file(dest, listing.revision, f), pending):
                 pass
@@ -90,7 +91,7 @@ class HubFetcher:
     def _download_file(self, dest: Path, revision: str, file: ListedFile) -> None:
         part = self.partial_path(dest, revision, file)
         part.parent.mkdir(parents=True, exist_ok=True)
-        resume_bytes = _size(part)
+        resume_bytes = size_on_disk(part)
         if resume_bytes > file.size_bytes:  # not this file's bytes: start over
             part.unlink()
             resume_bytes = 0
@@ -128,22 +129,10 @@ class HubFetcher:
         return sorted(set(wrong_size) | wrong_sum)
 
     def forget(self, dest: Path, paths: list[str]) -> None:
-        """Drop files, so the next download fetches them whole."""
-        for path in paths:
-            (dest / path).unlink(missing_ok=True)
+        forget(dest, paths)
 
     def bytes_in_flight(self, dest: Path) -> int:
-        """Bytes of partial files on disk."""
-        partial = dest / PARTIAL_DIR
-        return sum(_size(p) for p in partial.rglob("*.part")) if partial.is_dir() else 0
-
-
-def _size(path: Path) -> int:
-    """The file's size, 0 when absent (or renamed into place between a listing and this stat)."""
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+        return bytes_in_flight(dest)
 
 
 def _first_line(error: BaseException) -> str:

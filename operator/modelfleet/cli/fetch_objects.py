@@ -28,7 +28,6 @@ from obstore.store import GCSStore, S3Store
 
 from modelfleet.api.fetch import FetchError
 from modelfleet.api.fetch_plan import (
-    PARTIAL_DIR,
     FetchFailure,
     ListedFile,
     Listing,
@@ -37,6 +36,7 @@ from modelfleet.api.fetch_plan import (
     engine_file_patterns,
     listing_digest,
 )
+from modelfleet.cli.fetch_disk import bytes_in_flight, forget, size_on_disk
 
 PARALLEL_FILES = 8
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -90,7 +90,7 @@ class ObjectStoreFetcher:
         return Listing(listing_digest(files), tuple(files))
 
     def download(self, dest: Path, listing: Listing) -> None:
-        pending = [f for f in listing.files if _size(dest / f.path) != f.size_bytes]
+        pending = [f for f in listing.files if size_on_disk(dest / f.path) != f.size_bytes]
         with ThreadPoolExecutor(max_workers=PARALLEL_FILES) as pool:
             for _ in pool.map(lambda f: self._download_file(dest, listing.revision, f), pending):
                 pass
@@ -98,7 +98,7 @@ class ObjectStoreFetcher:
     def _download_file(self, dest: Path, revision: str, file: ListedFile) -> None:
         part = dest / file.partial_name(revision)
         part.parent.mkdir(parents=True, exist_ok=True)
-        start = _size(part)
+        start = size_on_disk(part)
         if start > file.size_bytes:
             part.unlink()
             start = 0
@@ -116,17 +116,15 @@ class ObjectStoreFetcher:
         bad = []
         for file in listing.files:
             path = dest / file.path
-            if _size(path) != file.size_bytes or (file.md5 is not None and _md5(path) != file.md5):
+            if size_on_disk(path) != file.size_bytes or (file.md5 is not None and _md5(path) != file.md5):
                 bad.append(file.path)
         return bad
 
     def forget(self, dest: Path, paths: list[str]) -> None:
-        for path in paths:
-            (dest / path).unlink(missing_ok=True)
+        forget(dest, paths)
 
     def bytes_in_flight(self, dest: Path) -> int:
-        partial = dest / PARTIAL_DIR
-        return sum(_size(p) for p in partial.rglob("*.part")) if partial.is_dir() else 0
+        return bytes_in_flight(dest)
 
 
 def _store(source: Source) -> S3Store | GCSStore:
@@ -149,10 +147,3 @@ def _md5(path: Path) -> str:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
