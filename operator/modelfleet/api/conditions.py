@@ -35,6 +35,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     SCHEDULABLE = "Schedulable"
     LICENSE_ACCEPTED = "LicenseAccepted"
+    SCALING_LIMITED = "ScalingLimited"  # only with spec.autoscaling
 
 
 class Reason(StrEnum):
@@ -64,6 +65,9 @@ class Reason(StrEnum):
     ANALYSIS_ERROR = "AnalysisError"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     SCALING = "Scaling"
+    # ScalingLimited
+    WITHIN_CAPACITY = "WithinCapacity"
+    MAX_REPLICAS_ABOVE_CAPACITY = "MaxReplicasAboveCapacity"
     # Degraded / any
     INVALID_SPEC = "InvalidSpec"
     AS_EXPECTED = "AsExpected"
@@ -116,6 +120,11 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
         Reason.UNKNOWN_MODEL: ConditionStatus.FALSE,
         Reason.INSUFFICIENT_CAPACITY: ConditionStatus.FALSE,
         Reason.PODS_PENDING: ConditionStatus.FALSE,
+    },
+    ConditionType.SCALING_LIMITED: {
+        Reason.INSUFFICIENT_CAPACITY: ConditionStatus.TRUE,
+        Reason.MAX_REPLICAS_ABOVE_CAPACITY: ConditionStatus.TRUE,
+        Reason.WITHIN_CAPACITY: ConditionStatus.FALSE,
     },
     ConditionType.LICENSE_ACCEPTED: {
         Reason.LICENSE_ALLOWED: ConditionStatus.TRUE,

@@ -47,6 +47,18 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "PP", "type": "integer", "jsonPath": ".status.plan.pipelineParallel"},
     {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
     {
+        "name": "Current",
+        "type": "integer",
+        "jsonPath": ".status.replicas",
+        "description": "Replicas running, all revisions",
+    },
+    {
+        "name": "Desired",
+        "type": "integer",
+        "jsonPath": ".spec.replicas",
+        "description": "Replicas asked for (by the autoscaler when spec.autoscaling is set)",
+    },
+    {
         "name": "Canary",
         "type": "integer",
         "jsonPath": ".status.rollout.weight",

@@ -48,6 +48,7 @@ class OperatorConfig:
     under ``/root``; set a UID here only with images built to run as that user. Then pods get
     ``runAsNonRoot``, ``runAsUser``, ``runAsGroup`` and ``fsGroup``.
     ``service_port``: the port of every Service we create (the container always listens on 8000).
+    ``prometheus_url``: the Prometheus the operator queries, which KEDA's triggers query too.
     """
 
     engine_versions: Mapping[Engine, str] = field(default_factory=lambda: PINNED_ENGINE_VERSIONS)
@@ -57,6 +58,7 @@ class OperatorConfig:
     image_pull_policy: str = "IfNotPresent"
     run_as_user: int | None = None
     service_port: int = 80
+    prometheus_url: str | None = None
 
     def engine_version(self, engine: Engine, requested: str | None) -> str:
         """The version to run: the spec's ``engine.version`` (a leading ``v`` dropped) or the pin.
