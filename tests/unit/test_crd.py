@@ -15,10 +15,13 @@ from pydantic import BaseModel, ValidationError
 
 from modelfleet.api import (
     AcceleratorSpec,
+    AutoscalingMetric,
+    AutoscalingSpec,
     AnalysisTemplate,
     CanaryStep,
     ModelDeploymentSpec,
     ModelSource,
+    ScalingRules,
     TrafficRouting,
     parse_spec,
 )
@@ -156,7 +159,21 @@ def test_crd_names_subresources_and_printer_columns() -> None:
     }
     assert "status" in version["subresources"]
     columns = {c["name"].upper(): c["jsonPath"] for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["MODEL", "ENGINE", "GPU", "GPUS", "TP", "PP", "READY", "CANARY", "PHASE", "AGE"]
+    assert list(columns) == [
+        "MODEL",
+        "ENGINE",
+        "GPU",
+        "GPUS",
+        "TP",
+        "PP",
+        "READY",
+        "CURRENT",
+        "DESIRED",
+        "CANARY",
+        "PHASE",
+        "AGE",
+    ]
+    assert columns["CURRENT"] == ".status.replicas" and columns["DESIRED"] == ".spec.replicas"
     assert columns["CANARY"] == ".status.rollout.weight" and columns["READY"] == ".status.ready"
 
 
@@ -240,6 +257,36 @@ RULE_CASES: list[tuple[type[BaseModel], st.SearchStrategy[dict[str, Any]]]] = [
     (
         AnalysisTemplate,
         merged(st.just({"name": "t", "query": "up"}), optional("max", 1.0), optional("min", 0.0)),
+    ),
+    (
+        AutoscalingMetric,
+        merged(
+            st.sampled_from([{"type": "waitingRequests"}, {"type": "prometheus"}, {"type": "kvCacheUsage"}]),
+            st.sampled_from([{"target": 0.5}, {"target": 4}]),
+            optional("query", "up"),
+            optional("name", "q"),
+        ),
+    ),
+    (
+        ScalingRules,
+        merged(
+            st.sampled_from(
+                [{"stabilizationWindow": "0s"}, {"stabilizationWindow": "1h"}, {"stabilizationWindow": "61m"}]
+            ),
+            st.just({"replicasPerStep": 1}),
+            st.sampled_from([{"period": "500ms"}, {"period": "1s"}, {"period": "30m"}, {"period": "31m"}]),
+        ),
+    ),
+    (
+        AutoscalingSpec,
+        merged(
+            st.sampled_from([{"maxReplicas": 1}, {"maxReplicas": 3}]),
+            st.sampled_from([{}, {"minReplicas": 0}, {"minReplicas": 2}]),
+            optional("idleTimeout", "5m"),
+            optional("metrics", []),
+            st.sampled_from([{}, {"provider": "hpa"}, {"provider": "keda"}]),
+            optional("cron", [{"timezone": "UTC", "start": "0 8 * * *", "end": "0 9 * * *", "replicas": 2}]),
+        ),
     ),
     (
         PodSpecAdditions,

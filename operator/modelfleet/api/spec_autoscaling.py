@@ -95,7 +95,7 @@ class AutoscalingMetric(ApiModel):
             "type prometheus needs query and name; the built-in types take no query",
         ),
         (
-            "self.type != 'kvCacheUsage' || self.target <= 1.0",
+            "self.type != 'kvCacheUsage' || double(self.target) <= 1.0",
             "kvCacheUsage is a fraction: target between 0 and 1 (e.g. 0.8)",
         ),
     )

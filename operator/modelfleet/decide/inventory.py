@@ -135,6 +135,16 @@ class Inventory:
             return dict(self._free_by_type)
         return _free(self.nodes, {node: count - mine.get(node, 0) for node, count in self._used.items()})
 
+    def allocatable_per_node(self) -> dict[str, tuple[int, ...]]:
+        """Every schedulable GPU node's allocatable GPUs, by catalog GPU type, as if nothing ran:
+        the most the whole fleet could ever hold.
+
+        >>> h = NodeGpus("h0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True)
+        >>> Inventory((h,), (PodGpus("h0", "nvidia.com/gpu", 4, "llm/m"),)).allocatable_per_node()
+        {'H200': (8,)}
+        """
+        return _free(self.nodes, {})
+
     def allocated_by_type(self) -> dict[str, int]:
         """GPUs held by ModelFleet pods, by catalog GPU type (for the operator's metrics)."""
         return dict(self._ours_by_type)

@@ -48,7 +48,7 @@ class Verdict:
 
 
 def ready_policy(p: Pass, rolled: Rolled) -> Verdict:
-    desired, ready, stable = p.spec.replicas, rolled.stable_ready, rolled.decision.stable_revision
+    desired, ready, stable = p.desired, rolled.stable_ready, rolled.decision.stable_revision
     if desired == 0:
         return Verdict(ConditionStatus.TRUE, Reason.SCALED_TO_ZERO, "replicas is 0")
     if stable and ready >= desired:
@@ -68,14 +68,14 @@ def degraded_policy(p: Pass, rolled: Rolled) -> Verdict:
 
 def short_of_replicas(p: Pass, rolled: Rolled) -> str:
     """One message for Ready=False and Degraded=True, so a lost replica gives a single Warning."""
-    stable, ready, desired = rolled.decision.stable_revision, rolled.stable_ready, p.spec.replicas
+    stable, ready, desired = rolled.decision.stable_revision, rolled.stable_ready, p.desired
     of_revision = f" of revision {stable}" if stable else ""
     return f"{ready}/{desired} replicas{of_revision} ready{pod_trouble(p, None)}"
 
 
 def progressing_policy(p: Pass, rolled: Rolled, degraded: Verdict) -> Verdict:
     status, reason, message = rolled.decision.progressing
-    desired, ready = p.spec.replicas, rolled.stable_ready
+    desired, ready = p.desired, rolled.stable_ready
     if rolled.steady and ready < desired and degraded.status == ConditionStatus.FALSE:
         message = f"revision {rolled.target} scales to {desired} replicas: {ready}/{desired} ready"
         return Verdict(ConditionStatus.TRUE, Reason.SCALING, message + pod_trouble(p, rolled.target))
@@ -105,7 +105,7 @@ def phase_policy(rolled: Rolled, degraded: Verdict) -> Phase:
 def replicas_lost(p: Pass, rolled: Rolled) -> bool:
     """The steady stable has fewer ready replicas than it had (or than asked, while it stays short of
     them or its pods fail to start). Adding replicas is not a loss."""
-    desired, ready = p.spec.replicas, rolled.stable_ready
+    desired, ready = p.desired, rolled.stable_ready
     if not rolled.steady or ready >= desired:
         return False
     before = p.conditions.previous(ConditionType.DEGRADED)
@@ -152,7 +152,19 @@ def set_conditions(p: Pass, rolled: Rolled) -> Phase:
     }
     for type_, verdict in verdicts.items():
         p.conditions.set(type_, verdict.status, verdict.reason, verdict.message)
+    limited = scaling_limited_policy(rolled)
+    if limited is None:
+        p.conditions.remove(ConditionType.SCALING_LIMITED)
+    else:
+        p.conditions.set(ConditionType.SCALING_LIMITED, limited.status, limited.reason, limited.message)
     return phase_policy(rolled, degraded)
+
+
+def scaling_limited_policy(rolled: Rolled) -> Verdict | None:
+    """With autoscaling: True when the GPUs hold fewer replicas than the autoscaler asks for, or
+    than maxReplicas; absent without autoscaling."""
+    limited = rolled.scaling.limited
+    return Verdict(*limited) if limited is not None else None
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,7 @@ class Serving:
     replicas: int | None
     ready_replicas: int | None
     ready: str | None
+    autoscaling: dict[str, Any] | None = None
 
     @classmethod
     def kept(cls, p: Pass, plan: dict[str, Any] | None) -> Serving:
@@ -177,6 +190,7 @@ class Serving:
             replicas=before.replicas,
             ready_replicas=before.ready_replicas,
             ready=before.ready,
+            autoscaling=_dump(before.autoscaling),
         )
 
 
@@ -188,6 +202,7 @@ def build_status(p: Pass, phase: Phase, message: str, serving: Serving) -> dict[
         "plan": serving.plan,
         "revisions": {k: v for k, v in (serving.revisions or {}).items() if v} or None,
         "rollout": serving.rollout,
+        "autoscaling": serving.autoscaling,
         "replicas": serving.replicas,
         "readyReplicas": serving.ready_replicas,
         "ready": serving.ready,
