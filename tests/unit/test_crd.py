@@ -15,9 +15,9 @@ from pydantic import BaseModel, ValidationError
 
 from modelfleet.api import (
     AcceleratorSpec,
+    AnalysisTemplate,
     AutoscalingMetric,
     AutoscalingSpec,
-    AnalysisTemplate,
     CanaryStep,
     ModelDeploymentSpec,
     ModelSource,

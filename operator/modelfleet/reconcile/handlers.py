@@ -24,7 +24,9 @@ from modelfleet.render.names import MANAGED_BY, MANAGED_BY_LABEL
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 
 
-def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: bool) -> None:
+def register(
+    registry: kopf.OperatorRegistry, workers: Workers, gateway_api: bool, keda: bool = False
+) -> None:
     """Wire every handler into `registry` (one registry per operator instance, so tests can run two)."""
 
     # ---- indexes: populated before any handler runs, so the first reconcile sees the whole inventory
@@ -62,6 +64,11 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
         child_index("gateway.networking.k8s.io", "v1", "httproutes", "httproutes")
     if workers.lws_enabled:
         child_index("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "leaderworkersets")
+    # The autoscaler's objects: ours (ScaledObject or HPA), and KEDA's HPA, which carries the
+    # ScaledObject's labels; their status is what the autoscaler decided.
+    child_index("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscalers")
+    if keda:
+        child_index("keda.sh", "v1alpha1", "scaledobjects", "scaledobjects")
 
     # ---- triggers
     @kopf.on.event("", "v1", "pods", labels=OURS, registry=registry)

@@ -58,7 +58,7 @@ def render_config(config: OperatorConfig) -> RenderConfig:
         for engine_vendor in list(templates):
             if engine_vendor[0].value == engine and (not vendor or engine_vendor[1].value == vendor):
                 templates[engine_vendor] = image
-    return RenderConfig(image_templates=templates)
+    return RenderConfig(image_templates=templates, prometheus_url=config.prometheus.url)
 
 
 def crd_installed(kube: Kube, name: str) -> bool:
@@ -108,6 +108,7 @@ def build(
         if config.leader_worker_set is not None
         else crd_installed(kube, "leaderworkersets.leaderworkerset.x-k8s.io")
     )
+    keda = config.keda if config.keda is not None else crd_installed(kube, "scaledobjects.keda.sh")
     warm_up()
     metrics = OperatorMetrics()
     context = Context(
@@ -115,6 +116,7 @@ def build(
         render=render_config(config),
         gateway_api=gateway_api,
         lws=lws,
+        keda=keda,
         memo=RenderMemo(),  # one per operator: every reconcile thread renders through it
     )
     measure = (
@@ -137,8 +139,11 @@ def build(
         on_forget=reconciler.forget,
     )
     registry = kopf.OperatorRegistry()
-    register(registry, workers, gateway_api=gateway_api)
-    log.info("gateway API %s, LeaderWorkerSet %s", "on" if gateway_api else "off", "on" if lws else "off")
+    register(registry, workers, gateway_api=gateway_api, keda=keda)
+    log.info(
+        "gateway API %s, LeaderWorkerSet %s, KEDA %s",
+        *("on" if found else "off" for found in (gateway_api, lws, keda)),
+    )
     return registry, workers, metrics, events
 
 
