@@ -28,6 +28,7 @@ from modelfleet.decide.observed import Child
 from modelfleet.planner.fit import replicas_that_fit
 from modelfleet.planner.types import Candidate
 from modelfleet.render.autoscaling import HPA_KIND, SCALED_OBJECT_KIND, render_autoscaler
+from modelfleet.render.errors import RenderError
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,24 @@ class Scaling:
 
 def autoscaling_provider(spec: ModelDeploymentSpec, ctx: Context) -> AutoscalingProvider | None:
     """keda or hpa; ``auto`` is keda when KEDA's ScaledObject CRD is installed, as the traffic
-    provider is gatewayAPI when the HTTPRoute CRD is."""
-    if spec.autoscaling is None:
+    provider is gatewayAPI when the HTTPRoute CRD is. Asking for what only KEDA does on a cluster
+    without it is refused (:class:`RenderError`: the pass reports InvalidSpec and changes nothing)."""
+    autoscaling = spec.autoscaling
+    if autoscaling is None:
         return None
-    chosen = spec.autoscaling.provider
+    chosen = autoscaling.provider
     if chosen == AutoscalingProvider.AUTO:
-        return AutoscalingProvider.KEDA if ctx.keda else AutoscalingProvider.HPA
+        chosen = AutoscalingProvider.KEDA if ctx.keda else AutoscalingProvider.HPA
+        if chosen == AutoscalingProvider.HPA and (autoscaling.min_replicas == 0 or autoscaling.cron):
+            raise RenderError(
+                "autoscaling: minReplicas 0 and cron windows need KEDA, which is not installed "
+                "(no scaledobjects.keda.sh CRD); install KEDA, or set minReplicas >= 1 and no cron"
+            )
+    if chosen == AutoscalingProvider.KEDA and not ctx.keda:
+        raise RenderError(
+            "autoscaling provider keda: KEDA is not installed (no scaledobjects.keda.sh CRD); "
+            "install KEDA or use provider hpa"
+        )
     return chosen
 
 
