@@ -317,3 +317,11 @@ def test_every_model_with_a_cel_rule_is_checked_against_its_validator() -> None:
     schema = ModelDeploymentSpec.model_json_schema(by_alias=True)
     with_rules = {name for name, node in schema["$defs"].items() if "x-kubernetes-validations" in node}
     assert with_rules == checked
+
+
+def test_exclusive_bounds_are_openapi_v3_booleans_next_to_their_bound() -> None:
+    """pydantic's gt=0 is exclusiveMinimum: 0 (JSON Schema 2020-12); the API server refuses a number there."""
+    target = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "autoscaling"
+    ]["properties"]["metrics"]["items"]["properties"]["target"]
+    assert target["exclusiveMinimum"] is True and target["minimum"] == 0

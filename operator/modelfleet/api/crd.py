@@ -30,6 +30,7 @@ NAME_TOO_LONG = (
 )
 HEADER = "# Generated from operator/modelfleet/api by `modelfleet crd -o crds` (`make crds`). Do not edit.\n"
 
+_EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 # Keywords the API server rejects, or that mean nothing once refs are inlined.
 _DROPPED_KEYS = {"title", "$defs", "additionalProperties"}
 
@@ -134,6 +135,11 @@ def _clean(node: Any, definitions: dict[str, Any], with_defaults: bool) -> Any:
             result[key] = " ".join(value.split())
         elif key == "const":
             result["enum"] = [value]
+        elif key in _EXCLUSIVE_BOUNDS and not isinstance(value, bool):
+            # JSON Schema 2020-12 writes `gt=0` as exclusiveMinimum: 0; OpenAPI v3 (the API server)
+            # wants minimum: 0 with exclusiveMinimum: true.
+            result[_EXCLUSIVE_BOUNDS[key]] = value
+            result[key] = True
         elif key in ("properties", "patternProperties"):
             result[key] = {k: _clean(v, definitions, with_defaults) for k, v in value.items()}
         elif key == "x-kubernetes-validations" or key.startswith("x-kubernetes-list"):
