@@ -82,7 +82,8 @@ def structural_schema(model: type[BaseModel], with_defaults: bool = True) -> dic
 def _add_factory_defaults(root: dict[str, Any], definitions: dict[str, Any]) -> None:
     """Pydantic leaves ``default_factory`` values out of the schema; put them back.
 
-    A nested object gets ``default: {}`` (the API server then applies its fields' own defaults);
+    A nested object gets ``default: {}`` (the API server then applies its fields' own defaults), or
+    the whole default value when its fields have none of their own;
     a non-empty list default (the canary steps) is written out in full; an empty list is left
     absent, which means the same and keeps stored objects short.
     """
@@ -96,7 +97,14 @@ def _add_factory_defaults(root: dict[str, Any], definitions: dict[str, Any]) -> 
                 continue
             value = field.default_factory()  # type: ignore[call-arg]
             alias = field.alias or name
-            if isinstance(value, BaseModel):
+            if isinstance(value, BaseModel) and any(
+                f.is_required() for f in type(value).model_fields.values()
+            ):
+                # Its fields have no defaults of their own (scaleUp and scaleDown differ): write it out.
+                schema["properties"][alias]["default"] = value.model_dump(
+                    by_alias=True, exclude_none=True, mode="json"
+                )
+            elif isinstance(value, BaseModel):
                 schema["properties"][alias]["default"] = {}
             elif isinstance(value, list) and value:
                 schema["properties"][alias]["default"] = [
