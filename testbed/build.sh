@@ -16,9 +16,11 @@ HELM_VERSION=v3.21.4
 GATEWAY_API_VERSION=v1.6.1
 # The module proxy refuses sigs.k8s.io/lws@v0.10.0 ("not available"); v0.9.0 serves the same v1 CRDs.
 LWS_VERSION=v0.9.0
+# v2.21.1 needs Go 1.27.4; v2.21.0 is the newest that builds with Go 1.26.
+KEDA_VERSION=v2.21.0
 
 stamp=$(cd "$here" && cat build.sh k8s/go.mod k8s/go.sum etcd/go.mod etcd/go.sum kwok/go.mod kwok/go.sum \
-        helm/go.mod helm/go.sum lws/go.mod lws/go.sum | sha256sum | cut -c1-16)
+        helm/go.mod helm/go.sum lws/go.mod lws/go.sum keda/go.mod keda/go.sum | sha256sum | cut -c1-16)
 root="${MODELFLEET_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelfleet-testbed}/$stamp"
 bin="$root/bin"
 
@@ -39,6 +41,11 @@ check_versions() {
   check_version etcd "etcd Version: 3.6" "$bin/etcd" --version
   check_version helm "$HELM_VERSION" "$bin/helm" version --short
   check_version "the LeaderWorkerSet controller" "Version: $LWS_VERSION" "$bin/lws-controller" --version
+  # KEDA's binaries have no --version flag that works without a cluster; their build info names the module.
+  local keda_module
+  keda_module=$(printf 'github.com/kedacore/keda/v2\t%s' "$KEDA_VERSION")
+  check_version "the KEDA operator" "$keda_module" go version -m "$bin/keda-operator"
+  check_version "the KEDA metrics API server" "$keda_module" go version -m "$bin/keda-adapter"
 }
 
 # A warm cache still checks the version strings (a second or two), so CI runs the cold path's checks.
@@ -46,7 +53,7 @@ if [[ -f "$root/.complete" ]]; then check_versions; echo "$root"; exit 0; fi
 
 command -v go >/dev/null || { echo "testbed: go is not on PATH (Go >= 1.26 is needed)" >&2; exit 1; }
 export GOTOOLCHAIN=local GOFLAGS=-modcacherw CGO_ENABLED=0
-mkdir -p "$bin" "$root/crds/gateway-api" "$root/crds/lws" "$root/kwok-stages"
+mkdir -p "$bin" "$root/crds/gateway-api" "$root/crds/lws" "$root/crds/keda" "$root/kwok-stages"
 log() { printf '[testbed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Module directory in the module cache, fetched with the ordinary client (no git clone, no release download).
@@ -102,11 +109,22 @@ if [[ ! -x "$bin/lws-controller" ]]; then
       -o "$bin/lws-controller" sigs.k8s.io/lws/cmd)
 fi
 
+if [[ ! -x "$bin/keda-operator" || ! -x "$bin/keda-adapter" ]]; then
+  log "building the KEDA operator and metrics API server $KEDA_VERSION"
+  keda_ld="-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION"
+  (cd "$here/keda" && go build -p 2 -trimpath -ldflags="$keda_ld" -o "$bin/keda-operator" \
+      github.com/kedacore/keda/v2/cmd/operator)
+  (cd "$here/keda" && go build -p 2 -trimpath -ldflags="$keda_ld" -o "$bin/keda-adapter" \
+      github.com/kedacore/keda/v2/cmd/adapter)
+fi
+
 log "collecting CRDs and kwok stages from the module cache"
 gw=$(moddir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
 cp "$gw"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$root/crds/gateway-api/"
 lws=$(moddir "sigs.k8s.io/lws@$LWS_VERSION")
 cp "$lws"/config/crd/bases/*.yaml "$root/crds/lws/"
+keda=$(moddir "github.com/kedacore/keda/v2@$KEDA_VERSION")
+cp "$keda"/config/crd/bases/*.yaml "$root/crds/keda/"
 kw=$(moddir "sigs.k8s.io/kwok@$KWOK_VERSION")
 for s in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
          pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do

@@ -10,7 +10,12 @@ controller with webhooks: its webhook server on 127.0.0.1 with a certificate fro
 registered by ``url:`` (never through a Service), so a LeaderWorkerSet becomes StatefulSets and pods
 exactly as it would in a real cluster.
 
-    python -m testbed.cluster up [--keep]      # start, print the KUBECONFIG; --keep waits for Ctrl-C
+``LocalCluster(keda=True)`` also runs KEDA: its CRDs, its operator and its metrics API server on
+127.0.0.1, the latter registered as the ``external.metrics.k8s.io`` APIService through a Service of
+``type: ExternalName`` (``localhost``), so the aggregator, and with it the controller-manager's HPA
+controller, reach it over loopback (docs/testbed.md, "KEDA").
+
+    python -m testbed.cluster up [--keep] [--keda]      # start, print the KUBECONFIG; --keep waits for Ctrl-C
     with LocalCluster() as cluster: ...        # from Python
 
 Nothing here dials anything but 127.0.0.1: pod IPs (kwok's --cidr) and Service ClusterIPs are fake
@@ -63,6 +68,9 @@ POD_CIDR = "10.0.0.0/16"
 # default route unless it is given one).
 ADVERTISE_ADDRESS = "192.0.2.10"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# The common name of the client certificate kube-apiserver presents to aggregated API servers
+# (--proxy-client-cert-file), the only one they accept X-Remote-User headers from.
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 class TestbedError(RuntimeError):
@@ -107,6 +115,10 @@ class Ports:
     kwok: int = field(default_factory=free_port)
     lws_webhook: int = field(default_factory=free_port)
     lws_health: int = field(default_factory=free_port)
+    keda_adapter: int = field(default_factory=free_port)  # the external metrics API (HTTPS)
+    keda_adapter_metrics: int = field(default_factory=free_port)  # its /metrics (HTTP)
+    keda_grpc: int = field(default_factory=free_port)  # the operator's metrics service for the adapter
+    keda_health: int = field(default_factory=free_port)
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -115,8 +127,9 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise TestbedError(f"openssl {' '.join(args)} failed: {proc.stderr}")
 
 
-def _sign(pki: Path, key: str, crt: str, subject: str, ext: str) -> None:
-    """A new key at `key` and its certificate at `crt`, signed by ``<pki>/ca.crt`` with the extensions in `ext`."""
+def _sign(pki: Path, key: str, crt: str, subject: str, ext: str, ca: str = "ca") -> None:
+    """A new key at `key` and its certificate at `crt`, signed by ``<pki>/<ca>.crt`` with the extensions
+    in `ext`."""
     csr = str(Path(key).with_suffix(".csr"))
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", subject, cwd=pki)
     _openssl(
@@ -125,9 +138,9 @@ def _sign(pki: Path, key: str, crt: str, subject: str, ext: str) -> None:
         "-in",
         csr,
         "-CA",
-        "ca.crt",
+        f"{ca}.crt",
         "-CAkey",
-        "ca.key",
+        f"{ca}.key",
         "-CAcreateserial",
         "-days",
         "3650",
@@ -139,9 +152,7 @@ def _sign(pki: Path, key: str, crt: str, subject: str, ext: str) -> None:
     )
 
 
-def make_pki(pki: Path) -> None:
-    """A CA, the apiserver's serving cert for 127.0.0.1, an admin client cert, and the SA signing key."""
-    pki.mkdir(parents=True, exist_ok=True)
+def _make_ca(pki: Path, name: str, subject: str) -> None:
     _openssl(
         "req",
         "-x509",
@@ -149,15 +160,22 @@ def make_pki(pki: Path) -> None:
         "rsa:2048",
         "-nodes",
         "-keyout",
-        "ca.key",
+        f"{name}.key",
         "-out",
-        "ca.crt",
+        f"{name}.crt",
         "-days",
         "3650",
         "-subj",
-        "/CN=modelfleet-testbed-ca",
+        subject,
         cwd=pki,
     )
+
+
+def make_pki(pki: Path) -> None:
+    """A CA, the apiserver's serving cert for 127.0.0.1, an admin client cert, the SA signing key, and
+    the aggregation layer's own CA with the client certificate the apiserver proxies requests with."""
+    pki.mkdir(parents=True, exist_ok=True)
+    _make_ca(pki, "ca", "/CN=modelfleet-testbed-ca")
     (pki / "apiserver.ext").write_text(
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1\n"
@@ -171,6 +189,17 @@ def make_pki(pki: Path) -> None:
         _sign(pki, f"{name}.key", f"{name}.crt", subject, ext)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    # As kubeadm does: a separate CA for the front proxy, so that no client certificate of the cluster
+    # CA can pass itself off as the aggregator (aggregated API servers trust X-Remote-User from it).
+    _make_ca(pki, "front-proxy-ca", "/CN=front-proxy-ca")
+    _sign(
+        pki,
+        "front-proxy-client.key",
+        "front-proxy-client.crt",
+        f"/CN={FRONT_PROXY_CLIENT}",
+        "client.ext",
+        ca="front-proxy-ca",
+    )
 
 
 def _listening(port: int) -> bool:
@@ -179,15 +208,19 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def make_serving_cert(pki: Path, name: str) -> Path:
+def make_serving_cert(
+    pki: Path, name: str, dns_names: tuple[str, ...] = (), client_auth: bool = False
+) -> Path:
     """A serving certificate for 127.0.0.1 signed by the cluster's CA, as ``<pki>/<name>/tls.{crt,key}``
-    (the layout controller-runtime's webhook server reads)."""
+    (the layout controller-runtime's webhook server reads) with the CA beside it as ``ca.crt``.
+    `client_auth` makes it a client certificate too, for mutual TLS between two processes."""
     out = pki / name
     out.mkdir(parents=True, exist_ok=True)
-    (pki / f"{name}.ext").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
-    )
+    sans = ",".join(["IP:127.0.0.1", "DNS:localhost", *(f"DNS:{d}" for d in dns_names)])
+    usage = "serverAuth,clientAuth" if client_auth else "serverAuth"
+    (pki / f"{name}.ext").write_text(f"subjectAltName={sans}\nextendedKeyUsage={usage}\n")
     _sign(pki, str(out / "tls.key"), str(out / "tls.crt"), f"/CN={name}", f"{name}.ext")
+    shutil.copyfile(pki / "ca.crt", out / "ca.crt")
     return out
 
 
@@ -265,6 +298,54 @@ def lws_webhook_configurations(url: str, ca_bundle: str) -> list[dict[str, Any]]
             },
         )["webhooks"].append(hook)
     return list(configs.values())
+
+
+KEDA_NAMESPACE = "keda"
+KEDA_ADAPTER_SERVICE = "keda-metrics-apiserver"
+KEDA_APISERVICE = "v1beta1.external.metrics.k8s.io"
+KEDA_CRDS = (
+    "scaledobjects.keda.sh",
+    "scaledjobs.keda.sh",
+    "triggerauthentications.keda.sh",
+    "clustertriggerauthentications.keda.sh",
+)
+HPA_SYNC_PERIOD = "5s"
+
+
+def keda_aggregation(adapter_port: int, ca_bundle: str) -> list[dict[str, Any]]:
+    """The external metrics APIService and its Service, routed to KEDA's metrics API server on loopback.
+
+    The Service is ``type: ExternalName`` with ``externalName: localhost``: for such a Service the
+    aggregator's resolver (k8s.io/apiserver pkg/util/proxy ResolveCluster) returns
+    ``https://localhost:<port>`` and the availability controller skips the endpoint checks, so the
+    apiserver dials 127.0.0.1. Endpoints cannot do this: their validation refuses loopback addresses,
+    and a ClusterIP would route to a private-range address nothing listens on.
+    """
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": KEDA_ADAPTER_SERVICE, "namespace": KEDA_NAMESPACE},
+            "spec": {
+                "type": "ExternalName",
+                "externalName": "localhost",
+                "ports": [{"name": "https", "port": adapter_port, "protocol": "TCP"}],
+            },
+        },
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": KEDA_APISERVICE},
+            "spec": {
+                "group": "external.metrics.k8s.io",
+                "version": "v1beta1",
+                "service": {"name": KEDA_ADAPTER_SERVICE, "namespace": KEDA_NAMESPACE, "port": adapter_port},
+                "caBundle": ca_bundle,
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+            },
+        },
+    ]
 
 
 def write_kubeconfig(path: Path, server: str, pki: Path) -> None:
@@ -361,12 +442,14 @@ class LocalCluster:
         install_crds: bool = True,
         quiet: bool = False,
         lws_controller: bool = False,
+        keda: bool = False,
     ) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="modelfleet-testbed-"))
         self.fleet_file = fleet_file
         self.install_crds = install_crds
         self.lws_controller = lws_controller and install_crds
+        self.keda = keda
         self.quiet = quiet
         self.ports = Ports()
         self.pki = self.workdir / "pki"
@@ -407,6 +490,8 @@ class LocalCluster:
             self._install_crds()
         if self.lws_controller:
             self._start_lws_controller()
+        if self.keda:
+            self._start_keda()
         self._wait_default_service_account("default")
         self.startup_seconds = time.monotonic() - began
         self._say(f"local cluster ready in {self.startup_seconds:.1f}s: KUBECONFIG={self.kubeconfig}")
@@ -576,6 +661,15 @@ class LocalCluster:
                 f"--audit-log-path={self.audit_log}",
                 "--audit-log-format=json",
                 "--audit-log-maxsize=200",
+                # The aggregation layer: how requests reach APIServices such as KEDA's external metrics.
+                f"--requestheader-client-ca-file={k / 'front-proxy-ca.crt'}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-uid-headers=X-Remote-Uid",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={k / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={k / 'front-proxy-client.key'}",
             ],
         )
 
@@ -597,6 +691,9 @@ class LocalCluster:
                 # TaintNodesByCondition admission plugin puts on every new Node.
                 "--node-monitor-grace-period=60s",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # The HPA controller (a default controller) looks at each HPA every 5 s instead of
+                # 15 s, so autoscaling tests wait seconds, not minutes; with no HPA it costs nothing.
+                f"--horizontal-pod-autoscaler-sync-period={HPA_SYNC_PERIOD}",
             ],
         )
 
@@ -673,6 +770,82 @@ class LocalCluster:
             "-f",
             "-",
             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": configs}),
+        )
+
+    def _start_keda(self) -> None:
+        """KEDA's CRDs, its operator and its metrics API server on 127.0.0.1, and the external metrics
+        APIService routed to the latter through an ExternalName Service (see keda_aggregation)."""
+        assert self.root is not None
+        p = self.ports
+        self.kubectl("apply", "--server-side", "-f", str(self.root / "crds" / "keda"), timeout=120)
+        self.kubectl("wait", "--for=condition=Established", "crd", *KEDA_CRDS, "--timeout=60s")
+        self.kubectl("create", "namespace", KEDA_NAMESPACE)
+        # One certificate from the cluster CA for both ends of the operator-adapter gRPC link (mutual
+        # TLS, each trusts ca.crt in the same directory) and for the adapter's HTTPS, whose name the
+        # aggregator checks as <service>.<namespace>.svc. KEDA's own cert rotation stays off.
+        certs = make_serving_cert(
+            self.pki,
+            "keda",
+            dns_names=(f"{KEDA_ADAPTER_SERVICE}.{KEDA_NAMESPACE}.svc", f"keda-operator.{KEDA_NAMESPACE}.svc"),
+            client_auth=True,
+        )
+        env = {
+            **self.env(),
+            "WATCH_NAMESPACE": "",  # all namespaces
+            "POD_NAMESPACE": KEDA_NAMESPACE,
+            "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
+        }
+        logging = ["--zap-log-level=info", "--zap-encoder=console"]
+        self._spawn(
+            "keda-operator",
+            [
+                self.bin("keda-operator"),
+                "--leader-elect=false",
+                "--enable-cert-rotation=false",
+                f"--cert-dir={certs}",
+                f"--metrics-service-bind-address=127.0.0.1:{p.keda_grpc}",
+                f"--health-probe-bind-address=127.0.0.1:{p.keda_health}",
+                "--metrics-bind-address=0",  # off
+                *logging,
+            ],
+            env=env,
+        )
+        self._wait_http(f"http://127.0.0.1:{p.keda_health}/readyz", "the KEDA operator", timeout=90)
+        self._wait(lambda: _listening(p.keda_grpc), "the KEDA operator's metrics service", timeout=60)
+        self._spawn(
+            "keda-adapter",
+            [
+                self.bin("keda-adapter"),
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p.keda_adapter}",
+                f"--cert-dir={certs}",
+                f"--tls-cert-file={certs / 'tls.crt'}",
+                f"--tls-private-key-file={certs / 'tls.key'}",
+                f"--client-ca-file={certs / 'ca.crt'}",
+                # Outside a pod there is no in-cluster config: name the kubeconfig for every client.
+                f"--lister-kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                f"--metrics-service-address=127.0.0.1:{p.keda_grpc}",
+                # Its /metrics listens on every interface (KEDA binds ":<port>"); nothing dials it.
+                f"--port={p.keda_adapter_metrics}",
+                *logging,
+            ],
+            env=env,
+        )
+        self._wait(lambda: _listening(p.keda_adapter), "the KEDA metrics API server", timeout=90)
+        ca_bundle = base64.b64encode((self.pki / "ca.crt").read_bytes()).decode()
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "-f",
+            "-",
+            input=json.dumps(
+                {"apiVersion": "v1", "kind": "List", "items": keda_aggregation(p.keda_adapter, ca_bundle)}
+            ),
+        )
+        self.kubectl(
+            "wait", "--for=condition=Available", f"apiservice/{KEDA_APISERVICE}", "--timeout=90s", timeout=120
         )
 
     def _create_fleet(self) -> None:
@@ -757,12 +930,13 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start a cluster, show its nodes, then stop it (or keep it with --keep)")
     up.add_argument("--keep", action="store_true", help="keep running until interrupted")
     up.add_argument("--fleet", type=Path, default=DEFAULT_FLEET)
+    up.add_argument("--keda", action="store_true", help="also run KEDA (operator and metrics API server)")
     sub.add_parser("build", help="build the control-plane binaries (cached) and print their directory")
     args = parser.parse_args(argv)
     if args.cmd == "build":
         print(testbed_root(build=True))
         return 0
-    with LocalCluster(fleet_file=args.fleet) as cluster:
+    with LocalCluster(fleet_file=args.fleet, keda=args.keda) as cluster:
         print(cluster.kubectl("get", "nodes", "-L", "nvidia.com/gpu.product,amd.com/gpu.product-name").stdout)
         print(f"started in {cluster.startup_seconds:.1f}s")
         if args.keep:

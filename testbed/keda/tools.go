@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the KEDA operator and metrics API server this module builds.
+package tools
+
+import (
+	_ "github.com/kedacore/keda/v2/cmd/adapter"
+	_ "github.com/kedacore/keda/v2/cmd/operator"
+)
