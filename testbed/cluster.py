@@ -778,7 +778,24 @@ class LocalCluster:
         assert self.root is not None
         p = self.ports
         self.kubectl("apply", "--server-side", "-f", str(self.root / "crds" / "keda"), timeout=120)
-        self.kubectl("wait", "--for=condition=Established", "crd", *KEDA_CRDS, "--timeout=60s")
+        # kubectl wait fails at once (not waits) on a CRD the API server has not given conditions yet,
+        # which a loaded API server shows for a moment after the apply: ask again until Established.
+        self._wait(
+            lambda: (
+                self.kubectl(
+                    "wait",
+                    "--for=condition=Established",
+                    "crd",
+                    *KEDA_CRDS,
+                    "--timeout=10s",
+                    check=False,
+                    timeout=20,
+                ).returncode
+                == 0
+            ),
+            "KEDA's CRDs Established",
+            timeout=90,
+        )
         self.kubectl("create", "namespace", KEDA_NAMESPACE)
         # One certificate from the cluster CA for both ends of the operator-adapter gRPC link (mutual
         # TLS, each trusts ca.crt in the same directory) and for the adapter's HTTPS, whose name the
