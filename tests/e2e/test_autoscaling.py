@@ -171,8 +171,11 @@ def test_replicas_follow_the_queue_up_to_the_gpus_and_back_down(rig: Rig, api: A
 
 def test_an_idle_model_scales_to_zero_and_a_cron_window_brings_it_back(rig: Rig, api: Api) -> None:
     ns, name = "e2e-zero", "nightly"
-    autoscaling = {"minReplicas": 0, "maxReplicas": 2, "idleTimeout": "20s", "behavior": QUICK}
-    rig.exporter.set_namespace_default(ns, QUEUED)  # busy first: KEDA scales an idle model to 0 at once
+    # KEDA scales a ScaledObject that has never been active to zero at once, and a model at zero
+    # exports no engine metrics to wake it (docs/autoscaling.md): start busy at minReplicas 1, and turn
+    # scale to zero on once KEDA has seen the load.
+    rig.exporter.set_namespace_default(ns, QUEUED)
+    autoscaling = {"minReplicas": 1, "maxReplicas": 2, "behavior": QUICK}
     apply(
         rig.cluster,
         md(name, ns, "Qwen/Qwen3.5-9B", gpu="MI300X", accelerator=HALF_MI300X, autoscaling=autoscaling),
@@ -181,9 +184,24 @@ def test_an_idle_model_scales_to_zero_and_a_cron_window_brings_it_back(rig: Rig,
         api,
         ns,
         name,
-        lambda s: s.get("phase") == "Healthy" and (s.get("readyReplicas") or 0) >= 1,
-        "serving under load",
+        lambda s: (
+            "Active=True" in (s.get("autoscaling") or {}).get("message", "")
+            and (s.get("readyReplicas") or 0) >= 1
+        ),
+        "KEDA sees the load",
         timeout=180,
+    )
+    patch = {"spec": {"autoscaling": {"minReplicas": 0, "idleTimeout": "20s"}}}
+    rig.cluster.kubectl("patch", "md", name, "-n", ns, "--type=merge", "-p", json.dumps(patch))
+    wait_for(
+        lambda: (
+            (get_or_none(rig.cluster, "scaledobject", name, "-n", ns) or {})
+            .get("spec", {})
+            .get("cooldownPeriod")
+            == 20
+        ),
+        "the ScaledObject with cooldownPeriod 20",
+        timeout=60,
     )
     rig.exporter.set_namespace_default(ns, QUIET)
     idle_from = time.monotonic()
