@@ -296,10 +296,16 @@ def test_a_canary_keeps_its_step_while_the_autoscaler_changes_the_count(rig: Rig
         api,
         ns,
         name,
-        lambda s: (s.get("revisions") or {}).get("stable") == canary and s.get("readyReplicas") == 4,
+        # A swap promotion starts the canary's last pod once the old stable is gone: the status
+        # passes through a moment with 3 of 4 ready before Healthy.
+        lambda s: (
+            (s.get("revisions") or {}).get("stable") == canary
+            and s.get("ready") == "4/4"
+            and s.get("phase") == "Healthy"
+        ),
         "the canary promoted at the autoscaler's count",
         timeout=240,
     )
-    assert done["phase"] == "Healthy"
+    assert api.md(ns, name)["spec"]["replicas"] == 4 and done["replicas"] == 4
     rig.exporter.set_namespace_default(ns, QUIET)
     rig.cluster.kubectl("delete", "md", name, "-n", ns, "--wait=true", "--timeout=60s")
