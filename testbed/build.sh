@@ -41,11 +41,12 @@ check_versions() {
   check_version etcd "etcd Version: 3.6" "$bin/etcd" --version
   check_version helm "$HELM_VERSION" "$bin/helm" version --short
   check_version "the LeaderWorkerSet controller" "Version: $LWS_VERSION" "$bin/lws-controller" --version
-  # KEDA's binaries have no --version flag that works without a cluster; their build info names the module.
-  local keda_module
+  # KEDA's binaries print their version only once connected to a cluster; the build info Go embeds in
+  # every binary (what `go version -m` prints) names the module and its version as plain text.
+  local keda_module keda_pattern='github.com/kedacore/keda/v2[[:space:]]v[0-9][0-9A-Za-z.+-]*'
   keda_module=$(printf 'github.com/kedacore/keda/v2\t%s' "$KEDA_VERSION")
-  check_version "the KEDA operator" "$keda_module" go version -m "$bin/keda-operator"
-  check_version "the KEDA metrics API server" "$keda_module" go version -m "$bin/keda-adapter"
+  check_version "the KEDA operator" "$keda_module" grep -a -o -m1 "$keda_pattern" "$bin/keda-operator"
+  check_version "the KEDA metrics API server" "$keda_module" grep -a -o -m1 "$keda_pattern" "$bin/keda-adapter"
 }
 
 # A warm cache still checks the version strings (a second or two), so CI runs the cold path's checks.

@@ -778,23 +778,10 @@ class LocalCluster:
         assert self.root is not None
         p = self.ports
         self.kubectl("apply", "--server-side", "-f", str(self.root / "crds" / "keda"), timeout=120)
-        # kubectl wait fails at once (not waits) on a CRD the API server has not given conditions yet,
-        # which a loaded API server shows for a moment after the apply: ask again until Established.
         self._wait(
-            lambda: (
-                self.kubectl(
-                    "wait",
-                    "--for=condition=Established",
-                    "crd",
-                    *KEDA_CRDS,
-                    "--timeout=10s",
-                    check=False,
-                    timeout=20,
-                ).returncode
-                == 0
-            ),
+            lambda: all(self._has_condition("crd", n, "Established") for n in KEDA_CRDS),
             "KEDA's CRDs Established",
-            timeout=90,
+            timeout=60,
         )
         self.kubectl("create", "namespace", KEDA_NAMESPACE)
         # One certificate from the cluster CA for both ends of the operator-adapter gRPC link (mutual
@@ -861,9 +848,20 @@ class LocalCluster:
                 {"apiVersion": "v1", "kind": "List", "items": keda_aggregation(p.keda_adapter, ca_bundle)}
             ),
         )
-        self.kubectl(
-            "wait", "--for=condition=Available", f"apiservice/{KEDA_APISERVICE}", "--timeout=90s", timeout=120
+        self._wait(
+            lambda: self._has_condition("apiservice", KEDA_APISERVICE, "Available"),
+            f"APIService {KEDA_APISERVICE} Available",
+            timeout=90,
         )
+
+    def _has_condition(self, kind: str, name: str, condition: str) -> bool:
+        """Whether the object has `condition` True. Unlike `kubectl wait`, which fails at once on an object
+        that has no status.conditions yet (a CRD or APIService just created), this keeps waiting."""
+        out = self.kubectl("get", kind, name, "-o", "json", check=False)
+        if out.returncode != 0:
+            return False
+        conditions = json.loads(out.stdout).get("status", {}).get("conditions") or []
+        return any(c.get("type") == condition and c.get("status") == "True" for c in conditions)
 
     def _create_fleet(self) -> None:
         fleet = yaml.safe_load(self.fleet_file.read_text())

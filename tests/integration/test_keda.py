@@ -136,6 +136,22 @@ def scaled_object(name: str, triggers: list[dict[str, Any]], min_replicas: int) 
     }
 
 
+def cron_window_around_now(replicas: int) -> dict[str, Any]:
+    """A cron trigger for a daily window from an hour ago to two hours ahead, in UTC: "now" is inside it
+    whenever the test runs."""
+    now = datetime.now(UTC)
+    start, end = now - timedelta(hours=1), now + timedelta(hours=2)
+    return {
+        "type": "cron",
+        "metadata": {
+            "timezone": "Etc/UTC",
+            "start": f"{start.minute} {start.hour} * * *",
+            "end": f"{end.minute} {end.hour} * * *",
+            "desiredReplicas": str(replicas),
+        },
+    }
+
+
 def quantity(text: str) -> float:
     """A resource.Quantity as KEDA writes external metric values ("35", "3500m")."""
     return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
@@ -179,13 +195,11 @@ def ready_replicas(cluster: LocalCluster, name: str) -> tuple[int, int]:
     return int(d["spec"].get("replicas") or 0), int(d.get("status", {}).get("readyReplicas") or 0)
 
 
-def wait_replicas(cluster: LocalCluster, name: str, want: int, timeout: float = 120) -> float:
-    """Seconds until the Deployment asks for and has `want` Ready replicas."""
-    began = time.monotonic()
+def wait_replicas(cluster: LocalCluster, name: str, want: int, timeout: float = 120) -> None:
+    """Until the Deployment asks for and has `want` Ready replicas."""
     wait_for(
         lambda: ready_replicas(cluster, name) == (want, want), f"{name} at {want} Ready replicas", timeout
     )
-    return time.monotonic() - began
 
 
 def test_the_external_metrics_api_is_available_through_the_aggregator(keda_cluster: LocalCluster) -> None:
@@ -218,11 +232,12 @@ def test_a_prometheus_queue_metric_scales_a_deployment_through_keda_and_the_hpa(
     wait_replicas(keda_cluster, name, 1)
 
     # 35 waiting requests at 10 per replica: the HPA asks for ceil(35 / 10) = 4 replicas.
-    gauge.waiting = 35
+    gauge.waiting, stepped = 35, time.monotonic()
     wait_for(
         lambda: external_metric(keda_cluster, metric, name) == 35, "the external metric at 35", timeout=60
     )
-    up_seconds = wait_replicas(keda_cluster, name, math.ceil(35 / WAITING_PER_REPLICA))
+    wait_replicas(keda_cluster, name, math.ceil(35 / WAITING_PER_REPLICA))
+    up_seconds = time.monotonic() - stepped
     # On its next pass the HPA sees 35 / 4 = 8.75 per replica, under the target: it stays at 4.
     wait_for(lambda: hpa_average(keda_cluster, name) == 8.75, "the HPA at 8.75 per replica", timeout=60)
     assert ready_replicas(keda_cluster, name) == (4, 4)
@@ -236,27 +251,18 @@ def test_a_prometheus_queue_metric_scales_a_deployment_through_keda_and_the_hpa(
     assert limited and (limited["status"], limited["reason"]) == ("True", "TooManyReplicas"), hpa["status"]
 
     # The queue drains: with no stabilisation window the HPA comes back down to 1 at once.
-    gauge.waiting = 3
-    down_seconds = wait_replicas(keda_cluster, name, 1)
-    print(f"load step to 4 Ready replicas: {up_seconds:.1f}s; back to 1: {down_seconds:.1f}s")
+    gauge.waiting, stepped = 3, time.monotonic()
+    wait_replicas(keda_cluster, name, 1)
+    down_seconds = time.monotonic() - stepped
+    print(
+        f"queue step to 4 Ready replicas: {up_seconds:.1f}s; queue drained to 1 replica: {down_seconds:.1f}s"
+    )
 
 
 def test_a_cron_window_brings_a_deployment_up_from_zero(keda_cluster: LocalCluster) -> None:
     name = "office-hours"
     apply(keda_cluster, deployment(name, replicas=0))
-    # A daily window from an hour ago to two hours ahead, in UTC: "now" is inside it whenever the test runs.
-    now = datetime.now(UTC)
-    start, end = now - timedelta(hours=1), now + timedelta(hours=2)
-    trigger = {
-        "type": "cron",
-        "metadata": {
-            "timezone": "Etc/UTC",
-            "start": f"{start.minute} {start.hour} * * *",
-            "end": f"{end.minute} {end.hour} * * *",
-            "desiredReplicas": "3",
-        },
-    }
-    apply(keda_cluster, scaled_object(name, [trigger], min_replicas=0))
+    apply(keda_cluster, scaled_object(name, [cron_window_around_now(replicas=3)], min_replicas=0))
     metric = hpa_metric_name(keda_cluster, name)
     assert metric.startswith("s0-cron-"), metric
     # KEDA's operator activates the Deployment (0 -> 1); the HPA takes it to the window's 3.
@@ -264,3 +270,90 @@ def test_a_cron_window_brings_a_deployment_up_from_zero(keda_cluster: LocalClust
     assert external_metric(keda_cluster, metric, name) == 3
     active = condition(get_json(keda_cluster, "scaledobject", name, "-n", NS), "Active")
     assert active and active["status"] == "True", active
+
+
+def scalable_crd() -> dict[str, Any]:
+    """A namespaced kind with a scale subresource, as ModelDeployment has one."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
+            "status": {
+                "type": "object",
+                "properties": {"replicas": {"type": "integer"}, "selector": {"type": "string"}},
+            },
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def established(cluster: LocalCluster, crd: str) -> bool:
+    found = condition(get_json(cluster, "crd", crd), "Established")
+    return bool(found and found["status"] == "True")
+
+
+def test_a_kind_defined_after_keda_started_is_scaled_through_its_scale_subresource(
+    keda_cluster: LocalCluster,
+) -> None:
+    apply(keda_cluster, scalable_crd())
+    wait_for(
+        lambda: established(keda_cluster, "widgets.example.com"), "the Widget CRD Established", timeout=60
+    )
+    name = "widget"
+    apply(
+        keda_cluster,
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"replicas": 1},
+        },
+    )
+    # The HPA controller refuses a target whose scale subresource has no selector (InvalidSelector).
+    keda_cluster.kubectl(
+        "patch",
+        "widget",
+        name,
+        "-n",
+        NS,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"replicas": 1, "selector": f"app={name}"}}),
+    )
+    so = scaled_object(name, [cron_window_around_now(replicas=4)], min_replicas=1)
+    so["spec"]["scaleTargetRef"] = {"apiVersion": "example.com/v1", "kind": "Widget", "name": name}
+    apply(keda_cluster, so)
+    hpa_metric_name(keda_cluster, name)
+    wait_for(
+        lambda: get_json(keda_cluster, "widget", name, "-n", NS)["spec"].get("replicas") == 4,
+        "the HPA writing 4 replicas through the Widget's scale subresource",
+        timeout=90,
+    )
+    hpa = get_json(keda_cluster, "hpa", f"keda-hpa-{name}", "-n", NS)
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "example.com/v1", "kind": "Widget", "name": name}

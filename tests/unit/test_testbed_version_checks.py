@@ -44,7 +44,9 @@ def fake(path: Path, version_line: str, version_first: bool) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-def warm_cache(cache: Path, version_first: bool, lws_version: str | None = None) -> Path:
+def warm_cache(
+    cache: Path, version_first: bool, lws_version: str | None = None, keda_version: str | None = None
+) -> Path:
     root = cache / cache_stamp()
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +55,10 @@ def warm_cache(cache: Path, version_first: bool, lws_version: str | None = None)
     fake(bin_dir / "etcd", "etcd Version: 3.6.8", version_first)
     fake(bin_dir / "helm", f"{build_sh_value('HELM_VERSION')}+g0000000", version_first)
     fake(bin_dir / "lws-controller", f"Version: {lws}", version_first)
+    # KEDA's version is read from the build info in the binary's bytes, as `go version -m` shows it.
+    keda = keda_version or build_sh_value("KEDA_VERSION")
+    for name in ("keda-operator", "keda-adapter"):
+        fake(bin_dir / name, f"mod\tgithub.com/kedacore/keda/v2\t{keda}\th1:0000", version_first)
     (root / ".complete").touch()
     return root
 
@@ -77,4 +83,12 @@ def test_a_wrong_version_fails_the_warm_path_naming_the_binary(tmp_path: Path) -
     assert result.returncode == 1
     assert "the LeaderWorkerSet controller" in result.stderr
     assert f"want 'Version: {build_sh_value('LWS_VERSION')}'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_wrong_keda_version_fails_the_warm_path_naming_the_binary(tmp_path: Path) -> None:
+    warm_cache(tmp_path, version_first=True, keda_version="v2.20.0")
+    result = run_build(tmp_path)
+    assert result.returncode == 1
+    assert "the KEDA operator reports 'github.com/kedacore/keda/v2\tv2.20.0'" in result.stderr
     assert result.stdout == ""
