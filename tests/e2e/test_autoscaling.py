@@ -181,14 +181,13 @@ def test_an_idle_model_scales_to_zero_and_a_cron_window_brings_it_back(rig: Rig,
         md(name, ns, "Qwen/Qwen3.5-9B", gpu="MI300X", accelerator=HALF_MI300X, autoscaling=autoscaling),
     )
     wait_status(
-        api,
-        ns,
-        name,
-        lambda s: (
-            "Active=True" in (s.get("autoscaling") or {}).get("message", "")
-            and (s.get("readyReplicas") or 0) >= 1
+        api, ns, name, lambda s: (s.get("readyReplicas") or 0) >= 1, "serving under load", timeout=180
+    )
+    wait_for(
+        lambda: ((get_or_none(rig.cluster, "scaledobject", name, "-n", ns) or {}).get("status") or {}).get(
+            "lastActiveTime"
         ),
-        "KEDA sees the load",
+        "KEDA has seen the load (the ScaledObject's lastActiveTime)",
         timeout=180,
     )
     patch = {"spec": {"autoscaling": {"minReplicas": 0, "idleTimeout": "20s"}}}
