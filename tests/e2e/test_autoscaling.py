@@ -107,7 +107,7 @@ def test_replicas_follow_the_queue_up_to_the_gpus_and_back_down(rig: Rig, api: A
         api,
         ns,
         name,
-        lambda s: "Ready=True" in (s.get("autoscaling") or {}).get("message", ""),
+        lambda s: "ScaledObject: Ready=True" in (s.get("autoscaling") or {}).get("message", ""),
         "KEDA Ready",
         120,
     )

@@ -248,7 +248,7 @@ def test_the_autoscalers_decision_is_read_from_its_hpa() -> None:
         "currentReplicas": 2,
         "placedReplicas": 2,
         "lastScaleTime": "2026-11-01T11:59:00Z",
-        "message": "ScalingActive=True (ValidMetricFound)",
+        "message": "HorizontalPodAutoscaler: ScalingActive=True (ValidMetricFound)",
     }
     assert keda_hpa not in decision.delete, "KEDA's HPA belongs to its ScaledObject, never deleted by us"
 

@@ -134,7 +134,12 @@ def autoscaling_status(p: Pass, scaling: Scaling) -> dict[str, Any] | None:
     kind = SCALED_OBJECT_KIND if scaling.provider == AutoscalingProvider.KEDA else HPA_KIND
     mine = scaled_object if kind == SCALED_OBJECT_KIND else hpa
     decided = hpa.scaling if hpa is not None else None
-    words = [s.scaling.conditions for s in (scaled_object, hpa) if s is not None and s.scaling is not None]
+    # Each object's conditions under its kind: KEDA's Active and the HPA's ScalingActive read apart.
+    words = [
+        f"{child.kind}: {child.scaling.conditions}"
+        for child in (scaled_object, hpa)
+        if child is not None and child.scaling is not None and child.scaling.conditions
+    ]
     status = {
         "provider": scaling.provider.value,
         "object": f"{kind}/{mine.name}" if mine is not None else None,
@@ -142,7 +147,7 @@ def autoscaling_status(p: Pass, scaling: Scaling) -> dict[str, Any] | None:
         "currentReplicas": decided.current_replicas if decided else None,
         "placedReplicas": scaling.placed,
         "lastScaleTime": decided.last_scale_time if decided else None,
-        "message": "; ".join(w for w in words if w) or None,
+        "message": "; ".join(words) or None,
     }
     return {k: v for k, v in status.items() if v is not None}
 
