@@ -37,12 +37,17 @@ from testbed.cluster import free_port
 from testbed.wait import wait_for
 
 SCRAPE_INTERVAL = "1s"
-# The relabelling docs/rollout.md gives for kubernetes_sd_configs (role: pod), plus the pod name so
+# The relabelling docs/rollout.md gives for kubernetes_sd_configs (role: pod), the model's name (the
+# autoscaler's queries select it, docs/autoscaling.md), plus the pod name so
 # that two pods of one revision stay two series (Prometheus drops targets with identical labels).
 RELABEL_CONFIGS: list[dict[str, Any]] = [
     {
         "source_labels": ["__meta_kubernetes_pod_label_modelfleet_io_revision"],
         "target_label": "modelfleet_io_revision",
+    },
+    {
+        "source_labels": ["__meta_kubernetes_pod_label_modelfleet_io_name"],
+        "target_label": "modelfleet_io_name",
     },
     {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
     {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},

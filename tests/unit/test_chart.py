@@ -37,7 +37,7 @@ PASS_THROUGH = {
     ".operator.affinity.podAntiAffinity",
 }
 # Keys the chart derives from other values instead of taking them from `config`.
-DERIVED_CONFIG_KEYS = {"namespaces", "metrics", "gatewayApi", "leaderWorkerSet"}
+DERIVED_CONFIG_KEYS = {"namespaces", "metrics", "gatewayApi", "leaderWorkerSet", "keda"}
 
 
 def object_nodes(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:

@@ -16,11 +16,14 @@ from pydantic import BaseModel, ValidationError
 from modelfleet.api import (
     AcceleratorSpec,
     AnalysisTemplate,
+    AutoscalingMetric,
+    AutoscalingSpec,
     CacheSpec,
     CanaryStep,
     ModelDeploymentSpec,
     ModelSource,
     ModelSpec,
+    ScalingRules,
     TrafficRouting,
     parse_spec,
 )
@@ -159,8 +162,21 @@ def test_crd_names_subresources_and_printer_columns() -> None:
     assert "status" in version["subresources"]
     columns = {c["name"].upper(): c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert list(columns) == [
-        "MODEL", "ENGINE", "GPU", "GPUS", "TP", "PP", "READY", "CANARY", "PHASE", "WEIGHTS", "AGE"
-    ]  # fmt: skip
+        "MODEL",
+        "ENGINE",
+        "GPU",
+        "GPUS",
+        "TP",
+        "PP",
+        "READY",
+        "CURRENT",
+        "DESIRED",
+        "CANARY",
+        "PHASE",
+        "WEIGHTS",
+        "AGE",
+    ]
+    assert columns["CURRENT"] == ".status.replicas" and columns["DESIRED"] == ".spec.replicas"
     assert columns["CANARY"] == ".status.rollout.weight" and columns["READY"] == ".status.ready"
     assert columns["WEIGHTS"] == ".status.staging.progress"
 
@@ -256,6 +272,36 @@ RULE_CASES: list[tuple[type[BaseModel], st.SearchStrategy[dict[str, Any]]]] = [
         merged(st.just({"name": "t", "query": "up"}), optional("max", 1.0), optional("min", 0.0)),
     ),
     (
+        AutoscalingMetric,
+        merged(
+            st.sampled_from([{"type": "waitingRequests"}, {"type": "prometheus"}, {"type": "kvCacheUsage"}]),
+            st.sampled_from([{"target": 0.5}, {"target": 4}]),
+            optional("query", "up"),
+            optional("name", "q"),
+        ),
+    ),
+    (
+        ScalingRules,
+        merged(
+            st.sampled_from(
+                [{"stabilizationWindow": "0s"}, {"stabilizationWindow": "1h"}, {"stabilizationWindow": "61m"}]
+            ),
+            st.just({"replicasPerStep": 1}),
+            st.sampled_from([{"period": "500ms"}, {"period": "1s"}, {"period": "30m"}, {"period": "31m"}]),
+        ),
+    ),
+    (
+        AutoscalingSpec,
+        merged(
+            st.sampled_from([{"maxReplicas": 1}, {"maxReplicas": 3}]),
+            st.sampled_from([{}, {"minReplicas": 0}, {"minReplicas": 2}]),
+            optional("idleTimeout", "5m"),
+            optional("metrics", []),
+            st.sampled_from([{}, {"provider": "hpa"}, {"provider": "keda"}]),
+            optional("cron", [{"timezone": "UTC", "start": "0 8 * * *", "end": "0 9 * * *", "replicas": 2}]),
+        ),
+    ),
+    (
         PodSpecAdditions,
         merged(
             optional("priorityClassName", "llm"),
@@ -284,3 +330,11 @@ def test_every_model_with_a_cel_rule_is_checked_against_its_validator() -> None:
     schema = ModelDeploymentSpec.model_json_schema(by_alias=True)
     with_rules = {name for name, node in schema["$defs"].items() if "x-kubernetes-validations" in node}
     assert with_rules == checked
+
+
+def test_exclusive_bounds_are_openapi_v3_booleans_next_to_their_bound() -> None:
+    """pydantic's gt=0 is exclusiveMinimum: 0 (JSON Schema 2020-12); the API server refuses a number there."""
+    target = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "autoscaling"
+    ]["properties"]["metrics"]["items"]["properties"]["target"]
+    assert target["exclusiveMinimum"] is True and target["minimum"] == 0

@@ -80,6 +80,9 @@ annotations:
 {{- if not .Values.leaderWorkerSet.enabled }}
 {{- $_ := set $config "leaderWorkerSet" false }}
 {{- end }}
+{{- if not .Values.keda.enabled }}
+{{- $_ := set $config "keda" false }}
+{{- end }}
 {{- $_ := set $config.leaderElection "leaseName" (include "modelfleet.fullname" .) }}
 {{- $_ := set $config.leaderElection "leaseNamespace" .Release.Namespace }}
 {{- if not $config.cache.fetchImage }}
@@ -144,6 +147,9 @@ annotations:
   resources: [secrets]
   verbs: [get]
 {{- end }}
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list, watch, create, patch, delete]
 {{- if .Values.gatewayApi.enabled }}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
@@ -152,6 +158,11 @@ annotations:
 {{- if .Values.leaderWorkerSet.enabled }}
 - apiGroups: [leaderworkerset.x-k8s.io]
   resources: [leaderworkersets]
+  verbs: [list, watch, create, patch, delete]
+{{- end }}
+{{- if .Values.keda.enabled }}
+- apiGroups: [keda.sh]
+  resources: [scaledobjects]
   verbs: [list, watch, create, patch, delete]
 {{- end }}
 {{- end }}
@@ -166,6 +177,9 @@ annotations:
 {{- end }}
 {{- if .Values.leaderWorkerSet.enabled }}
 {{- $crds = append $crds "leaderworkersets.leaderworkerset.x-k8s.io" }}
+{{- end }}
+{{- if .Values.keda.enabled }}
+{{- $crds = append $crds "scaledobjects.keda.sh" }}
 {{- end }}
 {{- /* Never emit an empty resourceNames: RBAC reads it as "every name". */}}
 {{- if $crds }}

@@ -22,28 +22,13 @@ A p95 over a handful of requests is noise. Every built-in query ends with
 ``and on() (<requests in the window> >= MIN_REQUESTS)``, so with fewer requests Prometheus returns
 no data and the verdict is *inconclusive* (the step holds, bounded by the progress deadline).
 
-Metric names, verified against each engine's source:
-
-* vLLM ``vllm/v1/metrics/loggers.py``: histograms ``vllm:time_to_first_token_seconds``,
-  ``vllm:inter_token_latency_seconds`` (older releases: ``vllm:time_per_output_token_seconds``;
-  releases in between emit both, identical), gauge ``vllm:num_requests_waiting``, counter
-  ``vllm:request_success_total`` labelled ``finished_reason`` in stop | length | abort | error |
-  repetition (``vllm/v1/engine/__init__.py`` FinishReason; every finished request is counted).
-* SGLang ``python/sglang/srt/metrics/collector.py``: histograms
-  ``sglang:time_to_first_token_seconds``, ``sglang:inter_token_latency_seconds`` (older:
-  ``sglang:time_per_output_token_seconds``), gauge ``sglang:num_queue_reqs``, counters
-  ``sglang:num_requests_total``, ``sglang:num_aborted_requests_total``.
-* TGI ``router/src/server.rs``, ``backends/v3/src/{backend,queue}.rs``, ``docs/source/reference/
-  metrics.md``: histograms ``tgi_request_queue_duration``, ``tgi_batch_inference_duration``
-  (label ``method`` prefill | decode), ``tgi_request_mean_time_per_token_duration``; counters
-  ``tgi_request_count``, ``tgi_request_success``, ``tgi_request_failure`` (label ``err``); gauge
-  ``tgi_queue_size``. TGI's exporter (metrics-exporter-prometheus 0.15) adds no ``_total`` suffix,
-  and every ``*duration`` histogram gets buckets, so ``_bucket`` series exist.
+Metric names: :mod:`modelfleet.catalog.engine_metrics`, their one home (the autoscaler reads them too).
 """
 
 from __future__ import annotations
 
 from modelfleet.api import AnalysisTemplate, RolloutSpec
+from modelfleet.catalog.engine_metrics import ENGINE_METRICS, histogram_p95, ttft_p95
 from modelfleet.catalog.types import Engine
 
 SELECTOR = 'modelfleet_io_revision="{{revision}}",namespace="{{namespace}}"'
@@ -56,9 +41,8 @@ ERROR_RATE_MAX = 0.05  # ratio 0-1
 QUEUE_DEPTH_MAX = 32  # requests waiting in one pod's engine queue
 
 
-def _p95(histogram: str, extra_labels: str = "") -> str:
-    labels = SELECTOR + (f",{extra_labels}" if extra_labels else "")
-    return f"histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket{{{labels}}}[{WINDOW}])))"
+def _p95(histogram: str) -> str:
+    return histogram_p95(histogram, SELECTOR, WINDOW)
 
 
 def _ratio(errors: str, total: str, error_labels: str = "") -> str:
@@ -79,47 +63,34 @@ def _gated(query: str, request_counter: str) -> str:
     return f"({query}) and on() (sum(increase({request_counter}{{{SELECTOR}}}[{WINDOW}])) >= {MIN_REQUESTS})"
 
 
-_VLLM_REQUESTS = "vllm:request_success_total"
-_SGLANG_REQUESTS = "sglang:num_requests_total"
-_TGI_REQUESTS = "tgi_request_count"
-_PREFILL = 'method="prefill"'
+def _itl(engine: Engine) -> str:
+    metrics = ENGINE_METRICS[engine]
+    query = _p95(metrics.itl_histogram)
+    return f"{query} or {_p95(metrics.itl_histogram_legacy)}" if metrics.itl_histogram_legacy else query
 
-# name -> (query, request counter used for the minimum-requests gate)
-_QUERIES: dict[Engine, dict[str, tuple[str, str]]] = {
-    Engine.VLLM: {
-        "ttft-p95": (_p95("vllm:time_to_first_token_seconds"), _VLLM_REQUESTS),
-        "itl-p95": (
-            f"{_p95('vllm:inter_token_latency_seconds')} or {_p95('vllm:time_per_output_token_seconds')}",
-            _VLLM_REQUESTS,
-        ),
+
+def _error_rate(engine: Engine) -> str:
+    metrics = ENGINE_METRICS[engine]
+    if engine == Engine.VLLM:
         # abort counts too: older releases report engine errors as abort (client cancels as well).
-        "error-rate": (
-            _ratio(_VLLM_REQUESTS, _VLLM_REQUESTS, 'finished_reason=~"error|abort"'),
-            _VLLM_REQUESTS,
-        ),
-        "queue-depth": (_queue("vllm:num_requests_waiting"), _VLLM_REQUESTS),
-    },
-    Engine.SGLANG: {
-        "ttft-p95": (_p95("sglang:time_to_first_token_seconds"), _SGLANG_REQUESTS),
-        "itl-p95": (
-            f"{_p95('sglang:inter_token_latency_seconds')} or {_p95('sglang:time_per_output_token_seconds')}",
-            _SGLANG_REQUESTS,
-        ),
-        "error-rate": (_ratio("sglang:num_aborted_requests_total", _SGLANG_REQUESTS), _SGLANG_REQUESTS),
-        "queue-depth": (_queue("sglang:num_queue_reqs"), _SGLANG_REQUESTS),
-    },
-    Engine.TGI: {
-        # TGI has no TTFT histogram: queue time p95 + prefill batch p95 approximates it from above.
-        "ttft-p95": (
-            f"{_p95('tgi_request_queue_duration')} + on() {_p95('tgi_batch_inference_duration', _PREFILL)}",
-            _TGI_REQUESTS,
-        ),
-        "itl-p95": (_p95("tgi_request_mean_time_per_token_duration"), _TGI_REQUESTS),
+        return _ratio(metrics.requests_total, metrics.requests_total, 'finished_reason=~"error|abort"')
+    if engine == Engine.TGI:
         # Validation failures are the client's request, not the canary's fault.
-        "error-rate": (_ratio("tgi_request_failure", _TGI_REQUESTS, 'err!="validation"'), _TGI_REQUESTS),
-        "queue-depth": (_queue("tgi_queue_size"), _TGI_REQUESTS),
-    },
-}
+        assert metrics.errors_total is not None
+        return _ratio(metrics.errors_total, metrics.requests_total, 'err!="validation"')
+    assert metrics.errors_total is not None
+    return _ratio(metrics.errors_total, metrics.requests_total)
+
+
+def _queries(engine: Engine) -> dict[str, str]:
+    """name -> query; the minimum-requests gate is added by :func:`builtin_templates`."""
+    return {
+        "ttft-p95": ttft_p95(engine, SELECTOR, WINDOW),
+        "itl-p95": _itl(engine),
+        "error-rate": _error_rate(engine),
+        "queue-depth": _queue(ENGINE_METRICS[engine].waiting),
+    }
+
 
 _THRESHOLDS = {
     "ttft-p95": TTFT_P95_MAX_SECONDS,
@@ -132,8 +103,10 @@ _THRESHOLDS = {
 def builtin_templates(engine: Engine) -> dict[str, AnalysisTemplate]:
     """The four built-ins for an engine, with default thresholds and the minimum-requests gate."""
     return {
-        name: AnalysisTemplate(name=name, query=_gated(query, requests), max=_THRESHOLDS[name])
-        for name, (query, requests) in _QUERIES[engine].items()
+        name: AnalysisTemplate(
+            name=name, query=_gated(query, ENGINE_METRICS[engine].requests_total), max=_THRESHOLDS[name]
+        )
+        for name, query in _queries(engine).items()
     }
 
 

@@ -21,6 +21,17 @@ from modelfleet.api.spec import (
     ServingSpec,
     parse_spec,
 )
+from modelfleet.api.spec_autoscaling import (
+    AVERAGED_METRICS,
+    AutoscalingMetric,
+    AutoscalingProvider,
+    AutoscalingSpec,
+    CronWindow,
+    MetricType,
+    ScalingBehavior,
+    ScalingRules,
+    TargetType,
+)
 from modelfleet.api.spec_cache import CacheMode, CacheSpec
 from modelfleet.api.spec_model import (
     HuggingFaceSource,
@@ -51,6 +62,7 @@ from modelfleet.api.spec_rollout import (
 )
 from modelfleet.api.status import (
     AnalysisResult,
+    AutoscalingStatus,
     Condition,
     ModelDeploymentStatus,
     ModelFilesStatus,
@@ -66,9 +78,19 @@ __all__ = [
     "CONDITION_REASONS",
     "EVENT_REASONS",
     "BUILTIN_ANALYSIS_TEMPLATES",
+    "AVERAGED_METRICS",
     "AcceleratorSpec",
     "CacheMode",
     "CacheSpec",
+    "AutoscalingMetric",
+    "AutoscalingProvider",
+    "AutoscalingSpec",
+    "AutoscalingStatus",
+    "CronWindow",
+    "MetricType",
+    "ScalingBehavior",
+    "ScalingRules",
+    "TargetType",
     "AnalysisResult",
     "AnalysisStep",
     "AnalysisTemplate",

@@ -38,6 +38,7 @@ class ConditionType(StrEnum):
     LICENSE_ACCEPTED = "LicenseAccepted"
     SIZING_ESTIMATED = "SizingEstimated"
     MODEL_DISCOVERED = "ModelDiscovered"
+    SCALING_LIMITED = "ScalingLimited"  # only with spec.autoscaling
 
 
 class Reason(StrEnum):
@@ -80,6 +81,9 @@ class Reason(StrEnum):
     INVALID_MODEL_FILES = "InvalidModelFiles"
     TOKEN_SECRET_UNREADABLE = "TokenSecretUnreadable"
     SOURCE_NOT_READ = "SourceNotRead"
+    # ScalingLimited
+    WITHIN_CAPACITY = "WithinCapacity"
+    MAX_REPLICAS_ABOVE_CAPACITY = "MaxReplicasAboveCapacity"
     # Degraded / any
     INVALID_SPEC = "InvalidSpec"
     AS_EXPECTED = "AsExpected"
@@ -141,6 +145,11 @@ CONDITION_REASONS: dict[ConditionType, dict[Reason, ConditionStatus]] = {
     ConditionType.SIZING_ESTIMATED: {
         Reason.ARCHITECTURE_UNKNOWN: ConditionStatus.TRUE,
         Reason.ARCHITECTURE_KNOWN: ConditionStatus.FALSE,
+    },
+    ConditionType.SCALING_LIMITED: {
+        Reason.INSUFFICIENT_CAPACITY: ConditionStatus.TRUE,
+        Reason.MAX_REPLICAS_ABOVE_CAPACITY: ConditionStatus.TRUE,
+        Reason.WITHIN_CAPACITY: ConditionStatus.FALSE,
     },
     ConditionType.LICENSE_ACCEPTED: {
         Reason.LICENSE_ALLOWED: ConditionStatus.TRUE,

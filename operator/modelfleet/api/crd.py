@@ -30,6 +30,7 @@ NAME_TOO_LONG = (
 )
 HEADER = "# Generated from operator/modelfleet/api by `modelfleet crd -o crds` (`make crds`). Do not edit.\n"
 
+_EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 # Keywords the API server rejects, or that mean nothing once refs are inlined.
 _DROPPED_KEYS = {"title", "$defs", "additionalProperties"}
 
@@ -46,6 +47,18 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "TP", "type": "integer", "jsonPath": ".status.plan.tensorParallel"},
     {"name": "PP", "type": "integer", "jsonPath": ".status.plan.pipelineParallel"},
     {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
+    {
+        "name": "Current",
+        "type": "integer",
+        "jsonPath": ".status.replicas",
+        "description": "Replicas running, all revisions",
+    },
+    {
+        "name": "Desired",
+        "type": "integer",
+        "jsonPath": ".spec.replicas",
+        "description": "Replicas asked for (by the autoscaler when spec.autoscaling is set)",
+    },
     {
         "name": "Canary",
         "type": "integer",
@@ -75,7 +88,8 @@ def structural_schema(model: type[BaseModel], with_defaults: bool = True) -> dic
 def _add_factory_defaults(root: dict[str, Any], definitions: dict[str, Any]) -> None:
     """Pydantic leaves ``default_factory`` values out of the schema; put them back.
 
-    A nested object gets ``default: {}`` (the API server then applies its fields' own defaults);
+    A nested object gets ``default: {}`` (the API server then applies its fields' own defaults), or
+    the whole default value when its fields have none of their own;
     a non-empty list default (the canary steps) is written out in full; an empty list is left
     absent, which means the same and keeps stored objects short.
     """
@@ -89,7 +103,14 @@ def _add_factory_defaults(root: dict[str, Any], definitions: dict[str, Any]) -> 
                 continue
             value = field.default_factory()  # type: ignore[call-arg]
             alias = field.alias or name
-            if isinstance(value, BaseModel):
+            if isinstance(value, BaseModel) and any(
+                f.is_required() for f in type(value).model_fields.values()
+            ):
+                # Its fields have no defaults of their own (scaleUp and scaleDown differ): write it out.
+                schema["properties"][alias]["default"] = value.model_dump(
+                    by_alias=True, exclude_none=True, mode="json"
+                )
+            elif isinstance(value, BaseModel):
                 schema["properties"][alias]["default"] = {}
             elif isinstance(value, list) and value:
                 schema["properties"][alias]["default"] = [
@@ -128,6 +149,11 @@ def _clean(node: Any, definitions: dict[str, Any], with_defaults: bool) -> Any:
             result[key] = " ".join(value.split())
         elif key == "const":
             result["enum"] = [value]
+        elif key in _EXCLUSIVE_BOUNDS and not isinstance(value, bool):
+            # JSON Schema 2020-12 writes `gt=0` as exclusiveMinimum: 0; OpenAPI v3 (the API server)
+            # wants minimum: 0 with exclusiveMinimum: true.
+            result[_EXCLUSIVE_BOUNDS[key]] = value
+            result[key] = True
         elif key in ("properties", "patternProperties"):
             result[key] = {k: _clean(v, definitions, with_defaults) for k, v in value.items()}
         elif key == "x-kubernetes-validations" or key.startswith("x-kubernetes-list"):

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from modelfleet.api.base import LIST_MAX_ITEMS, LONG_STRING_MAX_LENGTH, ApiModel, cel
 from modelfleet.api.errors import SpecError, spec_error_from
+from modelfleet.api.spec_autoscaling import AutoscalingSpec, MetricType
 from modelfleet.api.spec_model import ModelSpec
 from modelfleet.api.spec_pod import PodTemplateAdditions
 from modelfleet.api.spec_rollout import RolloutSpec
@@ -151,6 +152,14 @@ class AcceleratorSpec(ApiModel):
 class ModelDeploymentSpec(ApiModel):
     """What to serve, with which engine, how big, and how new versions roll out."""
 
+    model_config = cel(
+        (
+            "!has(self.autoscaling) || self.engine.name != 'tgi'"
+            " || self.autoscaling.metrics.all(m, m.type != 'kvCacheUsage')",
+            "TGI exports no KV-cache usage: scale it on waitingRequests, runningRequests or ttftP95",
+        )
+    )
+
     model: ModelSpec = Field(description="The model checkpoint to serve.")
     engine: EngineSpec = Field(
         default_factory=EngineSpec, description="Inference engine and its extra flags."
@@ -162,13 +171,33 @@ class ModelDeploymentSpec(ApiModel):
         default_factory=AcceleratorSpec, description="GPU type and parallel layout."
     )
     replicas: int = Field(
-        1, description="Replicas of the stable revision (each replica is one model copy).", ge=0, le=1000
+        1,
+        description="Replicas of the stable revision (each replica is one model copy). With autoscaling, the autoscaler sets it: leave it out of Git.",
+        ge=0,
+        le=1000,
+    )
+    autoscaling: AutoscalingSpec | None = Field(
+        None,
+        description="Follow the load between minReplicas and maxReplicas with KEDA or the HPA, which set replicas through the scale subresource.",
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="How a new revision is rolled out.")
     pod_template: PodTemplateAdditions = Field(
         default_factory=PodTemplateAdditions,
         description="Scheduling, identity, labels, annotations and volumes added to every engine pod.",
     )
+
+    @model_validator(mode="after")
+    def _engine_exports_metrics(self) -> ModelDeploymentSpec:
+        autoscaling = self.autoscaling
+        if (
+            autoscaling is not None
+            and self.engine.name == Engine.TGI
+            and any(m.type == MetricType.KV_CACHE_USAGE for m in autoscaling.metrics)
+        ):
+            raise ValueError(
+                "autoscaling: TGI exports no KV-cache usage: scale it on waitingRequests, runningRequests or ttftP95"
+            )
+        return self
 
 
 def parse_spec(data: Mapping[str, Any] | None) -> ModelDeploymentSpec:

@@ -25,7 +25,7 @@ class Verdict(StrEnum):
 
 class Condition(ApiModel):
     type: str = Field(
-        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted or ModelDiscovered.",
+        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted, ModelDiscovered or ScalingLimited.",
         max_length=64,
     )
     status: ConditionStatus = Field(description="True, False or Unknown.")
@@ -186,6 +186,28 @@ class StagingStatus(ApiModel):
     )
 
 
+class AutoscalingStatus(ApiModel):
+    """What the autoscaler decided and why, as its own object's status says (the operator only reads it)."""
+
+    provider: str | None = Field(None, description="keda or hpa: the provider in force.", max_length=16)
+    object: str | None = Field(
+        None, description="The autoscaler's object, e.g. ScaledObject/qwen3-8b.", max_length=512
+    )
+    desired_replicas: int | None = Field(None, description="Replicas the autoscaler last asked for.")
+    current_replicas: int | None = Field(None, description="Replicas the autoscaler last saw.")
+    placed_replicas: int | None = Field(
+        None, description="Replicas the free GPUs hold; below the asked replicas, ScalingLimited is True."
+    )
+    last_scale_time: str | None = Field(
+        None, description="When the autoscaler last changed replicas. " + _TIME
+    )
+    message: str | None = Field(
+        None,
+        description="The autoscaler's own conditions (AbleToScale, ScalingActive, ScalingLimited) in its words.",
+        max_length=LONG_STRING_MAX_LENGTH,
+    )
+
+
 class ModelDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(None, description="metadata.generation last reconciled.")
     phase: Phase | None = Field(
@@ -193,7 +215,7 @@ class ModelDeploymentStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted, ModelDiscovered.",
+        description="Ready, Progressing, Degraded, Schedulable, LicenseAccepted, ModelDiscovered, ScalingLimited.",
         max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
@@ -203,6 +225,7 @@ class ModelDeploymentStatus(ApiModel):
     )
     revisions: Revisions | None = Field(None, description="Stable and canary revision hashes.")
     rollout: RolloutStatus | None = Field(None, description="Progress of the current rollout.")
+    autoscaling: AutoscalingStatus | None = Field(None, description="What the autoscaler decided and why.")
     replicas: int | None = Field(None, description="Replicas of all revisions (scale subresource).")
     ready_replicas: int | None = Field(None, description="Ready replicas of all revisions.")
     ready: str | None = Field(None, description="ready/desired, e.g. '2/2' (printer column).")

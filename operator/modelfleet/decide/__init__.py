@@ -18,6 +18,7 @@ top-down, one module per stage, all sharing one :class:`~modelfleet.decide.input
 from __future__ import annotations
 
 from modelfleet.api import AnalysisResult, ConditionStatus, ConditionType, Phase, Reason
+from modelfleet.decide.autoscaling import autoscaling_status
 from modelfleet.decide.checks import INVALID, Halt, run_checks
 from modelfleet.decide.children import plan_children, plan_job
 from modelfleet.decide.events import pass_events
@@ -79,9 +80,10 @@ def rolled_out(p: Pass, rolled: Rolled, staging: Staging) -> Decision:
         rollout=machine.status.model_dump(by_alias=True, exclude_none=True) if machine.status else None,
         replicas=sum(machine.replicas.values()),
         ready_replicas=ready_replicas,
-        ready=f"{min(ready_replicas, p.spec.replicas)}/{p.spec.replicas}",
+        ready=f"{min(ready_replicas, p.desired)}/{p.desired}",
         staging=staging.status,
         caches=staging.caches,
+        autoscaling=autoscaling_status(p, rolled.scaling),
     )
     message = machine.progressing[2] or (p.plan.reasons[0] if p.plan.reasons else "")
     if rolled.held is not None:

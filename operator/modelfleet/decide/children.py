@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelfleet.api import TrafficProvider
+from modelfleet.decide.autoscaling import autoscaler_object
 from modelfleet.decide.evaluation_job import job_name, render_evaluation_job
 from modelfleet.decide.inputs import JobPlan, Pass
 from modelfleet.decide.observed import SPEC_HASH_LABEL, Child
@@ -68,6 +69,9 @@ def desired_children(p: Pass, rolled: Rolled) -> tuple[list[dict[str, Any]], set
             )
         )
     desired.append(memo.umbrella_service(spec, name=obs.name, namespace=obs.namespace, config=config))
+    autoscaler = autoscaler_object(p, rolled.scaling)
+    if autoscaler is not None:
+        desired.append(autoscaler)
     keep: set[Key] = set()
     if rolled.provider == TrafficProvider.GATEWAY_API and spec.rollout.canary.traffic_routing.gateway_api:
         weights = rolled.decision.weights

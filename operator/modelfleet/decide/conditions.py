@@ -16,6 +16,7 @@ ORDER = (
     ConditionType.LICENSE_ACCEPTED,
     ConditionType.SIZING_ESTIMATED,
     ConditionType.MODEL_DISCOVERED,
+    ConditionType.SCALING_LIMITED,
 )
 # Transitions that deserve a Warning event rather than a Normal one.
 WARN_WHEN_FALSE = {
@@ -37,7 +38,10 @@ QUIET_START: set[tuple[ConditionType, ConditionStatus, str | None]] = {
     (ConditionType.DEGRADED, ConditionStatus.FALSE, None),
     (ConditionType.LICENSE_ACCEPTED, ConditionStatus.TRUE, None),
     (ConditionType.MODEL_DISCOVERED, ConditionStatus.TRUE, None),
+    (ConditionType.SCALING_LIMITED, ConditionStatus.FALSE, None),
 }
+# Conditions that warn when True: the autoscaler is held back by the GPUs.
+WARN_WHEN_TRUE = {ConditionType.SCALING_LIMITED}
 
 
 def rfc3339(when: datetime) -> str:
@@ -69,6 +73,11 @@ class ConditionSet:
             observed_generation=self._generation,
         )
 
+    def remove(self, type_: ConditionType) -> None:
+        """The condition no longer applies (ScalingLimited once autoscaling is removed)."""
+        self._previous.pop(type_.value, None)
+        self._current.pop(type_.value, None)
+
     def previous(self, type_: ConditionType) -> Condition | None:
         """The condition as the stored status had it, before this pass."""
         return self._previous.get(type_.value)
@@ -99,7 +108,10 @@ class ConditionSet:
                 type_ in WARN_WHEN_FALSE
                 and now.status == ConditionStatus.FALSE
                 and (type_, now.reason) not in NOT_A_WARNING
-            ) or (type_ == ConditionType.DEGRADED and now.status == ConditionStatus.TRUE)
+            ) or (
+                (type_ == ConditionType.DEGRADED or type_ in WARN_WHEN_TRUE)
+                and now.status == ConditionStatus.TRUE
+            )
             event = Event(
                 "Warning" if warn else "Normal",
                 now.reason or type_.value,

@@ -76,6 +76,7 @@ class Context:
     render: RenderConfig
     gateway_api: bool  # the Gateway API CRDs are installed
     lws: bool = True  # the LeaderWorkerSet CRD is installed
+    keda: bool = False  # KEDA's ScaledObject CRD is installed
     memo: RenderMemo = field(default_factory=RenderMemo, compare=False, repr=False)
 
 
@@ -128,6 +129,13 @@ class Pass:
     facts: ModelFacts | None = None
     chosen_plan: Plan | None = None  # set by the plan check
     inputs_hash: str = ""  # of the spec fields the plan came from
+    placed_replicas: int | None = None  # set by the rollout stage: the replicas the GPUs hold
+
+    @property
+    def desired(self) -> int:
+        """The replicas this pass runs for the model: ``spec.replicas``, or with autoscaling what
+        the GPUs hold of it (``ScalingLimited`` says when that is fewer)."""
+        return self.spec.replicas if self.placed_replicas is None else self.placed_replicas
 
     @classmethod
     def start(

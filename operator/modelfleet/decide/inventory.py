@@ -152,6 +152,16 @@ class Inventory:
                 shapes.setdefault(node.gpu_type, set()).add(node.allocatable)
         return {gpu: tuple(sorted(sizes, reverse=True)) for gpu, sizes in sorted(shapes.items())}
 
+    def allocatable_per_node(self) -> dict[str, tuple[int, ...]]:
+        """Every schedulable GPU node's allocatable GPUs, by catalog GPU type, as if nothing ran:
+        the most the whole fleet could ever hold.
+
+        >>> h = NodeGpus("h0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True)
+        >>> Inventory((h,), (PodGpus("h0", "nvidia.com/gpu", 4, "llm/m"),)).allocatable_per_node()
+        {'H200': (8,)}
+        """
+        return _free(self.nodes, {})
+
     def allocated_by_type(self) -> dict[str, int]:
         """GPUs held by ModelFleet pods, by catalog GPU type (for the operator's metrics)."""
         return dict(self._ours_by_type)

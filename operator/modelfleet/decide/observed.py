@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelfleet.render.autoscaling import AUTOSCALER_KINDS
 from modelfleet.render.names import (
     CACHE_LABEL,
     MANAGED_BY,
@@ -21,6 +22,17 @@ from modelfleet.render.names import (
 
 # What the reconciler owns, by kind; anything else carrying our labels is left alone.
 WORKLOAD_KINDS = ("Deployment", "LeaderWorkerSet")
+
+
+@dataclass(frozen=True)
+class ScalingSummary:
+    """What an autoscaler's object says: an HPA's desired and current replicas, and the conditions of
+    an HPA or a KEDA ScaledObject as ``Type=Status (Reason)``, with the message of any that is False."""
+
+    desired_replicas: int | None = None
+    current_replicas: int | None = None
+    last_scale_time: str | None = None
+    conditions: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,7 @@ class Child:
         True  # workloads: their controller has seen the latest spec (ready_replicas is up to date)
     )
     cache: str | None = None  # workloads: the weight cache their pods mount
+    scaling: ScalingSummary | None = None  # HorizontalPodAutoscaler and ScaledObject only
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,7 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
             for ref in rule.get("backendRefs") or []:
                 pairs.append((str(ref.get("name")), int(ref.get("weight", 1))))
         weights = tuple(pairs)
+    scaling = scaling_summary(status) if kind in AUTOSCALER_KINDS else None
     owned = any(
         ref.get("controller") and ref.get("kind") == "ModelDeployment"
         for ref in meta.get("ownerReferences") or []
@@ -108,6 +122,33 @@ def child_summary(obj: Mapping[str, Any]) -> Child:
         owned=owned,
         current=current,
         cache=labels.get(CACHE_LABEL),
+        scaling=scaling,
+    )
+
+
+def scaling_summary(status: Mapping[str, Any]) -> ScalingSummary:
+    """The autoscaler's decision and its reasons, from an HPA's or a ScaledObject's status.
+
+    >>> scaling_summary({"desiredReplicas": 3, "currentReplicas": 2, "conditions": [
+    ...     {"type": "AbleToScale", "status": "True", "reason": "SucceededRescale"},
+    ...     {"type": "ScalingActive", "status": "False", "reason": "FailedGetExternalMetric",
+    ...      "message": "no metric"}]}).conditions
+    'AbleToScale=True (SucceededRescale); ScalingActive=False (FailedGetExternalMetric: no metric)'
+    """
+    parts = []
+    for condition in status.get("conditions") or []:
+        reason = condition.get("reason") or ""
+        if condition.get("status") == "False" and condition.get("message"):
+            reason = f"{reason}: {condition['message']}" if reason else str(condition["message"])
+        parts.append(
+            f"{condition.get('type')}={condition.get('status')}" + (f" ({reason})" if reason else "")
+        )
+    desired, current = status.get("desiredReplicas"), status.get("currentReplicas")
+    return ScalingSummary(
+        desired_replicas=int(desired) if desired is not None else None,
+        current_replicas=int(current) if current is not None else None,
+        last_scale_time=status.get("lastScaleTime"),
+        conditions="; ".join(parts),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from modelfleet.api import ACTION_ANNOTATION, ModelDeploymentSpec, Reason, RolloutAction, TrafficProvider
+from modelfleet.decide.autoscaling import Scaling, plan_scaling
 from modelfleet.decide.inputs import Context, Observed, Pass
 from modelfleet.decide.observed import WORKLOAD_KINDS, Child
 from modelfleet.planner.fit import FitResult, fit_in_inventory
@@ -24,6 +25,7 @@ class Rolled:
     provider: TrafficProvider
     canary_fit: FitResult | None  # whether the target's replicas fit, while it has no workload
     decision: RolloutDecision
+    scaling: Scaling  # the autoscaling provider, and the replicas the GPUs hold of those asked
     cache: str | None = None  # the weight cache the spec's revision mounts
     held: str | None = None  # the spec's revision, while it waits for its weights (target is then not it)
 
@@ -84,16 +86,17 @@ def roll_out(p: Pass, cache: str | None = None, hold: bool = False) -> Rolled:
         stable = None  # its workload is gone (deleted by hand): start again from the target
     free_all = p.obs.inventory.free_per_node()
     provider = traffic_provider(spec, p.ctx)
-    total_replicas = sum(w.replicas or 0 for w in workloads.values()) or spec.replicas
-    canary_fit = (
-        fit_in_inventory(chosen, free_all, max(1, spec.replicas)) if target not in workloads else None
-    )
+    scaling = plan_scaling(p)
+    p.placed_replicas = scaling.placed
+    desired = p.desired
+    total_replicas = sum(w.replicas or 0 for w in workloads.values()) or desired
+    canary_fit = fit_in_inventory(chosen, free_all, max(1, desired)) if target not in workloads else None
     decision = rollout_step(
         RolloutInput(
             now=p.obs.now,
             target_revision=target,
             stable_revision=stable,
-            desired_replicas=spec.replicas,
+            desired_replicas=desired,
             spec=spec.rollout,
             status=p.previous.rollout,
             revisions={
@@ -111,7 +114,7 @@ def roll_out(p: Pass, cache: str | None = None, hold: bool = False) -> Rolled:
             evaluation_jobs={step: state for step, state in p.jobs.items() if state is not None},
         )
     )
-    return Rolled(target, stable, workloads, provider, canary_fit, decision, cache=cache, held=held)
+    return Rolled(target, stable, workloads, provider, canary_fit, decision, scaling, cache=cache, held=held)
 
 
 def traffic_provider(spec: ModelDeploymentSpec, ctx: Context) -> TrafficProvider:

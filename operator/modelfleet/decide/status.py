@@ -49,7 +49,7 @@ class Verdict:
 
 
 def ready_policy(p: Pass, rolled: Rolled) -> Verdict:
-    desired, ready, stable = p.spec.replicas, rolled.stable_ready, rolled.decision.stable_revision
+    desired, ready, stable = p.desired, rolled.stable_ready, rolled.decision.stable_revision
     if desired == 0:
         return Verdict(ConditionStatus.TRUE, Reason.SCALED_TO_ZERO, "replicas is 0")
     if stable and ready >= desired:
@@ -69,14 +69,14 @@ def degraded_policy(p: Pass, rolled: Rolled) -> Verdict:
 
 def short_of_replicas(p: Pass, rolled: Rolled) -> str:
     """One message for Ready=False and Degraded=True, so a lost replica gives a single Warning."""
-    stable, ready, desired = rolled.decision.stable_revision, rolled.stable_ready, p.spec.replicas
+    stable, ready, desired = rolled.decision.stable_revision, rolled.stable_ready, p.desired
     of_revision = f" of revision {stable}" if stable else ""
     return f"{ready}/{desired} replicas{of_revision} ready{pod_trouble(p, None)}"
 
 
 def progressing_policy(p: Pass, rolled: Rolled, degraded: Verdict) -> Verdict:
     status, reason, message = rolled.decision.progressing
-    desired, ready = p.spec.replicas, rolled.stable_ready
+    desired, ready = p.desired, rolled.stable_ready
     if rolled.steady and ready < desired and degraded.status == ConditionStatus.FALSE:
         message = f"revision {rolled.target} scales to {desired} replicas: {ready}/{desired} ready"
         return Verdict(ConditionStatus.TRUE, Reason.SCALING, message + pod_trouble(p, rolled.target))
@@ -106,7 +106,7 @@ def phase_policy(rolled: Rolled, degraded: Verdict) -> Phase:
 def replicas_lost(p: Pass, rolled: Rolled) -> bool:
     """The steady stable has fewer ready replicas than it had (or than asked, while it stays short of
     them or its pods fail to start). Adding replicas is not a loss."""
-    desired, ready = p.spec.replicas, rolled.stable_ready
+    desired, ready = p.desired, rolled.stable_ready
     if not rolled.steady or ready >= desired:
         return False
     before = p.conditions.previous(ConditionType.DEGRADED)
@@ -153,6 +153,11 @@ def set_conditions(p: Pass, rolled: Rolled) -> Phase:
     }
     for type_, verdict in verdicts.items():
         p.conditions.set(type_, verdict.status, verdict.reason, verdict.message)
+    limited = scaling_limited_policy(rolled)
+    if limited is None:
+        p.conditions.remove(ConditionType.SCALING_LIMITED)
+    else:
+        p.conditions.set(ConditionType.SCALING_LIMITED, limited.status, limited.reason, limited.message)
     return phase_policy(rolled, degraded)
 
 
@@ -182,6 +187,13 @@ def staging_conditions(p: Pass, staging: Staging, serving: bool) -> Phase:
     return Phase.STAGING
 
 
+def scaling_limited_policy(rolled: Rolled) -> Verdict | None:
+    """With autoscaling: True when the GPUs hold fewer replicas than the autoscaler asks for, or
+    than maxReplicas; absent without autoscaling."""
+    limited = rolled.scaling.limited
+    return Verdict(*limited) if limited is not None else None
+
+
 @dataclass(frozen=True)
 class Serving:
     """What status says about the revisions and replicas besides the conditions."""
@@ -194,6 +206,7 @@ class Serving:
     ready: str | None
     staging: dict[str, Any] | None = None
     caches: list[str] | None = None
+    autoscaling: dict[str, Any] | None = None
 
     @classmethod
     def kept(cls, p: Pass, plan: dict[str, Any] | None) -> Serving:
@@ -208,6 +221,7 @@ class Serving:
             ready=before.ready,
             staging=_dump(before.staging),
             caches=list(before.caches),
+            autoscaling=_dump(before.autoscaling),
         )
 
 
@@ -220,6 +234,7 @@ def build_status(p: Pass, phase: Phase, message: str, serving: Serving) -> dict[
         "model": _model_files(p),
         "revisions": {k: v for k, v in (serving.revisions or {}).items() if v} or None,
         "rollout": serving.rollout,
+        "autoscaling": serving.autoscaling,
         "replicas": serving.replicas,
         "readyReplicas": serving.ready_replicas,
         "ready": serving.ready,

@@ -63,3 +63,22 @@ def _need_text(candidate: Candidate, nodes: int, block: int, replicas: int) -> s
         f"needs {candidate.gpus_per_replica} x {candidate.gpu_type} on {nodes} nodes per replica "
         f"({block} per node) for {replicas} {noun}"
     )
+
+
+def replicas_that_fit(candidate: Candidate, free_per_node: Mapping[str, Sequence[int]]) -> int:
+    """How many replicas of ``candidate`` the free GPUs hold at most (the same packing as above).
+
+    >>> from modelfleet.planner.types import Candidate
+    >>> replicas_that_fit(Candidate("H100-80GB", 8, 1, 8, 1), {"H100-80GB": (8, 8, 4)})
+    2
+    >>> replicas_that_fit(Candidate("H100-80GB", 16, 2, 8, 2), {"H100-80GB": (8, 8, 8)})
+    1
+    >>> replicas_that_fit(Candidate("L4", 1, 1, 1, 1), {"H100-80GB": (8,)})
+    0
+    """
+    nodes = max(1, candidate.nodes_per_replica)
+    block = -(-candidate.gpus_per_replica // nodes)
+    if block <= 0:
+        return 0
+    blocks = sum(count // block for count in free_per_node.get(candidate.gpu_type, ()) if count > 0)
+    return blocks // nodes

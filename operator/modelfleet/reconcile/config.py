@@ -137,6 +137,9 @@ class OperatorConfig(_Config):
     leader_worker_set: bool | None = Field(
         None, description="None: detect the LeaderWorkerSet CRD at start-up."
     )
+    keda: bool | None = Field(
+        None, description="None: detect KEDA's ScaledObject CRD at start-up (autoscaling provider auto)."
+    )
     leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     model_discovery: ModelDiscoveryConfig = Field(default_factory=ModelDiscoveryConfig)

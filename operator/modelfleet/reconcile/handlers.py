@@ -25,7 +25,9 @@ from modelfleet.render.names import CACHE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 
 
-def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: bool) -> None:
+def register(
+    registry: kopf.OperatorRegistry, workers: Workers, gateway_api: bool, keda: bool = False
+) -> None:
     """Wire every handler into `registry` (one registry per operator instance, so tests can run two)."""
 
     # ---- indexes: populated before any handler runs, so the first reconcile sees the whole inventory
@@ -63,6 +65,11 @@ def register(registry: kopf.OperatorRegistry, workers: Workers, gateway_api: boo
         child_index("gateway.networking.k8s.io", "v1", "httproutes", "httproutes")
     if workers.lws_enabled:
         child_index("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "leaderworkersets")
+    # The autoscaler's objects: ours (ScaledObject or HPA), and KEDA's HPA, which carries the
+    # ScaledObject's labels; their status is what the autoscaler decided.
+    child_index("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscalers")
+    if keda:
+        child_index("keda.sh", "v1alpha1", "scaledobjects", "scaledobjects")
 
     # ---- weight caches, by namespace: a cache belongs to every ModelDeployment that claims it
     cache_labels: dict[str, Any] = {**OURS, CACHE_LABEL: kopf.PRESENT}

@@ -80,6 +80,8 @@ KINDS: dict[tuple[str, str], Resource] = {
     ),
     ("policy/v1", "PodDisruptionBudget"): Resource("policy", "v1", "poddisruptionbudgets"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): Resource("gateway.networking.k8s.io", "v1", "httproutes"),
+    ("keda.sh/v1alpha1", "ScaledObject"): Resource("keda.sh", "v1alpha1", "scaledobjects"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): Resource("autoscaling", "v2", "horizontalpodautoscalers"),
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): Resource(
         "leaderworkerset.x-k8s.io", "v1", "leaderworkersets"
     ),

@@ -64,6 +64,7 @@ def render_config(config: OperatorConfig) -> RenderConfig:
     defaults = CacheDefaults()
     return RenderConfig(
         image_templates=templates,
+        prometheus_url=config.prometheus.url,
         cache=CacheDefaults(
             mode=cache.mode,
             storage_class_name=cache.storage_class_name,
@@ -133,6 +134,7 @@ def build(
         if config.leader_worker_set is not None
         else crd_installed(kube, "leaderworkersets.leaderworkerset.x-k8s.io")
     )
+    keda = config.keda if config.keda is not None else crd_installed(kube, "scaledobjects.keda.sh")
     warm_up()
     metrics = OperatorMetrics()
     context = Context(
@@ -140,6 +142,7 @@ def build(
         render=render_config(config),
         gateway_api=gateway_api,
         lws=lws,
+        keda=keda,
         memo=RenderMemo(),  # one per operator: every reconcile thread renders through it
     )
     measure = (
@@ -164,8 +167,11 @@ def build(
         on_forget=reconciler.forget,
     )
     registry = kopf.OperatorRegistry()
-    register(registry, workers, gateway_api=gateway_api)
-    log.info("gateway API %s, LeaderWorkerSet %s", "on" if gateway_api else "off", "on" if lws else "off")
+    register(registry, workers, gateway_api=gateway_api, keda=keda)
+    log.info(
+        "gateway API %s, LeaderWorkerSet %s, KEDA %s",
+        *("on" if found else "off" for found in (gateway_api, lws, keda)),
+    )
     return registry, workers, metrics, events
 
 

@@ -32,7 +32,15 @@ from modelfleet.decide.observed import Child, PodSummary
 
 log = logging.getLogger("modelfleet.worker")
 Key = tuple[str, str]  # (namespace, name)
-CHILD_INDEX_NAMES = ("deployments", "services", "poddisruptionbudgets", "httproutes", "leaderworkersets")
+CHILD_INDEX_NAMES = (
+    "deployments",
+    "services",
+    "poddisruptionbudgets",
+    "httproutes",
+    "leaderworkersets",
+    "scaledobjects",
+    "horizontalpodautoscalers",
+)
 CACHE_INDEX_NAMES = ("cache_claims", "cache_jobs")  # by namespace: caches belong to no one object
 INDEX_NAMES = ("gpu_nodes", "gpu_pods", "engine_pods", *CHILD_INDEX_NAMES, *CACHE_INDEX_NAMES)
 Sleep = Callable[[float], Awaitable[None]]

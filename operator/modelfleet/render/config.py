@@ -69,6 +69,7 @@ class OperatorConfig:
     ``service_port``: the port of every Service we create (the container always listens on 8000).
     ``cache``: the weight cache defaults (``spec.model.cache`` wins field by field) and how its download
     Job runs.
+    ``prometheus_url``: the Prometheus the operator queries, which KEDA's triggers query too.
     """
 
     engine_versions: Mapping[Engine, str] = field(default_factory=lambda: PINNED_ENGINE_VERSIONS)
@@ -79,6 +80,7 @@ class OperatorConfig:
     run_as_user: int | None = None
     service_port: int = 80
     cache: CacheDefaults = field(default_factory=lambda: CacheDefaults())
+    prometheus_url: str | None = None
 
     def engine_version(self, engine: Engine, requested: str | None) -> str:
         """The version to run: the spec's ``engine.version`` (a leading ``v`` dropped) or the pin.

@@ -20,7 +20,7 @@ from modelfleet.api import (
     TrafficProvider,
     parse_duration,
 )
-from modelfleet.rollout.replicas import canary_replicas, swap_stable_replicas
+from modelfleet.rollout.replicas import split_replicas, swap_stable_replicas
 from modelfleet.rollout.types import Event, JobRequest, RevisionState, RolloutInput
 
 # How soon to look again while waiting on the cluster (pods, traffic read-back). Children's own
@@ -120,7 +120,7 @@ class Pass:
         return self.inp.desired_replicas
 
     def replicas_for(self, weight_percent: int) -> int:
-        return canary_replicas(weight_percent, self.desired, self.inp.traffic_provider, self.capacity)
+        return split_replicas(self.desired, weight_percent, self.inp.traffic_provider, self.capacity).canary
 
     def serves(self, weight_percent: int) -> bool:
         """The canary may carry this weight: its pods for that weight are Ready, no old revision

@@ -15,6 +15,7 @@ Two traffic providers realise a weight differently:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from modelfleet.api import CanaryCapacity, TrafficProvider
 
@@ -59,6 +60,49 @@ def swap_stable_replicas(desired_replicas: int, canary_replicas_count: int) -> i
     1
     """
     return max(1, desired_replicas - canary_replicas_count)
+
+
+@dataclass(frozen=True)
+class ReplicaSplit:
+    stable: int
+    canary: int
+
+
+def split_replicas(
+    desired_replicas: int, weight_percent: int, provider: TrafficProvider, capacity: CanaryCapacity
+) -> ReplicaSplit:
+    """The desired count (``spec.replicas``, the autoscaler's when it scales the model) shared between
+    the stable and the canary by the step's weight, as Argo Rollouts shares an HPA's count on a
+    Rollout. The split is recomputed from the desired count every pass, and the step index and its
+    start time live in status.rollout, so a scale event during a canary resizes both revisions and
+    neither restarts nor skips a step.
+
+    An autoscaler takes the model from 4 to 8 replicas while the canary is at 25% (replica ratio):
+
+    >>> split_replicas(4, 25, TrafficProvider.REPLICAS, CanaryCapacity.SWAP)
+    ReplicaSplit(stable=3, canary=1)
+    >>> split_replicas(8, 25, TrafficProvider.REPLICAS, CanaryCapacity.SWAP)
+    ReplicaSplit(stable=6, canary=2)
+
+    With surge the stable keeps the whole desired count; the canary adds its share on top:
+
+    >>> split_replicas(8, 25, TrafficProvider.REPLICAS, CanaryCapacity.SURGE)
+    ReplicaSplit(stable=8, canary=2)
+
+    With exact weights on an HTTPRoute and surge, the canary runs the full count from the start:
+
+    >>> split_replicas(8, 25, TrafficProvider.GATEWAY_API, CanaryCapacity.SURGE)
+    ReplicaSplit(stable=8, canary=8)
+
+    Scaled to zero mid-canary: the canary keeps one pod to be analysed, the stable one to serve:
+
+    >>> split_replicas(0, 50, TrafficProvider.REPLICAS, CanaryCapacity.SWAP)
+    ReplicaSplit(stable=1, canary=1)
+    """
+    canary = canary_replicas(weight_percent, desired_replicas, provider, capacity)
+    if capacity == CanaryCapacity.SURGE:
+        return ReplicaSplit(stable=desired_replicas, canary=canary)
+    return ReplicaSplit(stable=swap_stable_replicas(desired_replicas, canary), canary=canary)
 
 
 def realised_weight_percent(canary_ready: int, stable_ready: int) -> int:

@@ -2,6 +2,9 @@
 -- (operator/modelfleet/api/status.py, phases and conditions in api/conditions.py).
 --
 --   Healthy      phase Healthy: the stable revision serves with every replica ready
+--                and an autoscaled model (status.autoscaling) whose stable revision is adding or
+--                removing replicas (Progressing=True, Scaling): scaling with the load is its normal
+--                life, not a change Argo CD waits for
 --   Progressing  no status yet, a spec newer than the status (generation > observedGeneration),
 --                phase Progressing (a rollout), Pending (planning, pods not yet scheduled) or
 --                Staging (the weights of the spec's revision are downloading into the cache)
@@ -68,6 +71,13 @@ local function conditionMessage(status, conditionType, wanted)
   return reason .. ": " .. message
 end
 
+-- The autoscaler is moving the stable revision's replicas: nothing is being rolled out.
+local function autoscaling(status)
+  local c = condition(status, "Progressing")
+  return type(field(status, "autoscaling")) == "table"
+    and field(c, "status") == "True" and field(c, "reason") == "Scaling"
+end
+
 local function deadlineExceeded(status)
   local c = condition(status, "Progressing")
   return field(c, "status") == "False" and field(c, "reason") == "ProgressDeadlineExceeded"
@@ -121,6 +131,9 @@ if (phase == "Progressing" or phase == "Pending") and deadlineExceeded(status) t
 elseif phase == "Healthy" then
   hs.status = "Healthy"
   hs.message = firstMessage(status.message, conditionMessage(status, "Ready", "True"))
+elseif phase == "Progressing" and autoscaling(status) then
+  hs.status = "Healthy"
+  hs.message = firstMessage(conditionMessage(status, "Progressing", "True"), status.message)
 elseif phase == "Progressing" then
   hs.status = "Progressing"
   hs.message = firstMessage(rolloutMessage, status.message)
