@@ -3,6 +3,7 @@ estimated on the cluster, and renders the auto-fitted context."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,8 +11,17 @@ import pytest
 from testbed.cluster import LocalCluster
 from testbed.operator_process import OperatorProcess
 from tests.integration.kube import apply, condition, get_json, get_or_none, make_namespace, wait_for
+from tests.integration.test_operator import delete_and_wait
 
 pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leave_no_models(cluster: LocalCluster, operator: OperatorProcess) -> Iterator[None]:
+    """The GPU nodes are shared with later modules: their pods must be gone when this one ends."""
+    yield
+    for item in get_json(cluster, "md", "-n", "op-estimated")["items"]:
+        delete_and_wait(cluster, "op-estimated", item["metadata"]["name"])
 
 
 def test_a_model_known_only_by_its_size_is_served_with_sizing_estimated(

@@ -19,11 +19,13 @@ from testbed.operator_process import OperatorProcess, install_crds
 from tests.integration.kube import (
     apply,
     condition,
+    get_json,
     get_or_none,
     make_namespace,
     wait_for,
     wait_for_a_whole_pass,
 )
+from tests.integration.test_operator import delete_and_wait
 from tests.unit import hub_models
 
 pytestmark = pytest.mark.cluster
@@ -116,6 +118,14 @@ def reason_is(cluster: LocalCluster, name: str, type_: str, reason: str) -> Any:
 
 def model_requests(hub: HubServer, repo: str) -> int:
     return sum(1 for r in hub.requests if repo in r.path)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leave_no_models(cluster: LocalCluster, operator: OperatorProcess) -> Iterator[None]:
+    """The GPU nodes are shared with later modules: their pods must be gone when this one ends."""
+    yield
+    for item in get_json(cluster, "md", "-n", NAMESPACE)["items"]:
+        delete_and_wait(cluster, NAMESPACE, item["metadata"]["name"])
 
 
 def test_a_model_in_no_catalog_is_planned_from_its_config_json_and_a_restart_does_not_read_again(
