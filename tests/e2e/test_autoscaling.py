@@ -4,7 +4,8 @@ real HPA controller, reading a real Prometheus that scrapes the simulated engine
 Load rises -> replicas grow to what the GPUs hold, ScalingLimited says the rest; load falls ->
 replicas come down after the stabilisation window; idle -> zero after idleTimeout, and a cron window
 brings a replica back; spec.autoscaling removed -> the ScaledObject and KEDA's HPA are gone and
-spec.replicas stays. The times from a load step to Ready replicas and from idle to zero are printed.
+spec.replicas stays; the operator killed while the autoscaler scales loses and doubles nothing. The
+times from a load step to Ready replicas and from idle to zero are printed.
 
 This module starts its own cluster with KEDA (``LocalCluster(keda=True)``) and its own operator.
 """
@@ -26,11 +27,11 @@ from testbed.prometheus import LoopbackPrometheus
 from tests.e2e.api import Api
 from tests.e2e.engine_exporter import EngineExporter, PodDiscovery, Profile
 from tests.e2e.helpers import Rig, canary_md, events, new_revision, wait_status
-from tests.integration.kube import apply, condition, get_or_none, make_namespace, wait_for
+from tests.integration.kube import apply, condition, get_json, get_or_none, make_namespace, wait_for
 from tests.integration.test_operator import md
 
 pytestmark = pytest.mark.cluster
-NAMESPACES = ("e2e-scale", "e2e-zero", "e2e-canary-scale")
+NAMESPACES = ("e2e-scale", "e2e-zero", "e2e-canary-scale", "e2e-kill-scale")
 # The fleet's MI300X node (8 GPUs) holds two replicas of 4 GPUs: the GPU limit of these tests.
 HALF_MI300X = {"type": "MI300X", "gpusPerReplica": 4}
 # Quick windows, so the test sees a whole curve in minutes (the defaults are minutes each).
@@ -84,6 +85,17 @@ def scaling_limited(status: dict[str, Any]) -> dict[str, Any]:
     return condition({"status": status}, "ScalingLimited") or {}
 
 
+def keda_ready(api: Api, ns: str, name: str) -> None:
+    wait_status(
+        api,
+        ns,
+        name,
+        lambda s: "ScaledObject: Ready=True" in (s.get("autoscaling") or {}).get("message", ""),
+        "KEDA Ready",
+        120,
+    )
+
+
 def ready_replicas(count: int) -> Any:
     def check(status: dict[str, Any]) -> bool:
         return status.get("readyReplicas") == count and status.get("ready") == f"{count}/{count}"
@@ -103,14 +115,7 @@ def test_replicas_follow_the_queue_up_to_the_gpus_and_back_down(rig: Rig, api: A
         lambda: get_or_none(rig.cluster, "scaledobject", name, "-n", ns), "the ScaledObject", timeout=60
     )
     assert scaled_object["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
-    wait_status(
-        api,
-        ns,
-        name,
-        lambda s: "ScaledObject: Ready=True" in (s.get("autoscaling") or {}).get("message", ""),
-        "KEDA Ready",
-        120,
-    )
+    keda_ready(api, ns, name)
 
     # Load rises: every pod reports 20 queued requests; the autoscaler asks for maxReplicas (3).
     began = time.monotonic()
@@ -306,5 +311,38 @@ def test_a_canary_keeps_its_step_while_the_autoscaler_changes_the_count(rig: Rig
         timeout=240,
     )
     assert api.md(ns, name)["spec"]["replicas"] == 4 and done["replicas"] == 4
+    rig.exporter.set_namespace_default(ns, QUIET)
+    rig.cluster.kubectl("delete", "md", name, "-n", ns, "--wait=true", "--timeout=60s")
+
+
+def test_an_operator_killed_while_the_autoscaler_scales_loses_and_doubles_nothing(rig: Rig, api: Api) -> None:
+    """KEDA's HPA writes spec.replicas; the operator dies by SIGKILL at that moment, before it acts on
+    it. Restarted, it places every asked replica once: one workload, one pod per replica, one
+    ScaledObject and one HPA, and spec.replicas stays the autoscaler's."""
+    ns, name = "e2e-kill-scale", "kill-scale"
+    autoscaling = {"minReplicas": 1, "maxReplicas": 3, "behavior": QUICK}
+    apply(rig.cluster, md(name, ns, "Qwen/Qwen3.5-9B", gpu="L4", autoscaling=autoscaling))
+    wait_status(api, ns, name, ready_replicas(1), "one replica Ready", timeout=120)
+    keda_ready(api, ns, name)
+
+    rig.exporter.set_namespace_default(ns, QUEUED)
+    wait_for(
+        lambda: api.md(ns, name)["spec"]["replicas"] == 3, "the autoscaler's count in spec.replicas", 240
+    )
+    rig.operator.kill()
+    rig.operator.start()
+
+    status = wait_status(
+        api, ns, name, ready_replicas(3), "three replicas Ready after the restart", timeout=240
+    )
+    deployments = api.deployments(ns, name)
+    assert [d["spec"]["replicas"] for d in deployments.values()] == [3], deployments.keys()
+    pods = get_json(rig.cluster, "pods", "-n", ns, "-l", f"modelfleet.io/name={name}")["items"]
+    assert len(pods) == 3, [p["metadata"]["name"] for p in pods]
+    scaled = get_json(rig.cluster, "scaledobjects", "-n", ns)["items"]
+    hpas = get_json(rig.cluster, "hpa", "-n", ns)["items"]
+    assert [o["metadata"]["name"] for o in scaled] == [name] and len(hpas) == 1
+    assert api.md(ns, name)["spec"]["replicas"] == 3
+    assert status["autoscaling"]["desiredReplicas"] == 3 and status["autoscaling"]["placedReplicas"] == 3
     rig.exporter.set_namespace_default(ns, QUIET)
     rig.cluster.kubectl("delete", "md", name, "-n", ns, "--wait=true", "--timeout=60s")

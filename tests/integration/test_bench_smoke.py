@@ -50,7 +50,7 @@ def test_the_smoke_run_reports_each_run_done_with_the_time_left(
     counts = re.findall(r"\[(\d+)/(\d+) done, \d+:\d\d elapsed", smoke_run.stderr)
     assert [int(done) for done, _ in counts] == list(range(1, len(counts) + 1)), smoke_run.stderr
     assert {int(total) for _, total in counts} == {len(counts)} and len(counts) == 7, smoke_run.stderr
-    assert "about" in smoke_run.stderr.split("[1/6 done", 1)[1].splitlines()[0], (
+    assert "about" in smoke_run.stderr.split("[1/7 done", 1)[1].splitlines()[0], (
         "an estimate after the first run"
     )
 
