@@ -195,9 +195,19 @@ def test_the_token_never_appears_in_logs_events_or_status(rig: Rig, token_rollou
 
 
 @pytest.mark.parametrize(
-    "values", [(), ("watchNamespaces={rel-secrets}",)], ids=["cluster-wide", "namespaced"]
+    ("values", "may_get"),
+    [
+        ((), True),
+        (("watchNamespaces={rel-secrets}",), True),
+        (("config.modelDiscovery.enabled=false",), False),
+    ],
+    ids=["cluster-wide", "namespaced", "discovery-off"],
 )
-def test_the_operators_role_cannot_read_secrets(rig: Rig, values: tuple[str, ...]) -> None:
+def test_the_operators_role_never_lists_secrets_and_gets_one_by_name_only_for_model_discovery(
+    rig: Rig, values: tuple[str, ...], may_get: bool
+) -> None:
+    """Model discovery reads the token Secret a spec names, by name: `get`, never `list` or `watch`
+    (which would hand the operator every Secret's content), and nothing at all with discovery off."""
     release = "rbac-check"
     docs = helm_template(rig.cluster, release, NS, *values)
     rbac = [
@@ -205,11 +215,16 @@ def test_the_operators_role_cannot_read_secrets(rig: Rig, values: tuple[str, ...
         for d in docs
         if d["kind"] in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ServiceAccount")
     ]
-    for rule in (
-        r for role in rbac if role["kind"] in ("ClusterRole", "Role") for r in role.get("rules", [])
-    ):
-        if {"secrets", "*"} & set(rule.get("resources", [])) and "" in rule.get("apiGroups", []):
-            assert not {"get", "list", "watch", "*"} & set(rule["verbs"]), rule
+    secret_rules = [
+        r
+        for role in rbac
+        if role["kind"] in ("ClusterRole", "Role")
+        for r in role.get("rules", [])
+        if {"secrets", "*"} & set(r.get("resources", [])) and "" in r.get("apiGroups", [])
+    ]
+    for rule in secret_rules:
+        assert set(rule["verbs"]) == {"get"} and rule["resources"] == ["secrets"], rule
+    assert bool(secret_rules) is may_get
     [account] = [d for d in rbac if d["kind"] == "ServiceAccount"]
     user = f"system:serviceaccount:{NS}:{account['metadata']['name']}"
     try:
@@ -221,8 +236,9 @@ def test_the_operators_role_cannot_read_secrets(rig: Rig, values: tuple[str, ...
             return out.stdout.strip() == "yes"
 
         assert can("list", "modeldeployments.modelfleet.io"), "the role is bound (so the test can fail)"
-        for verb in ("get", "list", "watch"):
+        for verb in ("list", "watch"):
             assert not can(verb, "secrets"), f"the operator may {verb} secrets"
+        assert can("get", "secrets") is may_get
     finally:
         for obj in rbac:
             kind, meta = obj["kind"].lower(), obj["metadata"]
