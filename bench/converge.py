@@ -66,6 +66,8 @@ class ConvergeRun:
     ready_seconds: float | None = None  # operator: start -> every ModelDeployment Ready=True
     create_seconds: float = 0.0  # how long the client took to send its writes
     requests: dict[str, int] = field(default_factory=dict)  # start -> settled
+    # operator: its own Event requests when settled, read from the Events themselves (POSTs + counted repeats)
+    own_events: int | None = None
     reconciles: int | None = None  # start -> settled (resync passes included once N takes over a minute)
     reconciles_to_converge: int | None = None
     reconcile_errors: int | None = None
@@ -169,6 +171,7 @@ def run_operator(
                     wait_quiet(cluster, timeout_seconds=timeout)
                 reconciles = operator.reconciles() - reconciles_before
                 after, usage = scrape_requests(cluster), operator.usage()
+                own_events = operator_event_requests(kube)
                 run = ConvergeRun(
                     mode="operator",
                     count=workload.count,
@@ -179,6 +182,7 @@ def run_operator(
                     pods_ready_seconds=None if pods_at is None else pods_at - started,
                     ready_seconds=ready_at - started,
                     requests=request_table(delta(after, before)),
+                    own_events=own_events,
                     reconciles=reconciles,
                     reconciles_to_converge=reconciles_converged - reconciles_before,
                     cpu_seconds=usage.cpu_seconds - cpu_before,
@@ -195,6 +199,14 @@ def run_operator(
             return run
         finally:
             operator.stop()
+
+
+def operator_event_requests(kube: Any) -> int:
+    """The Event requests the operator made: one POST per Event it holds, plus one PATCH per repeat
+    counted on it (``count`` - 1). Read from the Events themselves (``source=modelfleet``), so the
+    controllers' Events, which vary from run to run, do not blur the figure."""
+    events = kube.request("GET", "/api/v1/events", query={"fieldSelector": "source=modelfleet"})["items"]
+    return sum(max(1, int(event.get("count") or 1)) for event in events)
 
 
 def steady_state(cluster: LocalCluster, operator: BenchOperator, seconds: float) -> SteadyState:

@@ -2,7 +2,7 @@
 
 py-spy (``pip install py-spy``) samples every thread of the running ``modelfleet run`` process (the
 reconcile threads too, which cProfile in the main thread would miss) without pausing it
-(``--nonblocking``), and writes collapsed stacks, one line per stack with its sample count. The
+(``--nonblocking``), only while a thread holds the interpreter lock (``--gil``: CPU, not waits), and writes collapsed stacks, one line per stack with its sample count. The
 summary is the share of samples whose stack passes through each of our functions (inclusive), which
 is how "what grows with N" was found: compare the summaries of two sizes.
 """
@@ -36,7 +36,9 @@ def profiled(pid: int, output: Path | None) -> Iterator[None]:
         yield
         return
     output.parent.mkdir(parents=True, exist_ok=True)
-    command = [py_spy(), "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking"]
+    # --gil: only the thread holding the interpreter lock is sampled, so the profile is where the
+    # Python CPU goes, not where threads wait (select, socket reads, idle pool threads).
+    command = [py_spy(), "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking", "--gil"]
     recorder = subprocess.Popen(
         [*command, "--format", "raw", "--output", str(output)],
         stdout=subprocess.DEVNULL,

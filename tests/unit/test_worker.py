@@ -231,7 +231,6 @@ async def test_forgetting_an_object_stops_its_loop() -> None:
 @on_fake_time
 async def test_passes_share_one_inventory_until_a_gpu_node_or_pod_changes() -> None:
     node = NodeGpus("h0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True)
-    gpu_pods = {"h0": [PodGpus("h0", "nvidia.com/gpu", 2, "llm/other")]}
     inventories: list[Inventory] = []
 
     def reconcile(obj: dict[str, Any], snapshot: Snapshot) -> Outcome:
@@ -239,19 +238,46 @@ async def test_passes_share_one_inventory_until_a_gpu_node_or_pod_changes() -> N
         return Outcome("ok")
 
     workers = Workers(reconcile, workers=1, resync_seconds=RESYNC_SECONDS, pool=InlinePool())
-    workers.bind_indexes({"gpu_nodes": {"h0": [node]}, "gpu_pods": gpu_pods})
+    workers.bind_indexes({"gpu_nodes": {"h0": [node]}})
+    workers.note_pod_gpus("p1", PodGpus("h0", "nvidia.com/gpu", 2, "llm/other"))
     workers.observe(KEY, md())
     await asyncio.sleep(1)
     workers.trigger(KEY)  # a child moved: the inventory did not
     await asyncio.sleep(1)
-    gpu_pods["h0"].append(PodGpus("h0", "nvidia.com/gpu", 4, "llm/another"))
-    workers.inventory_changed()  # what the handler of GPU pods calls on a new one
+    workers.note_pod_gpus("p1", PodGpus("h0", "nvidia.com/gpu", 2, "llm/other"))  # the same pod again
+    workers.trigger(KEY)
+    await asyncio.sleep(1)
+    workers.note_pod_gpus("p2", PodGpus("h0", "nvidia.com/gpu", 4, "llm/another"))  # a new GPU pod
+    workers.trigger(KEY)
+    await asyncio.sleep(1)
+    workers.note_pod_gpus("p1", None)  # gone: its GPUs are free again
     workers.trigger(KEY)
     await asyncio.sleep(1)
     await workers.shutdown()
-    first, second, third = inventories
-    assert second is first and first.free_per_node() == {"H200": (6,)}
-    assert third is not first and third.free_per_node() == {"H200": (2,)}
+    first, second, third, fourth, fifth = inventories
+    assert second is first and third is first and first.free_per_node() == {"H200": (6,)}
+    assert fourth is not first and fourth.free_per_node() == {"H200": (2,)}
+    assert fifth.free_per_node() == {"H200": (4,)}
+    assert fifth.free_per_node(exclude_owner="llm/another") == {"H200": (8,)}
+    assert fourth.allocated_by_type() == {"H200": 6} and fifth.allocated_by_type() == {"H200": 4}
+
+
+@on_fake_time
+async def test_a_child_event_that_changes_nothing_a_pass_reads_wakes_no_one() -> None:
+    passes = Passes()
+    workers = Workers(passes, workers=1, resync_seconds=RESYNC_SECONDS, pool=InlinePool())
+    workers.observe(KEY, md())
+    await asyncio.sleep(1)
+    workers.note_child("deployments", "u1", KEY, "summary 1")  # a new child: look again
+    await asyncio.sleep(1)
+    workers.note_child("deployments", "u1", KEY, "summary 1")  # e.g. its status moved, not its summary
+    await asyncio.sleep(1)
+    workers.note_child("deployments", "u1", KEY, "summary 2")
+    await asyncio.sleep(1)
+    workers.note_child("deployments", "u1", KEY, None)  # deleted
+    await asyncio.sleep(1)
+    await workers.shutdown()
+    assert passes.times == [0.05, 1.5, 3.5, 4.5]
 
 
 @on_fake_time

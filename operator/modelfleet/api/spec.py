@@ -5,8 +5,10 @@ Parse once at the boundary with :func:`parse_spec`; nothing below touches raw di
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, model_validator
@@ -201,9 +203,27 @@ class ModelDeploymentSpec(ApiModel):
 
 
 def parse_spec(data: Mapping[str, Any] | None) -> ModelDeploymentSpec:
-    """The typed spec, or :class:`SpecError` whose lines name each bad field (``spec.replicas: ...``)."""
+    """The typed spec, or :class:`SpecError` whose lines name each bad field (``spec.replicas: ...``).
+
+    The same spec is validated once: the operator parses each ModelDeployment's spec on every pass,
+    and validation (CEL mirrors included) costs far more than the canonical JSON the memo is keyed on.
+    The spec returned may be shared: callers treat it as read-only, as they treat every parsed spec.
+    """
     if not isinstance(data, Mapping):
         raise SpecError([f"spec: must be an object, got {type(data).__name__}"])
+    try:
+        key = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):  # not JSON (a YAML date, a NaN): validated as it is, not remembered
+        return _validate(data)
+    return _parse_json(key)
+
+
+@lru_cache(maxsize=2048)
+def _parse_json(key: str) -> ModelDeploymentSpec:
+    return _validate(json.loads(key))
+
+
+def _validate(data: Mapping[str, Any]) -> ModelDeploymentSpec:
     try:
         return ModelDeploymentSpec.model_validate(dict(data))
     except ValidationError as error:

@@ -90,12 +90,93 @@ def pod_gpus(pod: Mapping[str, Any]) -> PodGpus | None:
 
 
 @dataclass(frozen=True)
-class Inventory:
-    """The GPU inventory at one moment: the node and pod summaries, and what they add up to.
+class PodSums:
+    """What the GPU pods add up to: GPUs in use per node, per owner and node, and ours per node.
 
-    The sums over every GPU pod are made once, when the inventory is built. The operator builds one
-    per change of the inventory and every pass until the next change shares it, so a pass costs
-    O(nodes), not O(pods).
+    Its dicts are never changed once built (a :class:`PodLedger` replaces the ones it changes), so an
+    :class:`Inventory` may share them with the ledger that keeps them.
+    """
+
+    used: Mapping[str, int]  # node -> GPUs in use
+    held: Mapping[str, Mapping[str, int]]  # owner -> node -> GPUs
+    ours: Mapping[str, int]  # node -> GPUs held by our pods
+
+
+class PodLedger:
+    """The GPU pods' sums kept up to date one pod change at a time, O(1) each, instead of summed over
+    every GPU pod whenever one changed (O(pods) per change, which grew with the fleet).
+
+    >>> ledger = PodLedger()
+    >>> ledger.set("a", PodGpus("h0", "nvidia.com/gpu", 4, "llm/m")), ledger.set("b", PodGpus("h0", "nvidia.com/gpu", 2, None))
+    ((True, False), (True, False))
+    >>> ledger.set("a", PodGpus("h0", "nvidia.com/gpu", 4, "llm/m")), ledger.set("a", None)
+    ((False, False), (True, True))
+    >>> dict(ledger.sums().used), dict(ledger.sums().held)
+    ({'h0': 2}, {})
+    """
+
+    def __init__(self) -> None:
+        self._pods: dict[str, PodGpus] = {}
+        self._used: dict[str, int] = {}
+        self._held: dict[str, dict[str, int]] = {}
+        self._ours: dict[str, int] = {}
+        self._sums: PodSums | None = None
+
+    def set(self, uid: str, pod: PodGpus | None) -> tuple[bool, bool]:
+        """Record what pod `uid` holds now (None: nothing, or gone); (changed, GPUs were freed)."""
+        old = self._pods.get(uid)
+        if old == pod:
+            return False, False
+        if old is not None:
+            self._add(old, -1)
+            del self._pods[uid]
+        if pod is not None:
+            self._add(pod, 1)
+            self._pods[uid] = pod
+        self._sums = None
+        freed = old is not None and (pod is None or pod.node != old.node or pod.count < old.count)
+        return True, freed
+
+    def _add(self, pod: PodGpus, sign: int) -> None:
+        _bump(self._used, pod.node, sign * pod.count)
+        if pod.owner is not None:
+            _bump(self._ours, pod.node, sign * pod.count)
+            mine = dict(self._held.get(pod.owner) or {})  # a new dict: a snapshot may share the old one
+            _bump(mine, pod.node, sign * pod.count)
+            if mine:
+                self._held[pod.owner] = mine
+            else:
+                self._held.pop(pod.owner, None)
+
+    def sums(self) -> PodSums:
+        """The sums now, as dicts nobody changes later (copied once per change, not per call)."""
+        if self._sums is None:
+            self._sums = PodSums(dict(self._used), dict(self._held), dict(self._ours))
+        return self._sums
+
+
+def _bump(counts: dict[str, int], key: str, by: int) -> None:
+    value = counts.get(key, 0) + by
+    if value:
+        counts[key] = value
+    else:
+        counts.pop(key, None)
+
+
+def pod_sums(pods: Iterable[PodGpus]) -> PodSums:
+    ledger = PodLedger()
+    for i, pod in enumerate(pods):
+        ledger.set(str(i), pod)
+    return ledger.sums()
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The GPU inventory at one moment: the nodes, and what the GPU pods on them add up to.
+
+    The operator keeps the pods' sums up to date per pod change (:class:`PodLedger`) and builds one
+    inventory per change of nodes or sums; every pass until the next change shares it, so a pass costs
+    O(nodes), not O(pods). Built from a tuple of pods instead (tests, the CLI), it sums them once.
 
     >>> h = NodeGpus("h0", "H200", "NVIDIA-H200", "nvidia.com/gpu", 8, True)
     >>> inventory = Inventory((h,), (PodGpus("h0", "nvidia.com/gpu", 4, "llm/m"),))
@@ -105,24 +186,26 @@ class Inventory:
 
     nodes: tuple[NodeGpus, ...] = ()
     pods: tuple[PodGpus, ...] = ()
-    _used: dict[str, int] = field(init=False, repr=False, compare=False)  # node -> GPUs in use
-    _held: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)  # owner -> node -> GPUs
+    sums: PodSums | None = field(default=None, repr=False, compare=False)  # None: summed from `pods`
     _free_by_type: dict[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
     _ours_by_type: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        used: dict[str, int] = {}
-        held: dict[str, dict[str, int]] = {}
-        for pod in self.pods:
-            used[pod.node] = used.get(pod.node, 0) + pod.count
-            if pod.owner is not None:
-                mine = held.setdefault(pod.owner, {})
-                mine[pod.node] = mine.get(pod.node, 0) + pod.count
+        sums = self.sums if self.sums is not None else pod_sums(self.pods)
         # Frozen: the sums are set once here, as part of building the object, and never again.
-        object.__setattr__(self, "_used", used)
-        object.__setattr__(self, "_held", held)
-        object.__setattr__(self, "_free_by_type", _free(self.nodes, used))
-        object.__setattr__(self, "_ours_by_type", _allocated_by_type(self.nodes, self.pods))
+        object.__setattr__(self, "sums", sums)
+        object.__setattr__(self, "_free_by_type", _free(self.nodes, sums.used))
+        object.__setattr__(self, "_ours_by_type", _allocated_by_type(self.nodes, sums.ours))
+
+    @property
+    def _used(self) -> Mapping[str, int]:
+        assert self.sums is not None
+        return self.sums.used
+
+    @property
+    def _held(self) -> Mapping[str, Mapping[str, int]]:
+        assert self.sums is not None
+        return self.sums.held
 
     def free_per_node(self, exclude_owner: str | None = None) -> dict[str, tuple[int, ...]]:
         """Free GPUs on each schedulable node, grouped by catalog GPU type, largest first.
@@ -176,13 +259,12 @@ def _free(nodes: Iterable[NodeGpus], used: Mapping[str, int]) -> dict[str, tuple
     return {gpu: tuple(sorted(counts, reverse=True)) for gpu, counts in sorted(free.items())}
 
 
-def _allocated_by_type(nodes: Iterable[NodeGpus], pods: Iterable[PodGpus]) -> dict[str, int]:
+def _allocated_by_type(nodes: Iterable[NodeGpus], ours: Mapping[str, int]) -> dict[str, int]:
     node_type = {n.name: n.gpu_type or n.product or "unknown" for n in nodes}
     out: dict[str, int] = {}
-    for pod in pods:
-        if pod.owner:
-            gpu = node_type.get(pod.node, "unknown")
-            out[gpu] = out.get(gpu, 0) + pod.count
+    for node, count in ours.items():
+        gpu = node_type.get(node, "unknown")
+        out[gpu] = out.get(gpu, 0) + count
     return out
 
 

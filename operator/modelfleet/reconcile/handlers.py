@@ -1,7 +1,8 @@
 """kopf registration: indexes of what the reconciler reads, and triggers that wake it. Nothing else.
 
-Trigger handlers are coroutines so that they run on the event loop, where the per-object loops live
-(kopf runs plain functions in a thread pool); index functions are plain: they only summarise.
+Every handler is a coroutine so that it runs on the event loop, where the per-object loops live (kopf
+runs plain functions in a thread pool: a thread hop per watch event). Index functions summarise and
+tell the workers what changed; event handlers only see deletions and the ModelDeployments.
 
 Why no ``@kopf.on.create/update`` or ``@kopf.daemon``: those persist per-handler progress on the
 object (extra writes on every change) and daemons put a finalizer on every ModelDeployment, which
@@ -30,33 +31,54 @@ def register(
 ) -> None:
     """Wire every handler into `registry` (one registry per operator instance, so tests can run two)."""
 
-    # ---- indexes: populated before any handler runs, so the first reconcile sees the whole inventory
+    # ---- indexes: populated before any handler runs, so the first reconcile sees the whole inventory.
+    # Index functions are coroutines (kopf would run plain ones in a thread, one hop per watch event)
+    # and they also tell the workers what changed, so each watch event costs one handler call, plus
+    # one for deletions (kopf drops a deleted object from its indexes without calling them).
     @kopf.index("", "v1", "nodes", registry=registry, id="gpu_nodes")
-    def gpu_nodes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any] | None:
+    async def gpu_nodes(body: kopf.Body, name: str, **_: Any) -> dict[str, Any] | None:
         summary = node_gpus(body)
+        # Heartbeats change nodes every few seconds; only a change of GPU capacity matters.
+        if workers.note_node(name, summary):
+            workers.trigger_waiting_for_capacity()
         return {name: summary} if summary else None
 
-    @kopf.index("", "v1", "pods", registry=registry, id="gpu_pods")
-    def gpu_pods(body: kopf.Body, uid: str, **_: Any) -> dict[str, Any] | None:
-        summary = pod_gpus(body)
-        return {uid: summary} if summary else None
+    @kopf.on.event("", "v1", "nodes", registry=registry)
+    async def node_deleted(event: kopf.RawEvent, name: str, **_: Any) -> None:
+        if event.get("type") == "DELETED" and workers.note_node(name, None):
+            workers.trigger_waiting_for_capacity()
 
-    @kopf.index("", "v1", "pods", labels=OURS, registry=registry, id="engine_pods")
-    def engine_pods(body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
+    @kopf.index("", "v1", "pods", registry=registry, id="engine_pods")
+    async def pods(body: kopf.Body, uid: str, **_: Any) -> dict[Any, Any] | None:
+        # Every GPU pod counts in the inventory, ours or not; ours are also indexed by owner.
+        workers.note_pod_gpus(uid, pod_gpus(body))
         key = owner_key(body)
-        return {key: pod_summary(body)} if key else None
+        if key is None:
+            return None
+        summary = pod_summary(body)
+        workers.note_child("Pod", uid, key, summary)
+        return {key: summary}
+
+    @kopf.on.event("", "v1", "pods", registry=registry)
+    async def pod_deleted(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            workers.note_pod_gpus(uid, None)
+            workers.note_child("Pod", uid, owner_key(body), None)
 
     def child_index(group: str, version: str, plural: str, index_id: str) -> None:
         @kopf.index(group, version, plural, labels=OURS, registry=registry, id=index_id)
-        def index(body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
+        async def index(body: kopf.Body, uid: str, **_: Any) -> dict[Any, Any] | None:
             key = owner_key(body)
-            return {key: child_summary(body)} if key else None
+            if key is None:
+                return None
+            summary = child_summary(body)
+            workers.note_child(plural, uid, key, summary)
+            return {key: summary}
 
-        @kopf.on.event(group, version, plural, labels=OURS, registry=registry, id=f"{index_id}-trigger")
-        async def wake(body: kopf.Body, **_: Any) -> None:
-            key = owner_key(body)
-            if key:
-                workers.trigger(key)
+        @kopf.on.event(group, version, plural, labels=OURS, registry=registry, id=f"{index_id}-deleted")
+        async def deleted(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
+            if event.get("type") == "DELETED":
+                workers.note_child(plural, uid, owner_key(body), None)
 
     child_index("apps", "v1", "deployments", "deployments")
     child_index("", "v1", "services", "services")
@@ -75,11 +97,11 @@ def register(
     cache_labels: dict[str, Any] = {**OURS, CACHE_LABEL: kopf.PRESENT}
 
     @kopf.index("", "v1", "persistentvolumeclaims", labels=cache_labels, registry=registry, id="cache_claims")
-    def cache_claims(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
+    async def cache_claims(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": claim_summary(body)}
 
     @kopf.index("batch", "v1", "jobs", labels=cache_labels, registry=registry, id="cache_jobs")
-    def cache_jobs(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
+    async def cache_jobs(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any]:
         return {namespace or "": fetch_job_summary(body)}
 
     @kopf.on.event("", "v1", "persistentvolumeclaims", labels=cache_labels, registry=registry)
@@ -95,30 +117,6 @@ def register(
             if claim.name == name:
                 for claimant in claim.claimants:
                     workers.trigger((key, claimant.name))
-
-    # ---- triggers
-    @kopf.on.event("", "v1", "pods", labels=OURS, registry=registry)
-    async def engine_pod_changed(body: kopf.Body, **_: Any) -> None:
-        key = owner_key(body)
-        if key:
-            workers.trigger(key)
-
-    @kopf.on.event("", "v1", "nodes", registry=registry)
-    async def node_changed(event: kopf.RawEvent, body: kopf.Body, name: str, **_: Any) -> None:
-        # Heartbeats change nodes every few seconds; only a change of GPU capacity matters.
-        summary = None if event.get("type") == "DELETED" else node_gpus(body)
-        if workers.note_node(name, summary):
-            workers.trigger_waiting_for_capacity()
-
-    @kopf.on.event("", "v1", "pods", registry=registry)
-    async def gpu_pod_changed(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
-        if pod_gpus(body) is None and event.get("type") != "DELETED":
-            return
-        if event.get("type") == "DELETED":
-            # A GPU pod going away frees capacity that a waiting ModelDeployment may need.
-            workers.trigger_waiting_for_capacity()
-        else:
-            workers.inventory_changed()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def modeldeployment_event(

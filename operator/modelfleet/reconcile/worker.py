@@ -27,7 +27,7 @@ from typing import Any
 
 from modelfleet.api import ACTION_ANNOTATION
 from modelfleet.decide.caches import CacheClaim, FetchJob
-from modelfleet.decide.inventory import Inventory, NodeGpus
+from modelfleet.decide.inventory import Inventory, NodeGpus, PodGpus, PodLedger
 from modelfleet.decide.observed import Child, PodSummary
 
 log = logging.getLogger("modelfleet.worker")
@@ -42,7 +42,7 @@ CHILD_INDEX_NAMES = (
     "horizontalpodautoscalers",
 )
 CACHE_INDEX_NAMES = ("cache_claims", "cache_jobs")  # by namespace: caches belong to no one object
-INDEX_NAMES = ("gpu_nodes", "gpu_pods", "engine_pods", *CHILD_INDEX_NAMES, *CACHE_INDEX_NAMES)
+INDEX_NAMES = ("gpu_nodes", "engine_pods", *CHILD_INDEX_NAMES, *CACHE_INDEX_NAMES)
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -165,6 +165,10 @@ class Workers:
         self._nodes: dict[str, NodeGpus | None] = {}
         self._indexes: dict[str, Any] = {}
         self._inventory_version = 0
+        self._pods = PodLedger()  # what every GPU pod holds, summed as pods change
+        # The summary each child and engine pod had when last seen (by kind and uid): a watch event
+        # that leaves it unchanged (a PDB's status, a pod's IP) wakes no one.
+        self._seen: dict[tuple[str, str], Any] = {}
         self._inventory: tuple[int, Inventory] | None = None  # (the version it was built from, it)
         self._errors: dict[Key, int] = {}
         self._why: dict[Key, set[str]] = {}  # what woke each loop: "object" (the watch) or "children"
@@ -224,6 +228,27 @@ class Workers:
         self._nodes[name] = summary
         self.inventory_changed()
         return True
+
+    def note_pod_gpus(self, uid: str, gpus: PodGpus | None) -> None:
+        """What a pod holds now (None: nothing, or it is gone). GPUs freed wake whoever waits for them."""
+        changed, freed = self._pods.set(uid, gpus)
+        if freed:
+            self.trigger_waiting_for_capacity()
+        elif changed:
+            self.inventory_changed()
+
+    def note_child(self, kind: str, uid: str, owner: Key | None, summary: Any) -> None:
+        """A child or engine pod of `owner` as the watch shows it now (None: deleted). Its owner looks
+        again only when the summary a pass reads changed."""
+        seen = (kind, uid)
+        if summary is None:
+            self._seen.pop(seen, None)
+        elif self._seen.get(seen) == summary:
+            return
+        else:
+            self._seen[seen] = summary
+        if owner is not None:
+            self.trigger(owner)
 
     def inventory_changed(self) -> None:
         self._inventory_version += 1
@@ -322,15 +347,12 @@ class Workers:
         )
 
     def _current_inventory(self) -> Inventory:
-        """The inventory of the current version: built (and summed) once per change, on the event
-        loop, then shared read-only by every pass until the next change."""
+        """The inventory of the current version: built once per change (O(nodes): the pods' sums are
+        kept per pod change), on the event loop, then shared read-only by every pass until the next."""
         built = self._inventory
         if built is None or built[0] != self._inventory_version:
-            nodes, pods = (
-                _all_values(self._indexes.get("gpu_nodes")),
-                _all_values(self._indexes.get("gpu_pods")),
-            )
-            built = self._inventory = (self._inventory_version, Inventory(nodes, pods))
+            nodes = _all_values(self._indexes.get("gpu_nodes"))
+            built = self._inventory = (self._inventory_version, Inventory(nodes, sums=self._pods.sums()))
         return built[1]
 
 
