@@ -26,6 +26,11 @@ from modelfleet.render.names import CACHE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 
 
+def deleted(event: kopf.RawEvent, **_: Any) -> bool:
+    """A filter: kopf skips the handler's machinery for every other event, for only a call of this."""
+    return event.get("type") == "DELETED"
+
+
 def register(
     registry: kopf.OperatorRegistry, workers: Workers, gateway_api: bool, keda: bool = False
 ) -> None:
@@ -43,9 +48,9 @@ def register(
             workers.trigger_waiting_for_capacity()
         return {name: summary} if summary else None
 
-    @kopf.on.event("", "v1", "nodes", registry=registry)
-    async def node_deleted(event: kopf.RawEvent, name: str, **_: Any) -> None:
-        if event.get("type") == "DELETED" and workers.note_node(name, None):
+    @kopf.on.event("", "v1", "nodes", when=deleted, registry=registry)
+    async def node_deleted(name: str, **_: Any) -> None:
+        if workers.note_node(name, None):
             workers.trigger_waiting_for_capacity()
 
     @kopf.index("", "v1", "pods", registry=registry, id="engine_pods")
@@ -59,11 +64,10 @@ def register(
         workers.note_child("Pod", uid, key, summary)
         return {key: summary}
 
-    @kopf.on.event("", "v1", "pods", registry=registry)
-    async def pod_deleted(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
-        if event.get("type") == "DELETED":
-            workers.note_pod_gpus(uid, None)
-            workers.note_child("Pod", uid, owner_key(body), None)
+    @kopf.on.event("", "v1", "pods", when=deleted, registry=registry)
+    async def pod_deleted(body: kopf.Body, uid: str, **_: Any) -> None:
+        workers.note_pod_gpus(uid, None)
+        workers.note_child("Pod", uid, owner_key(body), None)
 
     def child_index(group: str, version: str, plural: str, index_id: str) -> None:
         @kopf.index(group, version, plural, labels=OURS, registry=registry, id=index_id)
@@ -75,10 +79,11 @@ def register(
             workers.note_child(plural, uid, key, summary)
             return {key: summary}
 
-        @kopf.on.event(group, version, plural, labels=OURS, registry=registry, id=f"{index_id}-deleted")
-        async def deleted(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
-            if event.get("type") == "DELETED":
-                workers.note_child(plural, uid, owner_key(body), None)
+        @kopf.on.event(
+            group, version, plural, labels=OURS, when=deleted, registry=registry, id=f"{index_id}-deleted"
+        )
+        async def child_deleted(body: kopf.Body, uid: str, **_: Any) -> None:
+            workers.note_child(plural, uid, owner_key(body), None)
 
     child_index("apps", "v1", "deployments", "deployments")
     child_index("", "v1", "services", "services")
