@@ -51,15 +51,19 @@ METHOD = """\
 - **API efficiency.** `apiserver_request_total` from the API server's `/metrics` before and after
   (settled = every ModelDeployment Ready and 3 s without a write by any client). It counts every
   client, so both runs include the controllers' work on the same pods; the difference is what the
-  operator adds. The floor per ModelDeployment is what the work strictly needs: its three children
-  (applies), one status write and one Event.
+  operator adds. The floor per ModelDeployment is what the work strictly needs: its children
+  (applies: a Deployment, two Services and a PodDisruptionBudget, as many as the baseline applies),
+  one status write and one Event. The operator's own Events are read from the Events themselves
+  (`source=modelfleet`, one POST per Event plus its `count` - 1 repeats), so the controllers' Events,
+  which vary by a few per cent from run to run, do not blur the figure.
 - **Steady state.** Right after the last operator run of each N settled (within seconds of the last
   ModelDeployment becoming Ready, before most of them see their first resync), every write in the
   window by any client, leaving out only kwok's node leases and node status heartbeats.
 - **Memory and CPU.** `VmHWM` of `/proc/<pid>/status` and utime + stime of `/proc/<pid>/stat` of the
   operator process, from before the first create until settled.
-- **Profile.** With `--profile DIR`, py-spy (a sampling profiler: every thread, 50 samples a second,
-  without pausing the process) records the last operator run of each N from the first create until
+- **Profile.** With `--profile DIR`, py-spy (a sampling profiler from PyPI: every thread, 50 samples a
+  second, without pausing the process, and only the thread holding the interpreter lock, so the
+  samples are where the CPU goes, not where threads wait) records the last operator run of each N from the first create until
   settled; the runner prints the functions with the largest share of samples.
 """
 

@@ -35,6 +35,16 @@ class RenderMemo:
         self._lock = threading.Lock()
         self._max = max_entries
         self.hits = self.misses = 0
+        # The operator's settings, one object for the process: its repr is taken once, not per pass.
+        self._configs: dict[int, tuple[OperatorConfig, str]] = {}
+
+    def _config_key(self, config: OperatorConfig) -> str:
+        known = self._configs.get(id(config))
+        if known is None or known[0] is not config:
+            if len(self._configs) >= 16:  # one in the operator; tests hand many
+                self._configs.clear()
+            known = self._configs[id(config)] = (config, repr(config))  # holding it keeps its id unique
+        return known[1]
 
     def revision(
         self,
@@ -53,13 +63,13 @@ class RenderMemo:
         they decide the quantization flag and whether the model needs remote code)."""
         key = (
             "revision",
-            json.dumps(spec.model_dump(mode="json"), sort_keys=True),
+            spec.model_dump_json(),  # pydantic's own serializer: fields in declaration order, stable
             plan,
             name,
             namespace,
             revision,
             replicas,
-            repr(config),
+            self._config_key(config),
             facts,
             cache_claim,
         )
@@ -84,7 +94,7 @@ class RenderMemo:
         self, spec: ModelDeploymentSpec, *, name: str, namespace: str, config: OperatorConfig
     ) -> dict[str, Any]:
         """:func:`modelfleet.render.render_umbrella_service`, memoised."""
-        key = ("umbrella", name, namespace, repr(config))
+        key = ("umbrella", name, namespace, self._config_key(config))
         return dict(
             self._get(
                 key, lambda: render_umbrella_service(spec, name=name, namespace=namespace, config=config)
