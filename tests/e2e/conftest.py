@@ -9,12 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from testbed.cluster import LocalCluster
-from testbed.operator_process import OperatorProcess, install_crds
-from testbed.prometheus import LoopbackPrometheus
 from tests.e2e.api import Api
-from tests.e2e.engine_exporter import EngineExporter, PodDiscovery
-from tests.e2e.helpers import Rig
-from tests.integration.kube import make_namespace
+from tests.e2e.helpers import Rig, running_rig
 
 # Every namespace an e2e test uses: the operator watches only these, so the integration tests'
 # operator (cluster-wide, started by another module) and this one never act on the same objects.
@@ -45,33 +41,8 @@ NAMESPACES = (
 
 @pytest.fixture(scope="package")
 def rig(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    install_crds(cluster)
-    for namespace in NAMESPACES:
-        make_namespace(cluster, namespace)
-    workdir = tmp_path_factory.mktemp("e2e")
-    exporter = EngineExporter().start()
-    prometheus = LoopbackPrometheus(workdir / "prometheus").start()
-    discovery = PodDiscovery(Api(cluster), set(NAMESPACES), exporter, prometheus).start()
-    operator = OperatorProcess(
-        cluster,
-        workdir,
-        config={
-            "namespaces": list(NAMESPACES),
-            "resyncSeconds": 10,
-            "gatewayApi": True,
-            "prometheus": {"url": prometheus.url, "timeoutSeconds": 2},
-        },
-    )
-    try:
-        operator.start()
-        yield Rig(cluster, operator, prometheus, exporter, discovery)
-    finally:
-        operator.stop()
-        discovery.stop()
-        prometheus.stop()
-        exporter.stop()
-    # Every scenario, aborts and outages included, is a decision, never a crashed reconcile.
-    assert "Traceback" not in operator.log(), operator.log()[-6000:]
+    with running_rig(cluster, NAMESPACES, tmp_path_factory.mktemp("e2e"), {"gatewayApi": True}) as started:
+        yield started
 
 
 @pytest.fixture

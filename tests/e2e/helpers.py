@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from testbed.cluster import LocalCluster
-from testbed.operator_process import OperatorProcess
+from testbed.operator_process import OperatorProcess, install_crds
 from testbed.prometheus import LoopbackPrometheus
 from testbed.wait import wait_for
 from tests.e2e.api import Api
 from tests.e2e.engine_exporter import HEALTHY, EngineExporter, PodDiscovery, Profile
-from tests.integration.kube import apply
+from tests.integration.kube import apply, make_namespace
 
 MODEL = "mistralai/Mistral-7B-Instruct-v0.3"  # one GPU per replica on every GPU type of the fleet
 # Short steps: the whole checklist of the design (weight, pause, analysis, weight, pause) in seconds.
@@ -39,6 +41,50 @@ class Rig:
     prometheus: LoopbackPrometheus
     exporter: EngineExporter
     discovery: PodDiscovery
+
+
+@contextlib.contextmanager
+def running_rig(
+    cluster: LocalCluster,
+    namespaces: Iterable[str],
+    workdir: Path,
+    config: dict[str, Any] | None = None,
+    default_profile: Profile | None = None,
+) -> Iterator[Rig]:
+    """The CRDs and `namespaces` on `cluster`, a loopback engine exporter (`default_profile` for every
+    pod of those namespaces, when given), a real Prometheus scraping it, and the operator as a real
+    process watching only those namespaces (resync 10 s, analysis queries to that Prometheus, and
+    `config` on top). Everything is stopped on the way out, and no reconcile may have crashed: every
+    scenario, aborts and outages included, is a decision, never a traceback."""
+    namespaces = list(namespaces)
+    install_crds(cluster)
+    for namespace in namespaces:
+        make_namespace(cluster, namespace)
+    exporter = EngineExporter().start()
+    if default_profile is not None:
+        for namespace in namespaces:
+            exporter.set_namespace_default(namespace, default_profile)
+    prometheus = LoopbackPrometheus(workdir / "prometheus").start()
+    discovery = PodDiscovery(Api(cluster), set(namespaces), exporter, prometheus).start()
+    operator = OperatorProcess(
+        cluster,
+        workdir,
+        config={
+            "namespaces": namespaces,
+            "resyncSeconds": 10,
+            "prometheus": {"url": prometheus.url, "timeoutSeconds": 2},
+            **(config or {}),
+        },
+    )
+    try:
+        operator.start()
+        yield Rig(cluster, operator, prometheus, exporter, discovery)
+    finally:
+        operator.stop()
+        discovery.stop()
+        prometheus.stop()
+        exporter.stop()
+    assert "Traceback" not in operator.log(), operator.log()[-6000:]
 
 
 def canary_md(

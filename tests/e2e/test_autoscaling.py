@@ -22,12 +22,10 @@ from typing import Any
 import pytest
 
 from testbed.cluster import LocalCluster
-from testbed.operator_process import OperatorProcess, install_crds
-from testbed.prometheus import LoopbackPrometheus
 from tests.e2e.api import Api
-from tests.e2e.engine_exporter import EngineExporter, PodDiscovery, Profile
-from tests.e2e.helpers import Rig, canary_md, events, new_revision, wait_status
-from tests.integration.kube import apply, condition, get_json, get_or_none, make_namespace, wait_for
+from tests.e2e.engine_exporter import Profile
+from tests.e2e.helpers import Rig, canary_md, events, new_revision, running_rig, wait_status
+from tests.integration.kube import apply, condition, get_json, get_or_none, wait_for
 from tests.integration.test_operator import md
 
 pytestmark = pytest.mark.cluster
@@ -45,35 +43,14 @@ QUIET = Profile(requests_per_second=0.0, waiting=0)
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    with LocalCluster(keda=True, quiet=os.environ.get("MODELFLEET_TESTBED_QUIET") == "1") as cluster:
-        install_crds(cluster)
-        for namespace in NAMESPACES:
-            make_namespace(cluster, namespace)
-        workdir = tmp_path_factory.mktemp("e2e-autoscaling")
-        exporter = EngineExporter().start()
-        for namespace in NAMESPACES:
-            exporter.set_namespace_default(namespace, QUIET)
-        prometheus = LoopbackPrometheus(workdir / "prometheus").start()
-        discovery = PodDiscovery(Api(cluster), set(NAMESPACES), exporter, prometheus).start()
-        operator = OperatorProcess(
-            cluster,
-            workdir,
-            config={
-                "namespaces": list(NAMESPACES),
-                "resyncSeconds": 10,
-                "prometheus": {"url": prometheus.url, "timeoutSeconds": 2},
-            },
-        )
-        try:
-            operator.start()
-            yield Rig(cluster, operator, prometheus, exporter, discovery)
-        finally:
-            operator.stop()
-            discovery.stop()
-            prometheus.stop()
-            exporter.stop()
-        assert "Traceback" not in operator.log(), operator.log()[-6000:]
-        assert "KEDA on" in operator.log(), "the operator found KEDA's CRDs at start-up"
+    with (
+        LocalCluster(keda=True, quiet=os.environ.get("MODELFLEET_TESTBED_QUIET") == "1") as cluster,
+        running_rig(
+            cluster, NAMESPACES, tmp_path_factory.mktemp("e2e-autoscaling"), default_profile=QUIET
+        ) as started,
+    ):
+        yield started
+    assert "KEDA on" in started.operator.log(), "the operator found KEDA's CRDs at start-up"
 
 
 @pytest.fixture
