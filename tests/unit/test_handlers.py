@@ -12,16 +12,13 @@ from modelfleet.reconcile.worker import Outcome, Workers
 
 def test_no_changing_handlers_or_daemons_are_registered() -> None:
     registry = kopf.OperatorRegistry()
-    register(
-        registry,
-        Workers(lambda obj, snap: Outcome("ok"), workers=1, resync_seconds=60, lws_enabled=True),
-        gateway_api=True,
-    )
+    register(registry, Workers(lambda obj, snap: Outcome("ok"), workers=1, resync_seconds=60, lws_enabled=True))
     # kopf keeps one sub-registry per kind of handler; only watching (events) and indexing may be used.
     assert registry._changing.get_all_handlers() == []
     assert registry._spawning.get_all_handlers() == []
-    assert len(registry._watching.get_all_handlers()) >= 5
-    assert len(registry._indexing.get_all_handlers()) >= 5
+    # ModelDeployments and the weight caches; pods, nodes and children go through the informers.
+    assert len(registry._watching.get_all_handlers()) == 3
+    assert len(registry._indexing.get_all_handlers()) == 2
 
 
 def test_the_diff_base_is_empty_and_never_stored() -> None:

@@ -238,7 +238,7 @@ async def test_passes_share_one_inventory_until_a_gpu_node_or_pod_changes() -> N
         return Outcome("ok")
 
     workers = Workers(reconcile, workers=1, resync_seconds=RESYNC_SECONDS, pool=InlinePool())
-    workers.bind_indexes({"gpu_nodes": {"h0": [node]}})
+    workers.note_node("h0", node)
     workers.note_pod_gpus("p1", PodGpus("h0", "nvidia.com/gpu", 2, "llm/other"))
     workers.observe(KEY, md())
     await asyncio.sleep(1)

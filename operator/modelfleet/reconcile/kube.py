@@ -191,6 +191,25 @@ class Kube:
                 raise ApiError(resp.status, "", payload.decode(errors="replace")[:500]) from None
         return json.loads(payload) if payload else None
 
+    def stream(
+        self, path: str, query: dict[str, str], read_timeout_seconds: float
+    ) -> urllib3.BaseHTTPResponse:
+        """A GET whose body is read as it comes (a watch); the caller releases the connection."""
+        url = self.server + path + f"?{urlencode(query)}"
+        timeout = urllib3.Timeout(connect=self._timeout.connect_timeout, read=read_timeout_seconds)
+        resp = self._http.request(
+            "GET", url, headers=self._headers(None), timeout=timeout, retries=False, preload_content=False
+        )
+        if resp.status >= 400:
+            payload = resp.read()
+            resp.release_conn()
+            try:
+                status = json.loads(payload)
+            except ValueError:
+                raise ApiError(resp.status, "", payload.decode(errors="replace")[:500]) from None
+            raise ApiError(resp.status, status.get("reason", ""), status.get("message", ""))
+        return resp
+
     # ---- verbs ---------------------------------------------------------------------------------------
     def apply(self, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
         """Server-side apply `obj` as field manager `modelfleet` (creates or updates)."""

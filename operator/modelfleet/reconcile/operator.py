@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -17,6 +18,7 @@ from modelfleet.reconcile.config import OperatorConfig
 from modelfleet.reconcile.discovery import ModelDiscovery, secret_value
 from modelfleet.reconcile.events import EventSink
 from modelfleet.reconcile.handlers import register
+from modelfleet.reconcile.informer import Informer
 from modelfleet.reconcile.kube import ApiError, Kube
 from modelfleet.reconcile.leader import Candidate, Fence
 from modelfleet.reconcile.leadership import (
@@ -30,6 +32,7 @@ from modelfleet.reconcile.leadership import (
 from modelfleet.reconcile.measure import PrometheusMeasure
 from modelfleet.reconcile.metrics import OperatorMetrics
 from modelfleet.reconcile.reconciler import Reconciler
+from modelfleet.reconcile.watches import informers
 from modelfleet.reconcile.worker import Workers
 from modelfleet.render.config import CacheDefaults
 from modelfleet.render.config import OperatorConfig as RenderConfig
@@ -121,9 +124,12 @@ def warm_up() -> None:
     compile_templates()
 
 
+WatchFn = Callable[[asyncio.AbstractEventLoop], list[Informer]]
+
+
 def build(
     config: OperatorConfig, kube: Kube
-) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics, EventSink]:
+) -> tuple[kopf.OperatorRegistry, Workers, OperatorMetrics, EventSink, WatchFn]:
     gateway_api = (
         config.gateway_api
         if config.gateway_api is not None
@@ -167,12 +173,27 @@ def build(
         on_forget=reconciler.forget,
     )
     registry = kopf.OperatorRegistry()
-    register(registry, workers, gateway_api=gateway_api, keda=keda)
+    register(registry, workers)
+
+    def watch(loop: asyncio.AbstractEventLoop) -> list[Informer]:
+        # A client of their own: the watches hold their connections open.
+        reader = Kube.from_environment(user_agent=kube.user_agent)
+        return informers(
+            reader,
+            workers,
+            loop,
+            config.namespaces,
+            gateway_api=gateway_api,
+            lws=lws,
+            keda=keda,
+            timeout_seconds=config.watch.server_timeout_seconds,
+        )
+
     log.info(
         "gateway API %s, LeaderWorkerSet %s, KEDA %s",
         *("on" if found else "off" for found in (gateway_api, lws, keda)),
     )
-    return registry, workers, metrics, events
+    return registry, workers, metrics, events, watch
 
 
 def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | None = None) -> int:
@@ -184,7 +205,7 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
     fence = Fence(election.renew_deadline_seconds) if election.enabled else None
     user_agent = f"modelfleet/{__version__} ({me})"  # the API server's audit log tells processes apart
     kube = Kube.from_environment(kubeconfig, guard=fence, user_agent=user_agent)
-    registry, workers, metrics, events = build(config, kube)
+    registry, workers, metrics, events, watch = build(config, kube)
     if config.metrics.port:
         metrics.serve(config.metrics.address, config.metrics.port)
     leadership = None
@@ -202,7 +223,7 @@ def run(config: OperatorConfig, kubeconfig: str | None = None, liveness: str | N
     else:
         metrics.leading(True)
     try:
-        run_kopf(config, registry, workers, events, liveness, leadership)
+        run_kopf(config, registry, workers, events, watch, liveness, leadership)
     finally:
         log.info("the operator stopped")
         if leadership is not None:
@@ -215,9 +236,12 @@ def run_kopf(
     registry: kopf.OperatorRegistry,
     workers: Workers,
     events: EventSink,
+    watch: WatchFn,
     liveness: str | None,
     leadership: Leadership | None,
 ) -> None:
+    started: list[Informer] = []
+
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # In-cluster service account first, then the kubeconfig, through the kubernetes client's loaders.
@@ -237,8 +261,14 @@ def run_kopf(
         settings.execution.max_workers = max(4, config.workers)
         settings.networking.error_backoffs = [1, 2, 5, 10, 30]
 
+    @kopf.on.startup(registry=registry)
+    async def start_informers(**_: Any) -> None:
+        started.extend(informer.start() for informer in watch(asyncio.get_running_loop()))
+
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:
+        for informer in started:
+            informer.stop()
         await workers.shutdown()
         await asyncio.to_thread(events.flush, 5.0)  # what was decided is also said
         if leadership is not None:  # hand the Lease over now: a standby need not wait for it to expire

@@ -42,7 +42,7 @@ CHILD_INDEX_NAMES = (
     "horizontalpodautoscalers",
 )
 CACHE_INDEX_NAMES = ("cache_claims", "cache_jobs")  # by namespace: caches belong to no one object
-INDEX_NAMES = ("gpu_nodes", "engine_pods", *CHILD_INDEX_NAMES, *CACHE_INDEX_NAMES)
+INDEX_NAMES = CACHE_INDEX_NAMES  # kopf's indexes; the rest is fed by the informers (note_child, note_node)
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -168,7 +168,13 @@ class Workers:
         self._pods = PodLedger()  # what every GPU pod holds, summed as pods change
         # The summary each child and engine pod had when last seen (by kind and uid): a watch event
         # that leaves it unchanged (a PDB's status, a pod's IP) wakes no one.
-        self._seen: dict[tuple[str, str], Any] = {}
+        # cache name ("engine_pods", "deployments" ...) -> owner -> uid -> summary, and who owns each uid
+        self._caches: dict[str, dict[Key, dict[str, Any]]] = {}
+        self._owner_of: dict[tuple[str, str], Key] = {}
+        # Passes wait until every informer listed its collection once (client-go's WaitForCacheSync):
+        # a first pass must not take a missing child for one to create, or busy GPUs for free ones.
+        self._unsynced = 0
+        self._synced: asyncio.Event | None = None
         self._inventory: tuple[int, Inventory] | None = None  # (the version it was built from, it)
         self._errors: dict[Key, int] = {}
         self._why: dict[Key, set[str]] = {}  # what woke each loop: "object" (the watch) or "children"
@@ -237,18 +243,47 @@ class Workers:
         elif changed:
             self.inventory_changed()
 
-    def note_child(self, kind: str, uid: str, owner: Key | None, summary: Any) -> None:
+    def note_child(self, cache: str, uid: str, owner: Key | None, summary: Any) -> None:
         """A child or engine pod of `owner` as the watch shows it now (None: deleted). Its owner looks
         again only when the summary a pass reads changed."""
-        seen = (kind, uid)
-        if summary is None:
-            self._seen.pop(seen, None)
-        elif self._seen.get(seen) == summary:
+        seen = (cache, uid)
+        before = self._owner_of.get(seen)
+        by_owner = self._caches.setdefault(cache, {})
+        if before is not None and before != owner:  # deleted, or its labels name another owner now
+            self._drop(by_owner, before, uid)
+            self._owner_of.pop(seen, None)
+            self.trigger(before)
+        if owner is None:
             return
-        else:
-            self._seen[seen] = summary
-        if owner is not None:
-            self.trigger(owner)
+        if summary is None:
+            if before == owner:
+                self._drop(by_owner, owner, uid)
+                self._owner_of.pop(seen, None)
+                self.trigger(owner)
+            return
+        mine = by_owner.setdefault(owner, {})
+        if mine.get(uid) == summary:
+            return
+        mine[uid] = summary
+        self._owner_of[seen] = owner
+        self.trigger(owner)
+
+    @staticmethod
+    def _drop(by_owner: dict[Key, dict[str, Any]], owner: Key, uid: str) -> None:
+        mine = by_owner.get(owner)
+        if mine is not None:
+            mine.pop(uid, None)
+            if not mine:
+                del by_owner[owner]
+
+    def expect_informers(self, count: int) -> None:
+        """`count` informers will call :meth:`informer_synced` once each; passes wait for all of them."""
+        self._unsynced += count
+
+    def informer_synced(self) -> None:
+        self._unsynced -= 1
+        if self._unsynced <= 0 and self._synced is not None:
+            self._synced.set()
 
     def inventory_changed(self) -> None:
         self._inventory_version += 1
@@ -273,6 +308,10 @@ class Workers:
         if self._slots is None:
             self._slots = PrioritySlots(self._workers)
         wake = self._wake[key]
+        if self._unsynced > 0:
+            if self._synced is None:
+                self._synced = asyncio.Event()
+            await self._synced.wait()
         due = now() + self.resync_seconds  # when to look again without an event
         while True:
             debounce = self._debounce
@@ -332,11 +371,10 @@ class Workers:
     def _snapshot(self, key: Key) -> Snapshot:
         children: list[Child] = []
         for name in CHILD_INDEX_NAMES:
-            index = self._indexes.get(name)
-            if index is not None and key in index:
-                children.extend(index[key])
-        pods_index = self._indexes.get("engine_pods")
-        pods = tuple(pods_index[key]) if pods_index is not None and key in pods_index else ()
+            mine = self._caches.get(name, {}).get(key)
+            if mine:
+                children.extend(mine.values())
+        pods = tuple((self._caches.get("engine_pods", {}).get(key) or {}).values())
         claims, jobs = (self._indexes.get(name) for name in CACHE_INDEX_NAMES)
         return Snapshot(
             children=tuple(children),
@@ -351,14 +389,9 @@ class Workers:
         kept per pod change), on the event loop, then shared read-only by every pass until the next."""
         built = self._inventory
         if built is None or built[0] != self._inventory_version:
-            nodes = _all_values(self._indexes.get("gpu_nodes"))
+            nodes = tuple(node for node in self._nodes.values() if node is not None)
             built = self._inventory = (self._inventory_version, Inventory(nodes, sums=self._pods.sums()))
         return built[1]
-
-
-def _all_values(index: Mapping[Any, Any] | None) -> tuple[Any, ...]:
-    """Every value a kopf index holds, over all its keys."""
-    return tuple(v for store in (index.values() if index is not None else ()) for v in store)
 
 
 def _version(obj: Mapping[str, Any]) -> str | None:
