@@ -12,7 +12,9 @@ from modelfleet.reconcile.worker import Outcome, Workers
 
 def test_no_changing_handlers_or_daemons_are_registered() -> None:
     registry = kopf.OperatorRegistry()
-    register(registry, Workers(lambda obj, snap: Outcome("ok"), workers=1, resync_seconds=60, lws_enabled=True))
+    register(
+        registry, Workers(lambda obj, snap: Outcome("ok"), workers=1, resync_seconds=60, lws_enabled=True)
+    )
     # kopf keeps one sub-registry per kind of handler; only watching (events) and indexing may be used.
     assert registry._changing.get_all_handlers() == []
     assert registry._spawning.get_all_handlers() == []

@@ -35,6 +35,13 @@ def svc(name: str, uid: str, version: str) -> dict[str, Any]:
 
 
 class Body(io.BytesIO):
+    """A watch response: its events come in chunks, as the API server flushes them."""
+
+    def stream(self, amt: int) -> Any:
+        for line in self.getvalue().splitlines(keepends=True):
+            yield line[:7]  # a line may come in pieces
+            yield line[7:]
+
     def release_conn(self) -> None:
         pass
 

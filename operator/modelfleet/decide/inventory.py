@@ -1,6 +1,6 @@
 """The cluster's GPU inventory, computed from Node and Pod objects by pure functions.
 
-The operator keeps one small summary per Node and per GPU-holding Pod in kopf indexes (so nothing is
+The operator keeps one small summary per Node and per GPU-holding Pod from its watches (so nothing is
 LISTed per reconcile), and an :class:`Inventory` turns the summaries into what the planner needs: free
 GPUs per node, by catalog GPU type.
 """

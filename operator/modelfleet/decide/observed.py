@@ -1,6 +1,6 @@
-"""Small summaries of the cluster objects a reconcile needs, kept in kopf indexes (pure functions).
+"""Small summaries of the cluster objects a reconcile needs, kept by the watches (pure functions).
 
-Indexes hold these summaries instead of whole objects: an engine Deployment is kilobytes of YAML,
+The watches' caches hold these summaries instead of whole objects: an engine Deployment is kilobytes of YAML,
 its summary is a few fields, which keeps the operator's memory flat at fleet size.
 """
 

@@ -18,7 +18,6 @@ Semantics, as client-go's reflector:
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
@@ -78,8 +77,9 @@ class Informer:
         self._sleep = sleep or self._stop.wait  # True when stopped while sleeping
         self._known: dict[str, dict[str, Any]] = {}  # uid -> the object as last seen
         self._thread: threading.Thread | None = None
-        self.relists = 0
-        self.restarts = 0
+        self.relists = 0  # lists (the first included)
+        self.watches = 0  # watch requests (each resumes where the last one ended)
+        self.restarts = 0  # watches that broke
 
     def start(self) -> Informer:
         self._thread = threading.Thread(
@@ -149,6 +149,7 @@ class Informer:
 
     # ---- watch --------------------------------------------------------------------------------------
     def _watch(self, version: str) -> str:
+        self.watches += 1
         query = {
             "watch": "true",
             "resourceVersion": version,
@@ -180,12 +181,19 @@ class Informer:
         return version
 
     def _lines(self, path: str, query: dict[str, str]) -> Iterator[bytes]:
+        """The watch's lines as they arrive: each event is one chunk of the chunked response, handed
+        on when it comes, not when a buffer fills."""
         response = self.kube.stream(path, query, read_timeout_seconds=self._timeout + 30)
+        pending = b""
         try:
-            reader = io.BufferedReader(response, buffer_size=1 << 16)  # type: ignore[arg-type]
-            for line in reader:
-                if line.strip():
-                    yield line
+            for chunk in response.stream(1 << 16):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield line
+            if pending.strip():
+                yield pending
         finally:
             response.release_conn()
 

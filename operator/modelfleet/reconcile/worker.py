@@ -61,7 +61,7 @@ class Debounce:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the indexes say about one ModelDeployment and the GPU inventory, copied on the event loop."""
+    """What the caches say about one ModelDeployment and the GPU inventory, copied on the event loop."""
 
     children: tuple[Child, ...]
     pods: tuple[PodSummary, ...]
