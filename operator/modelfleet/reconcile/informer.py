@@ -63,7 +63,7 @@ class Informer:
         kube: Kube,
         watched: Watched,
         deliver: Deliver,
-        synced: Callable[[], None],
+        synced: Callable[[], object],
         *,
         timeout_seconds: int = 300,
         sleep: Callable[[float], bool] | None = None,
