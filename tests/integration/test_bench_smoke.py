@@ -71,8 +71,10 @@ def test_the_smoke_run_measures_the_same_work_baseline_and_each_floor(smoke_outp
     same_work = cells(smoke_output, "Converge: N ModelDeployments", "3 ")[4]
     assert same_work.endswith("s (1 run)"), same_work
     events, status, applies = cells(smoke_output, "Cost per ModelDeployment", "3 ")[1:4]
-    assert events.endswith("(floor 1)") and status.endswith("(floor 1)") and applies.endswith("(floor 3)")
+    # The children's floor is what the baseline applies: a Deployment, two Services, a PodDisruptionBudget.
+    assert events.endswith("(floor 1)") and status.endswith("(floor 1)") and applies.endswith("(floor 4)")
     assert float(status.split()[0]) <= 2, f"more than planned + Ready: {status}"
+    assert float(events.split()[0]) <= 2, f"the operator's own Events: PlanFeasible, RolloutComplete: {events}"
 
 
 def test_the_smoke_run_measures_both_the_operator_and_the_baseline(smoke_output: str) -> None:
