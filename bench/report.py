@@ -151,7 +151,7 @@ def converge_table(results: dict[str, Any]) -> Table:
             "load at start",
         ),
         rows,
-        "Baseline (SSA): the same Deployment + 2 Services per ModelDeployment, rendered by render_all and "
+        "Baseline (SSA): the same children per ModelDeployment (a Deployment, 2 Services, a PodDisruptionBudget), rendered by render_all and "
         "server-side applied by a direct client with the operator's concurrency (8); nothing else. "
         "Baseline (same work): per ModelDeployment, the same client creates the ModelDeployment, applies "
         "its children and writes one status with the current observedGeneration, so both sides do the "
