@@ -74,7 +74,9 @@ def test_the_smoke_run_measures_the_same_work_baseline_and_each_floor(smoke_outp
     # The children's floor is what the baseline applies: a Deployment, two Services, a PodDisruptionBudget.
     assert events.endswith("(floor 1)") and status.endswith("(floor 1)") and applies.endswith("(floor 4)")
     assert float(status.split()[0]) <= 2, f"more than planned + Ready: {status}"
-    assert float(events.split()[0]) <= 2, f"the operator's own Events: PlanFeasible, RolloutComplete: {events}"
+    assert float(events.split()[0]) <= 2, (
+        f"the operator's own Events: PlanFeasible, RolloutComplete: {events}"
+    )
 
 
 def test_the_smoke_run_measures_both_the_operator_and_the_baseline(smoke_output: str) -> None:
