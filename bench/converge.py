@@ -16,7 +16,7 @@ import contextlib
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,7 +171,7 @@ def run_operator(
                     wait_quiet(cluster, timeout_seconds=timeout)
                 reconciles = operator.reconciles() - reconciles_before
                 after, usage = scrape_requests(cluster), operator.usage()
-                own_events = operator_event_requests(kube)
+                own_events = operator_event_requests(kube, workload.namespace_names)
                 run = ConvergeRun(
                     mode="operator",
                     count=workload.count,
@@ -201,12 +201,17 @@ def run_operator(
             operator.stop()
 
 
-def operator_event_requests(kube: Any) -> int:
-    """The Event requests the operator made: one POST per Event it holds, plus one PATCH per repeat
-    counted on it (``count`` - 1). Read from the Events themselves (``source=modelfleet``), so the
-    controllers' Events, which vary from run to run, do not blur the figure."""
-    events = kube.request("GET", "/api/v1/events", query={"fieldSelector": "source=modelfleet"})["items"]
-    return sum(max(1, int(event.get("count") or 1)) for event in events)
+def operator_event_requests(kube: Any, namespaces: Iterable[str]) -> int:
+    """The Event requests the operator made in the run's namespaces: one POST per Event it holds, plus
+    one PATCH per repeat counted on it (``count`` - 1). Read from the Events themselves
+    (``source=modelfleet``), so the controllers' Events, which vary from run to run, do not blur the
+    figure (and a shared cluster's earlier runs, in other namespaces, do not count)."""
+    total = 0
+    for namespace in namespaces:
+        path = f"/api/v1/namespaces/{namespace}/events"
+        events = kube.request("GET", path, query={"fieldSelector": "source=modelfleet"})["items"]
+        total += sum(max(1, int(event.get("count") or 1)) for event in events)
+    return total
 
 
 def steady_state(cluster: LocalCluster, operator: BenchOperator, seconds: float) -> SteadyState:
