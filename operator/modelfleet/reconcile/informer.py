@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from modelfleet.reconcile.kube import ApiError, Kube, Resource
+from modelfleet.reconcile.kube import KINDS, ApiError, Kube, Resource
 
 log = logging.getLogger("modelfleet.informer")
 PAGE_SIZE = 500
@@ -133,7 +133,7 @@ class Informer:
                 version = str(meta.get("resourceVersion") or "")
                 break
             query = {**query, "continue": meta["continue"]}
-        kind, api_version = _kind_of(self.watched.resource), _api_version(self.watched.resource)
+        api_version, kind = _type_of(self.watched.resource)
         seen: dict[str, dict[str, Any]] = {}
         events: list[Event] = []
         for item in items:
@@ -214,22 +214,9 @@ def _stub(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-KINDS = {
-    "pods": "Pod",
-    "nodes": "Node",
-    "deployments": "Deployment",
-    "services": "Service",
-    "poddisruptionbudgets": "PodDisruptionBudget",
-    "httproutes": "HTTPRoute",
-    "leaderworkersets": "LeaderWorkerSet",
-    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
-    "scaledobjects": "ScaledObject",
-}
+# (apiVersion, kind) of each resource, from the REST client's table: list items carry neither.
+_TYPES = {resource: type_ for type_, resource in KINDS.items()}
 
 
-def _kind_of(resource: Resource) -> str:
-    return KINDS.get(resource.plural, resource.plural)
-
-
-def _api_version(resource: Resource) -> str:
-    return f"{resource.group}/{resource.version}" if resource.group else resource.version
+def _type_of(resource: Resource) -> tuple[str, str]:
+    return _TYPES[resource]
