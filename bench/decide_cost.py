@@ -4,7 +4,7 @@
 
 Two passes matter at fleet scale: the *first* pass of a new ModelDeployment (plan, render, status) and
 the *steady* pass of an unchanged one (what every resync costs: with 1,000 ModelDeployments and
-``resyncSeconds: 60`` the operator makes ~17 of them per second for nothing). Both are timed with the
+``resyncSeconds: 300`` the operator makes ~3 of them per second for nothing). Both are timed with the
 GPU inventory the benchmark fleet has at N = 1,000 (160 nodes, 1,000 one-GPU pods). A first pass
 starts with an empty render memo (the context's ``RenderMemo``: it renders); a steady pass finds its
 objects there, as in the operator.

@@ -23,7 +23,7 @@ make bench                                   # everything below (about 2 h on 2 
 
 Each run starts its own local control plane (`testbed.cluster.LocalCluster`) on `bench/fleet-large.yaml`
 (160 kwok nodes x 8 H100-80GB) and the operator as a real `modelfleet run` process (product defaults:
-`workers: 8`, `resyncSeconds: 60`, info logging). Before each cluster starts, the runner waits (up to
+`workers: 8`, `resyncSeconds: 300`, info logging). Before each cluster starts, the runner waits (up to
 `--max-load-wait-minutes`, default 30) for the 1-minute load average to fall to `--max-load` (1.0), and
 records the load when the measurement starts next to every figure. Raw numbers: `bench/results.json`.
 Which client made which request (evidence for the analysis) comes from `bench/audit.py`: a cluster

@@ -22,7 +22,7 @@ from testbed.operator_process import OperatorProcess
 from testbed.wait import wait_for
 
 # The product's defaults (operator/modelfleet/reconcile/config.py), not the integration tests' faster resync.
-DEFAULT_CONFIG: dict[str, Any] = {"resyncSeconds": 60, "workers": 8}
+DEFAULT_CONFIG: dict[str, Any] = {"resyncSeconds": 300, "workers": 8}
 
 
 class BenchOperator(OperatorProcess):

@@ -189,13 +189,18 @@ class Inventory:
     sums: PodSums | None = field(default=None, repr=False, compare=False)  # None: summed from `pods`
     _free_by_type: dict[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
     _ours_by_type: dict[str, int] = field(init=False, repr=False, compare=False)
+    _shapes: dict[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    _by_name: dict[str, NodeGpus] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         sums = self.sums if self.sums is not None else pod_sums(self.pods)
-        # Frozen: the sums are set once here, as part of building the object, and never again.
+        # Frozen: what every pass reads is worked out once here, as part of building the object (once
+        # per change of nodes or pods), and never again: a pass then costs O(its own pods), not O(nodes).
         object.__setattr__(self, "sums", sums)
         object.__setattr__(self, "_free_by_type", _free(self.nodes, sums.used))
         object.__setattr__(self, "_ours_by_type", _allocated_by_type(self.nodes, sums.ours))
+        object.__setattr__(self, "_shapes", _shapes(self.nodes))
+        object.__setattr__(self, "_by_name", {node.name: node for node in self.nodes})
 
     @property
     def _used(self) -> Mapping[str, int]:
@@ -216,7 +221,17 @@ class Inventory:
         mine = self._held.get(exclude_owner) if exclude_owner is not None else None
         if not mine:
             return dict(self._free_by_type)
-        return _free(self.nodes, {node: count - mine.get(node, 0) for node, count in self._used.items()})
+        # Only the nodes the owner holds GPUs on change: their free count moves up by what it holds.
+        free = {gpu: list(counts) for gpu, counts in self._free_by_type.items()}
+        for name, held in mine.items():
+            node = self._by_name.get(name)
+            if node is None or node.gpu_type is None or not node.schedulable or held <= 0:
+                continue
+            used = self._used.get(name, 0)
+            counts = free[node.gpu_type]
+            counts.remove(max(0, node.allocatable - used))
+            counts.append(max(0, node.allocatable - (used - held)))
+        return {gpu: tuple(sorted(counts, reverse=True)) for gpu, counts in free.items()}
 
     def node_shapes(self) -> dict[str, tuple[int, ...]]:
         """GPUs per node (allocatable) of the schedulable nodes, by catalog GPU type: distinct, largest first.
@@ -229,11 +244,7 @@ class Inventory:
         >>> Inventory((a, b)).node_shapes()
         {'H100-NVL': (2,)}
         """
-        shapes: dict[str, set[int]] = {}
-        for node in self.nodes:
-            if node.gpu_type is not None and node.schedulable and node.allocatable > 0:
-                shapes.setdefault(node.gpu_type, set()).add(node.allocatable)
-        return {gpu: tuple(sorted(sizes, reverse=True)) for gpu, sizes in sorted(shapes.items())}
+        return dict(self._shapes)
 
     def allocatable_per_node(self) -> dict[str, tuple[int, ...]]:
         """Every schedulable GPU node's allocatable GPUs, by catalog GPU type, as if nothing ran:
@@ -257,6 +268,14 @@ def _free(nodes: Iterable[NodeGpus], used: Mapping[str, int]) -> dict[str, tuple
             continue
         free.setdefault(node.gpu_type, []).append(max(0, node.allocatable - used.get(node.name, 0)))
     return {gpu: tuple(sorted(counts, reverse=True)) for gpu, counts in sorted(free.items())}
+
+
+def _shapes(nodes: Iterable[NodeGpus]) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, set[int]] = {}
+    for node in nodes:
+        if node.gpu_type is not None and node.schedulable and node.allocatable > 0:
+            shapes.setdefault(node.gpu_type, set()).add(node.allocatable)
+    return {gpu: tuple(sorted(sizes, reverse=True)) for gpu, sizes in sorted(shapes.items())}
 
 
 def _allocated_by_type(nodes: Iterable[NodeGpus], ours: Mapping[str, int]) -> dict[str, int]:

@@ -18,12 +18,13 @@ Semantics, as client-go's reflector:
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from modelfleet.reconcile.kube import KINDS, ApiError, Kube, Resource
 
@@ -162,7 +163,7 @@ class Informer:
         for line in self._lines(path, query):
             if self._stop.is_set():
                 break
-            event = json.loads(line)
+            event = orjson.loads(line)
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
                 if obj.get("code") == 410:

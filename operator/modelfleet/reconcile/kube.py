@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import orjson
 import urllib3
 from kubernetes import config as kube_config
 from kubernetes.client import Configuration
@@ -189,7 +190,7 @@ class Kube:
                 raise ApiError(resp.status, status.get("reason", ""), status.get("message", payload.decode()))
             except ValueError:
                 raise ApiError(resp.status, "", payload.decode(errors="replace")[:500]) from None
-        return json.loads(payload) if payload else None
+        return orjson.loads(payload) if payload else None
 
     def stream(
         self, path: str, query: dict[str, str], read_timeout_seconds: float

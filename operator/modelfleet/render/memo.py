@@ -11,10 +11,11 @@ ownerReferences).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from typing import Any
+
+import orjson
 
 from modelfleet.api import ModelDeploymentSpec
 from modelfleet.catalog.types import ModelFacts
@@ -31,7 +32,7 @@ class RenderMemo:
     each decision through its context. Safe to share between the reconcile threads."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._entries: OrderedDict[Any, str] = OrderedDict()
+        self._entries: OrderedDict[Any, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_entries
         self.hits = self.misses = 0
@@ -118,11 +119,14 @@ class RenderMemo:
                 self.hits += 1
         if found is None:
             made = make()
-            found = json.dumps(made, separators=(",", ":"))
+            try:
+                found = orjson.dumps(made)
+            except orjson.JSONEncodeError:  # a lone surrogate in a value: rendered again next time
+                return made
             with self._lock:
                 self.misses += 1
                 self._entries[key] = found
                 while len(self._entries) > self._max:
                     self._entries.popitem(last=False)
             return made
-        return json.loads(found)
+        return orjson.loads(found)
