@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
+from pathlib import Path
+
 import pytest
+import yaml
 
 from modelfleet.render import render_revision, revision_hash, spec_hash
 from modelfleet.render.names import SPEC_HASH_LABEL
@@ -105,3 +111,35 @@ def test_a_pod_change_changes_the_spec_hash() -> None:
     spec = make_spec("vllm", engine={"name": "vllm", "args": ["--enable-prefix-caching"]})
     two = render_revision(spec, BASE_PLAN, name="m", namespace="ns", revision="r", replicas=1, gpu=H100)
     assert one[0]["metadata"]["labels"][SPEC_HASH_LABEL] != two[0]["metadata"]["labels"][SPEC_HASH_LABEL]
+
+
+def _reference_spec_hash(obj: dict) -> str:
+    """The spec-hash's definition: a deep copy without spec.replicas and with the spec-hash labels
+    dropped (label maps added where missing), digested as sorted compact JSON."""
+    stripped = copy.deepcopy(obj)
+    if isinstance(stripped.get("spec"), dict):
+        stripped["spec"].pop("replicas", None)
+    maps = [stripped.setdefault("metadata", {}).setdefault("labels", {})]
+    spec = stripped.get("spec") or {}
+    lwt = spec.get("leaderWorkerTemplate") or {}
+    for template in (spec.get("template"), lwt.get("leaderTemplate"), lwt.get("workerTemplate")):
+        if isinstance(template, dict):
+            maps.append(template.setdefault("metadata", {}).setdefault("labels", {}))
+    for labels in maps:
+        labels.pop(SPEC_HASH_LABEL, None)
+    text = json.dumps(stripped, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_spec_hash_copies_only_what_it_strips_and_keeps_its_definition(path: Path) -> None:
+    objects = [o for o in yaml.safe_load_all(path.read_text()) if isinstance(o, dict)]
+    objects.append({"apiVersion": "v1", "kind": "Service", "spec": {"ports": []}})  # no metadata at all
+    objects.append({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "x"}, "spec": {"replicas": 3}})
+    for obj in objects:
+        before = copy.deepcopy(obj)
+        assert spec_hash(obj) == _reference_spec_hash(obj)
+        assert obj == before  # the object hashed is not changed

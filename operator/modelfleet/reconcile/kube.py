@@ -170,7 +170,11 @@ class Kube:
         body: Any = None,
         content_type: str | None = None,
         query: dict[str, str] | None = None,
+        decode: bool = True,
     ) -> Any:
+        """The answer's JSON (None when empty, or when `decode` is False: a write whose answer nobody
+        reads, as the reconciler's are, is not decoded: a Deployment's answer with its managedFields
+        costs more to decode than the request did to send)."""
         url = self.server + path + (f"?{urlencode(query)}" if query else "")
         if body is None:
             data = None
@@ -190,7 +194,7 @@ class Kube:
                 raise ApiError(resp.status, status.get("reason", ""), status.get("message", payload.decode()))
             except ValueError:
                 raise ApiError(resp.status, "", payload.decode(errors="replace")[:500]) from None
-        return orjson.loads(payload) if payload else None
+        return orjson.loads(payload) if payload and decode else None
 
     def stream(
         self, path: str, query: dict[str, str], read_timeout_seconds: float
@@ -212,18 +216,17 @@ class Kube:
         return resp
 
     # ---- verbs ---------------------------------------------------------------------------------------
-    def apply(self, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], force: bool = True) -> None:
         """Server-side apply `obj` as field manager `modelfleet` (creates or updates)."""
         res = resource_for(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
-        return dict(
-            self.request(
-                "PATCH",
-                res.path(meta.get("namespace"), meta["name"]),
-                obj,
-                content_type=APPLY_PATCH,
-                query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"},
-            )
+        self.request(
+            "PATCH",
+            res.path(meta.get("namespace"), meta["name"]),
+            obj,
+            content_type=APPLY_PATCH,
+            query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"},
+            decode=False,
         )
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -273,30 +276,28 @@ class Kube:
         name: str,
         status: dict[str, Any],
         resource_version: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
         """Replace `.status` through the status subresource with a JSON merge patch."""
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        return dict(
-            self.request(
-                "PATCH",
-                resource_for(api_version, kind).path(namespace, name, "status"),
-                body,
-                content_type="application/merge-patch+json",
-            )
+        self.request(
+            "PATCH",
+            resource_for(api_version, kind).path(namespace, name, "status"),
+            body,
+            content_type="application/merge-patch+json",
+            decode=False,
         )
 
     def patch(
         self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict[str, Any]
-    ) -> dict[str, Any]:
-        return dict(
-            self.request(
-                "PATCH",
-                resource_for(api_version, kind).path(namespace, name),
-                patch,
-                content_type="application/merge-patch+json",
-            )
+    ) -> None:
+        self.request(
+            "PATCH",
+            resource_for(api_version, kind).path(namespace, name),
+            patch,
+            content_type="application/merge-patch+json",
+            decode=False,
         )
 
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -306,5 +307,6 @@ class Kube:
         return dict(self.request("PUT", res.path(meta.get("namespace"), meta["name"]), obj))
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """POST `obj`; the object as created (its generated name, uid and generation)."""
         res = resource_for(obj["apiVersion"], obj["kind"])
         return dict(self.request("POST", res.path(obj["metadata"].get("namespace")), obj))

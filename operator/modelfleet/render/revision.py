@@ -14,7 +14,6 @@ label), so the reconciler can skip applying objects that did not change.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from typing import Any
@@ -85,12 +84,34 @@ def revision_hash(spec: ModelDeploymentSpec, plan: Plan, cached: bool = False) -
 def spec_hash(obj: dict[str, Any]) -> str:
     """Ten hex characters fingerprinting a rendered object, ignoring ``spec.replicas`` (scaled
     separately) and any ``modelfleet.io/spec-hash`` label already on it."""
-    stripped = copy.deepcopy(obj)
-    spec = stripped.get("spec")
+    return _digest(_hashed_part(obj), SPEC_HASH_LENGTH)
+
+
+def _hashed_part(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` without ``spec.replicas`` and the spec-hash labels, with empty label maps where it has
+    none (as the stamp adds them): copied only along those paths, the rest shared, never changed."""
+    stripped = {**obj, "metadata": _unlabelled(obj.get("metadata", {}))}
+    spec = obj.get("spec")
     if isinstance(spec, dict):
-        spec.pop("replicas", None)
-    _drop_hash_labels(stripped)
-    return _digest(stripped, SPEC_HASH_LENGTH)
+        spec = stripped["spec"] = {key: value for key, value in spec.items() if key != "replicas"}
+        if isinstance(spec.get("template"), dict):
+            spec["template"] = _unlabelled_template(spec["template"])
+        lwt = spec.get("leaderWorkerTemplate")
+        if lwt:
+            lwt = spec["leaderWorkerTemplate"] = dict(lwt)
+            for key in ("leaderTemplate", "workerTemplate"):
+                if isinstance(lwt.get(key), dict):
+                    lwt[key] = _unlabelled_template(lwt[key])
+    return stripped
+
+
+def _unlabelled_template(template: dict[str, Any]) -> dict[str, Any]:
+    return {**template, "metadata": _unlabelled(template.get("metadata", {}))}
+
+
+def _unlabelled(meta: dict[str, Any]) -> dict[str, Any]:
+    labels = {key: value for key, value in meta.get("labels", {}).items() if key != SPEC_HASH_LABEL}
+    return {**meta, "labels": labels}
 
 
 def stamp_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
@@ -99,11 +120,6 @@ def stamp_spec_hash(obj: dict[str, Any]) -> dict[str, Any]:
     for labels in _label_maps(obj):
         labels[SPEC_HASH_LABEL] = value
     return obj
-
-
-def _drop_hash_labels(obj: dict[str, Any]) -> None:
-    for labels in _label_maps(obj):
-        labels.pop(SPEC_HASH_LABEL, None)
 
 
 def _label_maps(obj: dict[str, Any]) -> list[dict[str, str]]:
