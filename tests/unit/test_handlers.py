@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import kopf
 
-from modelfleet.reconcile.handlers import register
+from modelfleet.reconcile.handlers import register, without_managed_fields
 from modelfleet.reconcile.operator import NoDiffBase
 from modelfleet.reconcile.worker import Outcome, Workers
 
@@ -30,3 +30,20 @@ def test_the_diff_base_is_empty_and_never_stored() -> None:
     patch = kopf.Patch()
     storage.store(body=body, patch=patch, essence=storage.build(body=body))
     assert not patch
+
+
+def test_the_copy_a_worker_keeps_has_no_managed_fields_and_leaves_the_event_alone() -> None:
+    event = {
+        "metadata": {"name": "m", "uid": "u", "generation": 2, "managedFields": [{"manager": "kubectl"}]},
+        "spec": {"replicas": 1},
+        "status": {"phase": "Healthy"},
+    }
+    kept = without_managed_fields(event)
+    assert kept == {
+        "metadata": {"name": "m", "uid": "u", "generation": 2},
+        "spec": {"replicas": 1},
+        "status": {"phase": "Healthy"},
+    }
+    assert event["metadata"]["managedFields"] == [{"manager": "kubectl"}]  # kopf's body is not changed
+    plain = {"metadata": {"name": "m"}, "spec": {}}
+    assert without_managed_fields(plain) == plain and without_managed_fields(plain) is not plain

@@ -63,4 +63,13 @@ def register(registry: kopf.OperatorRegistry, workers: Workers) -> None:
         if event.get("type") == "DELETED":
             workers.forget(key)
         else:
-            workers.observe(key, dict(event["object"]))
+            workers.observe(key, without_managed_fields(event["object"]))
+
+
+def without_managed_fields(obj: Any) -> dict[str, Any]:
+    """The object without ``metadata.managedFields``: no pass reads them, and of the copy the worker
+    keeps of every ModelDeployment they are the largest part (a tree per field manager)."""
+    meta = obj.get("metadata") or {}
+    if "managedFields" not in meta:
+        return dict(obj)
+    return {**obj, "metadata": {key: value for key, value in meta.items() if key != "managedFields"}}
