@@ -81,6 +81,14 @@ def revision_hash(spec: ModelDeploymentSpec, plan: Plan, cached: bool = False) -
     return _digest(inputs, REVISION_HASH_LENGTH)
 
 
+# Where a workload keeps its pod templates, under its spec: a Deployment, a LeaderWorkerSet.
+POD_TEMPLATE_PATHS = (
+    ("template",),
+    ("leaderWorkerTemplate", "leaderTemplate"),
+    ("leaderWorkerTemplate", "workerTemplate"),
+)
+
+
 def spec_hash(obj: dict[str, Any]) -> str:
     """Ten hex characters fingerprinting a rendered object, ignoring ``spec.replicas`` (scaled
     separately) and any ``modelfleet.io/spec-hash`` label already on it."""
@@ -93,16 +101,18 @@ def _hashed_part(obj: dict[str, Any]) -> dict[str, Any]:
     stripped = {**obj, "metadata": _unlabelled(obj.get("metadata", {}))}
     spec = obj.get("spec")
     if isinstance(spec, dict):
-        spec = stripped["spec"] = {key: value for key, value in spec.items() if key != "replicas"}
-        if isinstance(spec.get("template"), dict):
-            spec["template"] = _unlabelled_template(spec["template"])
-        lwt = spec.get("leaderWorkerTemplate")
-        if lwt:
-            lwt = spec["leaderWorkerTemplate"] = dict(lwt)
-            for key in ("leaderTemplate", "workerTemplate"):
-                if isinstance(lwt.get(key), dict):
-                    lwt[key] = _unlabelled_template(lwt[key])
+        stripped["spec"] = {key: value for key, value in spec.items() if key != "replicas"}
+        for path in POD_TEMPLATE_PATHS:
+            _replace_at(stripped["spec"], path, _unlabelled_template)
     return stripped
+
+
+def _replace_at(tree: dict[str, Any], path: tuple[str, ...], change: Any) -> dict[str, Any]:
+    """`tree` with the mapping at `path` replaced by ``change(it)``, copying the mappings on the way."""
+    child = tree.get(path[0])
+    if isinstance(child, dict):
+        tree[path[0]] = change(child) if len(path) == 1 else _replace_at(dict(child), path[1:], change)
+    return tree
 
 
 def _unlabelled_template(template: dict[str, Any]) -> dict[str, Any]:
@@ -126,10 +136,10 @@ def _label_maps(obj: dict[str, Any]) -> list[dict[str, str]]:
     """The object's own labels and those of its pod templates (Deployment and LeaderWorkerSet)."""
     maps = [obj.setdefault("metadata", {}).setdefault("labels", {})]
     spec = obj.get("spec") or {}
-    templates = [spec.get("template")]
-    lwt = spec.get("leaderWorkerTemplate") or {}
-    templates += [lwt.get("leaderTemplate"), lwt.get("workerTemplate")]
-    for template in templates:
+    for path in POD_TEMPLATE_PATHS:
+        template: Any = spec
+        for key in path:
+            template = template.get(key) if isinstance(template, dict) else None
         if isinstance(template, dict):
             maps.append(template.setdefault("metadata", {}).setdefault("labels", {}))
     return maps
